@@ -1,0 +1,3 @@
+from sbert.cli.main import main
+
+main()

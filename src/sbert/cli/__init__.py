@@ -1,0 +1,1 @@
+"""The ``sbert`` command line."""

@@ -1,0 +1,102 @@
+"""``sbert encode``, ``sbert similarity`` and ``sbert info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sbert.cli.common import load_encoder, model_option
+from sbert.cli.main import UserError
+
+
+@click.command()
+@click.argument("input_file", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), required=True,
+              help="Output file: .npy, .parquet or .jsonl.")
+@click.option("--column", "-c", default=None, help="Text column (CSV/TSV) or key (JSONL).")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--normalize/--no-normalize", default=False, help="L2-normalize the embeddings.")
+@model_option
+def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
+           normalize: bool, model: str, device: str | None) -> None:
+    """Embed every sentence of INPUT_FILE (.txt one per line, .csv/.tsv/.jsonl with --column)."""
+    from sbert.textio import OUTPUT_SUFFIXES, read_sentences, write_embeddings
+
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
+    sentences = read_sentences(input_file, column)
+    encoder = load_encoder(model, device)
+    emb = encoder.encode(sentences, batch_size=batch_size, normalize=normalize)
+    write_embeddings(output, emb, sentences)
+    click.echo(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {output}", err=True)
+
+
+@click.command()
+@click.argument("first")
+@click.argument("second")
+@click.option("--files", is_flag=True,
+              help="FIRST and SECOND are files of sentences, compared line by line.")
+@click.option("--column", "-c", default=None, help="Text column for CSV/TSV/JSONL files.")
+@model_option
+def similarity(first: str, second: str, files: bool, column: str | None, model: str,
+               device: str | None) -> None:
+    """Cosine similarity of two sentences, or of two files of sentences line by line."""
+    from sbert.textio import read_sentences
+
+    if files:
+        left, right = read_sentences(first, column), read_sentences(second, column)
+        if len(left) != len(right):
+            raise UserError(f"{first} has {len(left)} sentences but {second} has {len(right)}")
+    else:
+        left, right = [first], [second]
+    encoder = load_encoder(model, device)
+    a = encoder.encode(left, normalize=True)
+    b = encoder.encode(right, normalize=True)
+    scores = (a * b).sum(axis=1)
+    for i, score in enumerate(scores):
+        if files:
+            click.echo(f"{score:.4f}\t{left[i]}\t{right[i]}")
+        else:
+            click.echo(f"{score:.4f}")
+
+
+@click.command()
+@model_option
+def info(model: str, device: str | None) -> None:
+    """Summary of a model: architecture, dimension, pooling, max length, parameters."""
+    import json
+
+    encoder = load_encoder(model, device)
+    spec = encoder.spec
+    cfg = json.loads((spec.transformer_path / "config.json").read_text(encoding="utf-8"))
+    net = encoder.network
+    n_params = sum(p.numel() for p in net.parameters())
+    rows = [
+        ("model", encoder.name),
+        ("folder", str(encoder.path)),
+        ("format", "sentence-transformers" if spec.is_sentence_transformers else "Hugging Face"),
+        ("architecture", ",".join(cfg.get("architectures") or [cfg.get("model_type", "?")])),
+        ("layers", str(cfg.get("num_hidden_layers", "?"))),
+        ("hidden size", str(cfg.get("hidden_size", "?"))),
+        ("dimension", str(encoder.dimension)),
+        ("pooling", "+".join(spec.pooling.modes)),
+        ("dense layers", str(len(spec.dense))),
+        ("normalize", str(spec.normalize).lower()),
+        ("max_seq_length", str(encoder.max_seq_length)),
+        ("parameters", f"{n_params:,}"),
+        ("backends", ", ".join(backends_of(spec))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def backends_of(spec: object) -> list[str]:
+    """Backends a folder supports: torch with weights, onnx with a graph."""
+    out = []
+    if getattr(spec, "has_torch_weights", False):
+        out.append("torch")
+    if getattr(spec, "onnx_files", None):
+        out.append("onnx (" + ", ".join(spec.onnx_files) + ")")  # type: ignore[attr-defined]
+    return out

@@ -1,0 +1,80 @@
+"""Entry point of the ``sbert`` command: a click group whose subcommands load lazily.
+
+A user's mistake (missing file, bad column, unknown model...) is one line on stderr and exit
+code 2; a traceback means a bug in sbert.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+# subcommand name -> "module:attribute"; modules import only when their command runs
+COMMANDS: dict[str, str] = {
+    "encode": "sbert.cli.encode:encode",
+    "similarity": "sbert.cli.encode:similarity",
+    "info": "sbert.cli.encode:info",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="sbert")
+def cli(verbose: int) -> None:
+    """sbert: Sentence-BERT embeddings: encode, compare, evaluate, train, search."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user asked for something that cannot be done."""
+    from sbert._optional import MissingExtraError
+    from sbert.folder import ModelFolderError
+    from sbert.resolve import ModelNotFoundError
+    from sbert.textio import InputFormatError
+
+    return (
+        ModelNotFoundError, ModelFolderError, InputFormatError, MissingExtraError,
+        FileNotFoundError, IsADirectoryError, PermissionError, UserError,
+    )
+
+
+class UserError(Exception):
+    """Raise from a command for a one-line error and exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return cli.main(args=argv, prog_name="sbert", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2 if err.exit_code in (1, 2) else err.exit_code)
+    except user_errors() as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,126 @@
+"""Fast tokenization shared by every backend: the Rust ``tokenizers`` library, no torch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbert._optional import require
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Tokenized:
+    """Token ids of many texts, unpadded."""
+
+    ids: list[list[int]]
+    type_ids: list[list[int]]
+    truncated: int  # how many texts were cut at max_seq_length
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+
+
+class Tokenizer:
+    """A fast WordPiece/BPE/Unigram tokenizer with truncation and padding done our way.
+
+    Args:
+        backend: a ``tokenizers.Tokenizer``.
+        max_seq_length: truncate longer inputs to this many tokens (special tokens included).
+        do_lower_case: lower-case texts first (sentence-transformers' ``do_lower_case``).
+        pad_id: the padding token id.
+    """
+
+    def __init__(
+        self, backend: Any, max_seq_length: int, do_lower_case: bool = False, pad_id: int = 0
+    ) -> None:
+        self.backend = backend
+        self.max_seq_length = max_seq_length
+        self.do_lower_case = do_lower_case
+        self.pad_id = pad_id
+        self.backend.no_padding()
+        self._set_truncation(max_seq_length)
+
+    def _set_truncation(self, max_len: int) -> None:
+        self.backend.enable_truncation(max_length=max_len)
+
+    def set_max_seq_length(self, max_len: int) -> None:
+        self.max_seq_length = max_len
+        self._set_truncation(max_len)
+
+    @classmethod
+    def from_folder(
+        cls, path: Path, max_seq_length: int | None, do_lower_case: bool = False,
+        model_max_positions: int | None = None,
+    ) -> Tokenizer:
+        """Load ``tokenizer.json``, or build a fast tokenizer from the slow files via transformers."""
+        tokenizers = require("tokenizers", "onnx")
+        tok_file = path / "tokenizer.json"
+        pad_id = 0
+        if tok_file.exists():
+            backend = tokenizers.Tokenizer.from_file(str(tok_file))
+        else:
+            transformers = require("transformers", "torch")
+            hf = transformers.AutoTokenizer.from_pretrained(str(path), use_fast=True)
+            backend = hf.backend_tokenizer
+        pad_id = _pad_id(path, backend)
+        if max_seq_length is None:
+            max_seq_length = model_max_positions or 512
+        if model_max_positions is not None:
+            max_seq_length = min(max_seq_length, model_max_positions)
+        return cls(backend, max_seq_length, do_lower_case, pad_id)
+
+    def encode(self, texts: list[str]) -> Tokenized:
+        """Tokenize ``texts`` (truncating at ``max_seq_length``), without padding."""
+        if self.do_lower_case:
+            texts = [t.lower() for t in texts]
+        encs = self.backend.encode_batch(texts, add_special_tokens=True)
+        truncated = sum(1 for e in encs if e.overflowing)
+        return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], truncated)
+
+    def pad(
+        self, ids: list[list[int]], type_ids: list[list[int]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Right-pad to the longest sequence.
+
+        Returns:
+            ``input_ids``, ``attention_mask``, ``token_type_ids``, each ``(batch, seq)`` int64.
+        """
+        width = max((len(x) for x in ids), default=0)
+        batch = len(ids)
+        input_ids = np.full((batch, width), self.pad_id, dtype=np.int64)  # (batch, seq)
+        mask = np.zeros((batch, width), dtype=np.int64)  # (batch, seq)
+        types = np.zeros((batch, width), dtype=np.int64)  # (batch, seq)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+            if type_ids is not None:
+                types[row, : len(seq)] = type_ids[row]
+        return input_ids, mask, types
+
+    def save(self, path: Path) -> None:
+        """Write ``tokenizer.json`` (the fast tokenizer) into ``path``."""
+        self.backend.save(str(path / "tokenizer.json"))
+
+
+def _pad_id(path: Path, backend: Any) -> int:
+    import json
+
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        cfg_file = path / name
+        if cfg_file.exists():
+            token = json.loads(cfg_file.read_text(encoding="utf-8")).get("pad_token")
+            if isinstance(token, dict):
+                token = token.get("content")
+            if isinstance(token, str) and backend.token_to_id(token) is not None:
+                return int(backend.token_to_id(token))
+    for token in ("[PAD]", "<pad>"):
+        if backend.token_to_id(token) is not None:
+            return int(backend.token_to_id(token))
+    return 0
