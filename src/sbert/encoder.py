@@ -42,14 +42,20 @@ class Backend(Protocol):
 class TorchBackend:
     """The default backend: the torch :class:`~sbert.network.SentenceNetwork`."""
 
-    def __init__(self, spec: FolderSpec, device: str | None = None) -> None:
+    def __init__(
+        self, spec: FolderSpec, device: str | None = None, threads: int | None = None
+    ) -> None:
         import torch
 
         from sbert.network import SentenceNetwork
+        from sbert.parallel import available_cores
 
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        threads = threads or available_cores()
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
         self.network = SentenceNetwork.from_spec(spec).to(self.device)
         self.dimension = self.network.dimension
 
@@ -78,6 +84,7 @@ class SentenceEncoder:
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         backend: ``"torch"`` (default) or ``"onnx"``.
         max_seq_length: override the folder's maximum sequence length.
+        threads: CPU threads for the forward pass; default: the cores this process may use.
         **backend_options: passed to the backend (e.g. ``quantized=True`` for ONNX).
 
     Example:
@@ -93,6 +100,7 @@ class SentenceEncoder:
         device: str | None = None,
         backend: str = "torch",
         max_seq_length: int | None = None,
+        threads: int | None = None,
         **backend_options: Any,
     ) -> None:
         if backend not in BACKENDS:
@@ -101,6 +109,9 @@ class SentenceEncoder:
         self.path = resolve_model(model_name_or_path)
         self.spec = read_folder(self.path)
         self.backend_name = backend
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         self.backend: Backend = self._make_backend(backend, device, backend_options)
         positions = _max_positions(self.spec.transformer_path)
         self.tokenizer = Tokenizer.from_folder(
@@ -116,10 +127,12 @@ class SentenceEncoder:
         if backend == "torch":
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
-            return TorchBackend(self.spec, device)
+            return TorchBackend(self.spec, device, self.threads)
         from sbert.onnx_backend import OnnxBackend  # noqa: PLC0415 - optional extra
 
-        return OnnxBackend(self.spec, **options)
+        if device not in (None, "cpu"):
+            raise ValueError(f"the onnx backend runs on the CPU; got device={device!r}")
+        return OnnxBackend(self.spec, threads=self.threads, **options)
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -227,6 +240,18 @@ class SentenceEncoder:
             out[idx] = emb
 
     # -- persistence ------------------------------------------------------------------------
+    def export_onnx(self, path: str | os.PathLike[str], quantize: str | None = None) -> Path:
+        """Write the model folder with ``onnx/model.onnx`` (and ``--quantize int8`` graph).
+
+        See :func:`sbert.export.export_onnx`.
+
+        Returns:
+            The folder.
+        """
+        from sbert.export import export_onnx
+
+        return export_onnx(self, path, quantize=quantize)
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as a sentence-transformers folder that sentence-transformers loads.
 

