@@ -1,0 +1,48 @@
+"""Evaluation that reproduces the paper's tables: STS, SentEval transfer, triplets, mining.
+
+Evaluators return a dict of metrics (correlations, accuracies, precisions x100) with one
+``primary_metric``, like sentence-transformers' evaluators. Heavy dependencies (scikit-learn,
+matplotlib) load only in the modules that need them (:mod:`.transfer`, :mod:`.report`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# public name -> module; resolved on first access so ``import sbert.evaluation`` stays light
+_LAZY: dict[str, str] = {
+    "StsDataset": "sbert.evaluation.readers",
+    "load_sts": "sbert.evaluation.readers",
+    "read_pairs_table": "sbert.evaluation.readers",
+    "read_stsb_csv": "sbert.evaluation.readers",
+    "read_sick": "sbert.evaluation.readers",
+    "read_semeval_folder": "sbert.evaluation.readers",
+    "evaluate_sts": "sbert.evaluation.sts",
+    "sts_metrics": "sbert.evaluation.sts",
+    "EmbeddingSimilarityEvaluator": "sbert.evaluation.sts",
+    "load_task": "sbert.evaluation.senteval",
+    "evaluate_task": "sbert.evaluation.transfer",
+    "evaluate_transfer": "sbert.evaluation.transfer",
+    "read_triplets": "sbert.evaluation.triplet",
+    "evaluate_triplets": "sbert.evaluation.triplet",
+    "read_duplicates": "sbert.evaluation.paraphrase",
+    "evaluate_paraphrase_mining": "sbert.evaluation.paraphrase",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sbert.evaluation' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = list(_LAZY)

@@ -1,0 +1,140 @@
+"""Paraphrase mining evaluation: mine the most similar pairs, compare with gold duplicates.
+
+Like sentence-transformers' ``ParaphraseMiningEvaluator``: every distinct sentence is compared
+with every other (cosine), the ``top_k`` neighbours of each are kept, the pairs are ranked by
+score, and the ranking is scored against the gold duplicate pairs: average precision (gold
+pairs that were never mined count as missed) and F1 at the best threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbert.evaluation.common import Encoder, model_name
+from sbert.evaluation.readers import _lines
+from sbert.evaluation.stats import average_precision, best_f1
+from sbert.textio import InputFormatError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DuplicatesDataset:
+    """Distinct sentences and the index pairs ``(i, j)``, ``i < j``, that are duplicates."""
+
+    name: str
+    sentences: list[str]
+    duplicates: set[tuple[int, int]]
+
+
+def read_duplicates(path: str | Path, name: str | None = None) -> DuplicatesDataset:
+    """A TSV (no quoting) with ``sentence1``, ``sentence2`` and a 0/1 ``label`` (Quora pairs).
+
+    Every distinct sentence of the file is part of the corpus; label-1 rows are the gold pairs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"paraphrase data {path} does not exist")
+    header: list[str] | None = None
+    index: dict[str, int] = {}
+    duplicates: set[tuple[int, int]] = set()
+    for lineno, line in _lines(path):
+        row = line.split("\t")
+        if header is None:
+            header = row
+            cols = ("sentence1", "sentence2", "label")
+            missing = [c for c in cols if c not in header]
+            if missing:
+                raise InputFormatError(f"{path}:1: no column(s) {missing} in header {header}")
+            i1, i2, il = (header.index(c) for c in cols)
+            continue
+        if len(row) != len(header):
+            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
+        if row[il] not in ("0", "1"):
+            raise InputFormatError(f"{path}:{lineno}: label {row[il]!r} is not 0 or 1")
+        a = index.setdefault(row[i1], len(index))
+        b = index.setdefault(row[i2], len(index))
+        if row[il] == "1" and a != b:
+            duplicates.add((min(a, b), max(a, b)))
+    if header is None:
+        raise InputFormatError(f"{path}: empty file; expected a header sentence1, sentence2, label")
+    return DuplicatesDataset(name or path.name.split(".tsv")[0], list(index), duplicates)
+
+
+def mine_pairs(
+    embeddings: np.ndarray, top_k: int = 100, max_pairs: int = 500_000, chunk_size: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The most similar pairs by cosine: the ``top_k`` neighbours of each row, deduplicated.
+
+    Args:
+        embeddings: ``(n, dim)``.
+        top_k: neighbours kept per sentence.
+        max_pairs: keep at most this many pairs, best first.
+        chunk_size: rows compared at once (memory is ``chunk_size * n`` floats).
+
+    Returns:
+        ``pairs`` ``(m, 2)`` with ``i < j`` and their ``scores`` ``(m,)``, best first.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # (n, dim)
+    n = len(emb)
+    k = min(top_k, n - 1)
+    if k < 1:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for start in range(0, n, chunk_size):
+        sims = emb[start : start + chunk_size] @ emb.T  # (chunk, n)
+        chunk = len(sims)
+        sims[np.arange(chunk), np.arange(start, start + chunk)] = -np.inf  # no self-pairs
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (chunk, k)
+        rows.append(np.repeat(np.arange(start, start + chunk), k))
+        cols.append(top.reshape(-1))
+        vals.append(np.take_along_axis(sims, top, axis=1).reshape(-1))
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    lo, hi = np.minimum(r, c), np.maximum(r, c)
+    keys, first = np.unique(lo * n + hi, return_index=True)  # each pair once
+    scores = v[first]
+    order = np.argsort(-scores, kind="mergesort")[:max_pairs]
+    pairs = np.stack([keys[order] // n, keys[order] % n], axis=1)  # (m, 2)
+    return pairs, scores[order]
+
+
+def evaluate_paraphrase_mining(
+    model: Encoder | None, dataset: DuplicatesDataset, *, batch_size: int = 32,
+    embeddings: np.ndarray | None = None, top_k: int = 100, max_pairs: int = 500_000,
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """Mine paraphrases among ``dataset.sentences`` and score them against the gold pairs.
+
+    Returns:
+        ``average_precision`` (x100, primary), ``f1``, ``precision``, ``recall`` (x100) at the
+        best ``threshold``, and the numbers of ``sentences``, ``gold_pairs``, ``mined_pairs``.
+    """
+    if embeddings is None:
+        if model is None:
+            raise ValueError("give a model or precomputed embeddings")
+        embeddings = np.asarray(model.encode(dataset.sentences, batch_size=batch_size,
+                                             show_progress=show_progress))
+    pairs, scores = mine_pairs(embeddings, top_k, max_pairs)
+    gold = dataset.duplicates
+    labels = np.fromiter(((int(i), int(j)) in gold for i, j in pairs), dtype=np.float64,
+                         count=len(pairs))
+    f1 = best_f1(scores, labels, n_positive=len(gold))
+    result: dict[str, Any] = {"dataset": dataset.name}
+    if model is not None:
+        result["model"] = model_name(model)
+    result.update({
+        "sentences": len(dataset.sentences), "gold_pairs": len(gold),
+        "mined_pairs": int(len(pairs)),
+        "average_precision": 100 * average_precision(scores, labels, n_positive=len(gold)),
+        "f1": 100 * f1["f1"], "precision": 100 * f1["precision"], "recall": 100 * f1["recall"],
+        "threshold": f1["threshold"], "primary_metric": "average_precision",
+    })
+    return result

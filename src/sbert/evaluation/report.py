@@ -1,0 +1,165 @@
+"""Results as a terminal/Markdown table, JSON, and PNG plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbert._optional import require
+
+logger = logging.getLogger(__name__)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.2f}"
+    return str(value)
+
+
+def table_rows(results: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[str]]:
+    """One row of formatted cells per result (missing values are empty)."""
+    return [[_fmt(r.get(c, "")) for c in columns] for r in results]
+
+
+def text_table(results: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """An aligned plain-text table."""
+    rows = [list(columns), *table_rows(results, columns)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(results: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A GitHub Markdown table."""
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "|".join(" --- " for _ in columns) + "|"
+    body = ["| " + " | ".join(row) + " |" for row in table_rows(results, columns)]
+    return "\n".join([head, sep, *body])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def strip_arrays(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without its per-pair arrays (``cosine``, ``gold``)."""
+    return {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
+
+
+def write_json(path: str | Path, results: Sequence[dict[str, Any]], models: Sequence[str],
+               task: str) -> Path:
+    """Write ``{"task", "model", "models", "results": [...]}``; metrics are x100, NaN -> null."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"task": task, "model": models[0] if len(models) == 1 else list(models),
+           "models": list(models), "results": [_jsonable(strip_arrays(r)) for r in results]}
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _pyplot() -> Any:
+    matplotlib = require("matplotlib", "eval")
+    matplotlib.use("Agg")
+    return require("matplotlib.pyplot", "eval")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+
+
+def scatter_plot(path: str | Path, gold: np.ndarray, predicted: np.ndarray, title: str,
+                 spearman: float | None = None) -> Path:
+    """Gold score vs predicted cosine similarity of one STS dataset."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
+    jitter = np.random.default_rng(0).uniform(-0.06, 0.06, len(gold))  # ties in gold scores
+    ax.scatter(np.asarray(gold) + jitter, predicted, s=6, alpha=0.35, linewidths=0)
+    ax.set_xlabel("gold similarity score")
+    ax.set_ylabel("predicted cosine similarity")
+    label = f"{title}  (n={len(gold)}"
+    label += f", Spearman {spearman:.2f})" if spearman is not None else ")"
+    ax.set_title(label, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def bar_chart(path: str | Path, results: Sequence[dict[str, Any]], metric: str,
+              title: str) -> Path:
+    """Grouped bars of ``metric`` per dataset (groups) and model (bars)."""
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    models = list(dict.fromkeys(r.get("model", "?") for r in results))
+    value = {(r["dataset"], r.get("model", "?")): r.get(metric, float("nan")) for r in results}
+    width = 0.8 / len(models)
+    x = np.arange(len(datasets))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(datasets) + 2), 4.2), dpi=110)
+    for i, m in enumerate(models):
+        heights = [value.get((d, m), float("nan")) for d in datasets]
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, heights, width, label=m)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(x, datasets, rotation=20, ha="right")
+    ax.set_ylabel(metric.replace("_", " ") + " (x100)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_report(
+    folder: str | Path, results: Sequence[dict[str, Any]], columns: Sequence[str], task: str,
+    primary: str, commands: Sequence[str] = (),
+) -> list[Path]:
+    """Write ``report.md`` (table + image links), a scatter plot per STS result holding
+    ``gold``/``cosine`` arrays, and ``comparison.png`` when several models are compared.
+
+    Returns:
+        The files written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    images: list[str] = []
+    for r in results:
+        if isinstance(r.get("gold"), np.ndarray) and isinstance(r.get("cosine"), np.ndarray):
+            name = f"scatter_{_slug(r.get('model', 'model'))}_{_slug(r['dataset'])}.png"
+            title = f"{r.get('model', '')} on {r['dataset']}"
+            written.append(scatter_plot(folder / name, r["gold"], r["cosine"], title,
+                                        r.get("spearman_cosine")))
+            images.append(name)
+    if len({r.get("model") for r in results}) > 1:
+        written.append(bar_chart(folder / "comparison.png", results, primary,
+                                 f"{task}: {primary}"))
+        images.insert(0, "comparison.png")
+    lines = [f"# sbert eval {task}", ""]
+    if commands:
+        lines += ["```bash", *commands, "```", ""]
+    lines += [markdown_table(results, columns), "",
+              "Correlations, accuracies and precisions are x100.", ""]
+    lines += [f"![{img}]({img})" for img in images]
+    md = folder / "report.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written.insert(0, md)
+    return written

@@ -1,0 +1,99 @@
+"""Load the SentEval transfer tasks (MR, CR, SUBJ, MPQA, SST2, TREC, MRPC) from TSV files.
+
+Layout (``../shared/data/senteval``): ``MR/mr.tsv``, ``CR/cr.tsv``, ``SUBJ/subj.tsv``,
+``MPQA/mpqa.tsv`` (``sentence, label``); ``SST2/sst2.{train,dev,test}.tsv[.gz]``;
+``TREC/trec.{train,test}.tsv`` (``sentence, label, fine_label``: the coarse label is used);
+``MRPC/mrpc.{train,test}.tsv`` (``sentence1, sentence2, label, ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sbert.evaluation.readers import _lines
+from sbert.textio import InputFormatError
+
+CV_TASKS = ("MR", "CR", "SUBJ", "MPQA")  # 10-fold cross-validation
+SPLIT_TASKS = ("SST2", "TREC", "MRPC")  # standard train (/dev) / test splits
+TASKS = CV_TASKS + SPLIT_TASKS
+
+
+@dataclass
+class LabelledSplit:
+    """Texts (one, or two for sentence-pair tasks) with a label each."""
+
+    texts: list[str]
+    labels: list[str]
+    texts2: list[str] | None = None
+
+
+@dataclass
+class TransferTask:
+    """One SentEval task: ``all`` for cross-validation, or ``train``/``dev``/``test`` splits."""
+
+    name: str
+    splits: dict[str, LabelledSplit] = field(default_factory=dict)
+
+    @property
+    def is_pair_task(self) -> bool:
+        return any(s.texts2 is not None for s in self.splits.values())
+
+
+def read_labelled_tsv(path: Path, pair: bool = False) -> LabelledSplit:
+    """A header-first TSV with ``sentence``/``label`` (or ``sentence1``/``sentence2``/``label``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"transfer data {path} does not exist")
+    header: list[str] | None = None
+    texts: list[str] = []
+    texts2: list[str] = []
+    labels: list[str] = []
+    for lineno, line in _lines(path):
+        row = line.split("\t")
+        if header is None:
+            header = row
+            cols = ("sentence1", "sentence2", "label") if pair else ("sentence", "label")
+            missing = [c for c in cols if c not in header]
+            if missing:
+                raise InputFormatError(f"{path}:1: no column(s) {missing} in header {header}")
+            idx = [header.index(c) for c in cols]
+            continue
+        if len(row) != len(header):
+            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
+        texts.append(row[idx[0]])
+        if pair:
+            texts2.append(row[idx[1]])
+        labels.append(row[idx[-1]])
+    if header is None:
+        raise InputFormatError(f"{path}: empty file; expected a header line")
+    return LabelledSplit(texts, labels, texts2 if pair else None)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for candidate in (folder / f"{stem}.tsv", folder / f"{stem}.tsv.gz"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"transfer data {folder / stem}.tsv[.gz] does not exist")
+
+
+def load_task(root: str | Path, name: str) -> TransferTask:
+    """Load one task from the SentEval folder ``root``.
+
+    Args:
+        root: the folder holding ``MR/``, ``CR/``... sub-folders.
+        name: one of :data:`TASKS`.
+    """
+    name = name.upper()
+    if name not in TASKS:
+        raise ValueError(f"unknown transfer task {name!r}; expected one of {TASKS}")
+    folder = Path(root) / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"transfer task folder {folder} does not exist")
+    low = name.lower()
+    if name in CV_TASKS:
+        return TransferTask(name, {"all": read_labelled_tsv(_find(folder, low))})
+    splits = ("train", "dev", "test") if name == "SST2" else ("train", "test")
+    return TransferTask(
+        name, {s: read_labelled_tsv(_find(folder, f"{low}.{s}"), pair=name == "MRPC")
+               for s in splits}
+    )

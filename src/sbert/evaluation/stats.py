@@ -1,0 +1,132 @@
+"""Correlations, pairwise similarities and ranking metrics in plain numpy (no scipy needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# similarity functions every STS result reports; higher = more similar for each of them
+SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks starting at 1, ties get their average rank (scipy's ``rankdata(method="average")``)."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="mergesort")
+    sorted_vals = values[order]
+    # start index of each run of equal values
+    starts = np.concatenate(([True], sorted_vals[1:] != sorted_vals[:-1]))
+    run_id = np.cumsum(starts) - 1  # (n,) run index of each sorted element
+    run_start = np.flatnonzero(starts)
+    run_end = np.append(run_start[1:], len(values))  # exclusive
+    avg_rank = (run_start + run_end + 1) / 2.0  # mean of ranks run_start+1 .. run_end
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = avg_rank[run_id]
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation; ``nan`` when either input is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"pearson needs two 1-D arrays of equal length, got {x.shape}, {y.shape}")
+    xm = x - x.mean()
+    ym = y - y.mean()
+    denom = np.sqrt((xm * xm).sum() * (ym * ym).sum())
+    if denom == 0:
+        return float("nan")
+    return float(np.clip((xm * ym).sum() / denom, -1.0, 1.0))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (Pearson of average ranks, as scipy computes it)."""
+    return pearson(rankdata(x), rankdata(y))
+
+
+def pairwise_similarity(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+    """Row-wise similarity of two ``(n, dim)`` matrices, in float64.
+
+    Args:
+        a: first embeddings.
+        b: second embeddings, same shape.
+        kind: ``cosine``, ``dot``, ``euclidean`` (negative distance) or ``manhattan``
+            (negative distance).
+
+    Returns:
+        ``(n,)`` scores where higher means more similar.
+    """
+    a = np.asarray(a, dtype=np.float64)  # (n, dim)
+    b = np.asarray(b, dtype=np.float64)  # (n, dim)
+    if a.shape != b.shape:
+        raise ValueError(f"embedding shapes differ: {a.shape} vs {b.shape}")
+    if kind == "cosine":
+        na = np.maximum(np.linalg.norm(a, axis=1), 1e-12)  # (n,)
+        nb = np.maximum(np.linalg.norm(b, axis=1), 1e-12)  # (n,)
+        return (a * b).sum(axis=1) / (na * nb)
+    if kind == "dot":
+        return (a * b).sum(axis=1)
+    if kind == "euclidean":
+        return -np.linalg.norm(a - b, axis=1)
+    if kind == "manhattan":
+        return -np.abs(a - b).sum(axis=1)
+    raise ValueError(f"unknown similarity {kind!r}; expected one of {SIMILARITIES}")
+
+
+def average_precision(
+    scores: np.ndarray, labels: np.ndarray, n_positive: int | None = None
+) -> float:
+    """Average precision of a ranking by descending score.
+
+    Args:
+        scores: one score per candidate.
+        labels: 1 for a correct candidate, 0 otherwise.
+        n_positive: total number of correct items, when some were never retrieved (they count
+            as missed); default: ``labels.sum()``.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    hits = labels[order]
+    total = float(labels.sum()) if n_positive is None else float(n_positive)
+    if total == 0:
+        return float("nan")
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision_at * hits).sum() / total)
+
+
+def best_f1(
+    scores: np.ndarray, labels: np.ndarray, n_positive: int | None = None
+) -> dict[str, float]:
+    """F1 at the best threshold: predict positive when ``score >= threshold``.
+
+    Args:
+        scores: one score per candidate.
+        labels: 1 for a correct candidate, 0 otherwise.
+        n_positive: total number of correct items (default: ``labels.sum()``).
+
+    Returns:
+        ``f1``, ``precision``, ``recall`` (fractions) and the ``threshold``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    total = float(labels.sum()) if n_positive is None else float(n_positive)
+    best = {"f1": 0.0, "precision": 0.0, "recall": 0.0, "threshold": float("nan")}
+    if total == 0 or len(scores) == 0:
+        return best
+    order = np.argsort(-scores, kind="mergesort")
+    s = scores[order]
+    tp = np.cumsum(labels[order])  # (n,) true positives when the top i+1 are predicted
+    # only cut between different scores: all candidates with an equal score share a fate
+    last_of_run = np.append(s[1:] != s[:-1], True)
+    k = np.arange(1, len(s) + 1)
+    precision = tp / k
+    recall = tp / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
+    f1 = np.where(last_of_run, f1, -1.0)
+    i = int(np.argmax(f1))
+    if f1[i] <= 0:
+        return best
+    # the threshold halfway to the next lower score, as sentence-transformers reports it
+    threshold = (s[i] + s[i + 1]) / 2 if i + 1 < len(s) else s[i]
+    return {"f1": float(f1[i]), "precision": float(precision[i]), "recall": float(recall[i]),
+            "threshold": float(threshold)}
