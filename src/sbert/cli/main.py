@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "encode": "sbert.cli.encode:encode",
     "similarity": "sbert.cli.encode:similarity",
     "info": "sbert.cli.encode:info",
+    "export": "sbert.cli.export:export",
+    "train": "sbert.cli.train:train",
+    "eval": "sbert.cli.eval:eval_group",
 }
 
 
