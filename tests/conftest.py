@@ -84,7 +84,8 @@ def write_st_files(path: Path, modes: dict[str, bool], normalize: bool = True) -
     """Add the sentence-transformers files (legacy spelling) to a Hugging Face folder."""
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 1, "name": "1", "path": "1_Pooling",
+         "type": "sentence_transformers.models.Pooling"},
     ]
     if normalize:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize",

@@ -134,7 +134,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def parse_pooling_config(cfg: dict[str, Any]) -> PoolingConfig:
-    """Parse ``1_Pooling/config.json`` in the legacy (booleans) or the 6.x (``pooling_mode``) form."""
+    """Parse ``1_Pooling/config.json``: legacy booleans or the 6.x ``pooling_mode`` key."""
     dim = int(cfg.get("embedding_dimension", cfg.get("word_embedding_dimension", 0)))
     raw = cfg.get("pooling_mode")
     modes: list[str]
@@ -199,8 +199,9 @@ def _tokenizer_max_length(path: Path) -> int | None:
 
 def _onnx_files(root: Path) -> list[str]:
     onnx_dir = root / "onnx"
-    found = sorted(str(p.relative_to(root)) for p in onnx_dir.glob("*.onnx")) if onnx_dir.is_dir() else []
-    return found
+    if not onnx_dir.is_dir():
+        return []
+    return sorted(str(p.relative_to(root)) for p in onnx_dir.glob("*.onnx"))
 
 
 def read_folder(path: str | Path) -> FolderSpec:
@@ -326,7 +327,9 @@ def write_folder_files(
         idx = len(modules)
         name = f"{idx}_Normalize"
         (root / name).mkdir(exist_ok=True)
-        modules.append({"idx": idx, "name": str(idx), "path": name, "type": WRITE_TYPES["normalize"]})
+        modules.append(
+            {"idx": idx, "name": str(idx), "path": name, "type": WRITE_TYPES["normalize"]}
+        )
     _write_json(root / "modules.json", modules)
     st_cfg: dict[str, Any] = {"do_lower_case": do_lower_case}
     if max_seq_length is not None:

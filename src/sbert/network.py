@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -60,9 +61,17 @@ class SentenceNetwork(nn.Module):
         self._use_token_types = "token_type_ids" in _forward_params(transformer)
 
     @property
+    def dense_layers(self) -> list[Dense]:
+        return [layer for layer in self.dense if isinstance(layer, Dense)]
+
+    @property
+    def dense_configs(self) -> list[DenseConfig]:
+        return [layer.config for layer in self.dense_layers]
+
+    @property
     def dimension(self) -> int:
         if len(self.dense):
-            return self.dense[-1].config.out_features
+            return self.dense_layers[-1].config.out_features
         return self.pooling.output_dimension
 
     def forward(
@@ -87,22 +96,30 @@ class SentenceNetwork(nn.Module):
     def from_spec(cls, spec: FolderSpec) -> SentenceNetwork:
         """Build the network and load its weights from a parsed folder."""
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
-        transformer = AutoModel.from_pretrained(str(spec.transformer_path))
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a bar per model load is noise for a library user
+        try:
+            transformer = AutoModel.from_pretrained(str(spec.transformer_path))
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
         pooling = spec.pooling
         if pooling.dimension == 0:
             pooling.dimension = int(transformer.config.hidden_size)
         net = cls(transformer, pooling, spec.dense, spec.normalize)
-        for layer in net.dense:
+        for layer in net.dense_layers:
             _load_dense_weights(layer, layer.config.path)
         return net.eval()
 
     def save(self, root: Path, dense_dirs: list[Path]) -> None:
         """Write the transformer's weights and config into ``root`` and each Dense into its dir."""
-        self.transformer.save_pretrained(str(root), safe_serialization=True)
+        hf_model = cast(Any, self.transformer)  # a transformers PreTrainedModel
+        hf_model.save_pretrained(str(root), safe_serialization=True)
         from safetensors.torch import save_file
 
-        for layer, folder in zip(self.dense, dense_dirs, strict=True):
+        for layer, folder in zip(self.dense_layers, dense_dirs, strict=True):
             state = {k: v.detach().contiguous().cpu() for k, v in layer.state_dict().items()}
             save_file(state, str(folder / "model.safetensors"))
 

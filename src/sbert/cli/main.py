@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        hint = f" (try '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        click.echo(f"Error: {err.format_message()}{hint}", err=True)
+        sys.exit(2)
     except click.ClickException as err:
         err.show()
         sys.exit(2 if err.exit_code in (1, 2) else err.exit_code)

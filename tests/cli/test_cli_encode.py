@@ -1,0 +1,108 @@
+"""``sbert encode``, ``similarity``, ``info``: outputs, formats and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbert.cli.main import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return int(code or 0), out.out, out.err
+
+
+@pytest.fixture()
+def sentences_txt(tmp_path: Path) -> Path:
+    path = tmp_path / "s.txt"
+    path.write_text("a man is eating food\nthe dog runs\n\na cat\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".parquet", ".jsonl"])
+def test_encode_formats(tiny_model_dir: Path, tiny_encoder, sentences_txt: Path, tmp_path: Path,  # noqa: ANN001
+                        suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"emb{suffix}"
+    code, _, err = run(["encode", str(sentences_txt), "-o", str(out), "--model",
+                        str(tiny_model_dir), "--device", "cpu"], capsys)
+    assert code == 0, err
+    expected = tiny_encoder.encode(["a man is eating food", "the dog runs", "", "a cat"])
+    if suffix == ".npy":
+        got = np.load(out)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out)
+        assert table.column("sentence").to_pylist()[1] == "the dog runs"
+        got = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        got = np.array([r["embedding"] for r in rows], dtype=np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_encode_tsv_column(tiny_model_dir: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text('id\ttext\n1\tsays "hi"\n2\tthe dog\n', encoding="utf-8")
+    out = tmp_path / "e.npy"
+    model = str(tiny_model_dir)
+    code, _, err = run(["encode", str(tsv), "-c", "text", "-o", str(out), "-m", model], capsys)
+    assert code == 0, err
+    assert np.load(out).shape == (2, 32)
+    code, _, err = run(["encode", str(tsv), "-c", "nope", "-o", str(out), "-m", model], capsys)
+    assert code == 2 and "no column 'nope'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["encode", "/no/such/file.txt", "-o", "x.npy"], "does not exist"),
+        (["encode", "{txt}", "-o", "x.csv"], "unknown format"),
+        (["similarity", "a", "b", "--model", "/no/such/model"], "does not exist"),
+        (["info", "--model", "nobody/no-such-model-xyz"], "not on disk"),
+        (["encode"], "Missing argument"),
+    ],
+)
+def test_user_errors_are_one_line(args: list[str], message: str, sentences_txt: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a.replace("{txt}", str(sentences_txt)) for a in args]
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_similarity_sentences_and_files(tiny_model_dir: Path, tiny_encoder, tmp_path: Path,  # noqa: ANN001
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["similarity", "a man", "a man", "-m", str(tiny_model_dir)], capsys)
+    assert code == 0 and float(out.strip()) == pytest.approx(1.0, abs=1e-4)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the dog\na cat\n"), b.write_text("the dog\nthe car\n")
+    code, out, _ = run(["similarity", str(a), str(b), "--files", "-m", str(tiny_model_dir)], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    assert float(lines[0].split("\t")[0]) == pytest.approx(1.0, abs=1e-4)
+    b.write_text("one line\n")
+    code, _, err = run(["similarity", str(a), str(b), "--files", "-m", str(tiny_model_dir)], capsys)
+    assert code == 2 and "has 2 sentences" in err
+
+
+def test_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", "-m", str(tiny_model_dir)], capsys)
+    assert code == 0
+    assert "BertModel" in out and "pooling         mean" in out
+    assert "32" in out and "max_seq_length  64" in out
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "encode" in out and "similarity" in out and "info" in out
