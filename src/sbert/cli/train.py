@@ -1,0 +1,98 @@
+"""``sbert train``: fine-tune a model with one of the paper's recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sbert.cli.main import UserError
+
+RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
+
+
+@click.command()
+@click.option("--recipe", "-r", required=True, type=click.Choice(RECIPE_NAMES),
+              help="nli-softmax (paper, classification), nli-mnrl (in-batch negatives), "
+                   "sts (regression), sts-cosent, triplet.")
+@click.option("--model", "-m", default="all-MiniLM-L6-v2", show_default=True,
+              help="Start model: folder, bundled name or hub id (a plain BERT gets mean pooling).")
+@click.option("--train", "train_files", required=True, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Training file (TSV with a header, or JSONL); repeat or list several.")
+@click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="STS dev file (sentence1, sentence2, score 0-5) for evaluation.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output model folder.")
+@click.option("--epochs", type=int, default=None, help="Default: 1 for NLI, 4 for STS.")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--lr", type=float, default=2e-5, show_default=True, help="Peak learning rate.")
+@click.option("--warmup", type=float, default=0.1, show_default=True,
+              help="Warm-up: a fraction of the steps (< 1) or a number of steps.")
+@click.option("--weight-decay", type=float, default=0.01, show_default=True)
+@click.option("--max-seq-length", type=int, default=None, help="Default: the model's.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--grad-accum", type=int, default=1, show_default=True,
+              help="Batches per optimizer step.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True, help="bf16 autocast (CPU/GPU) or fp16 (CUDA only).")
+@click.option("--eval-steps", type=int, default=0, show_default=True,
+              help="Evaluate every N steps (0: after each epoch).")
+@click.option("--checkpoint-steps", type=int, default=500, show_default=True,
+              help="Save a resumable checkpoint every N steps (0: never).")
+@click.option("--select-best", is_flag=True, help="Save the best dev checkpoint, not the last.")
+@click.option("--pooling", type=click.Choice(["mean", "max", "cls"]), default=None,
+              help="Override the start model's pooling.")
+@click.option("--limit", type=int, default=None, help="Train on the first N examples only.")
+@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --output.")
+@click.option("--device", default=None, help="torch device; default: CUDA if available.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(
+    recipe: str, model: str, train_files: tuple[Path, ...], dev: Path | None, output: Path,
+    epochs: int | None, batch_size: int, lr: float, warmup: float, weight_decay: float,
+    max_seq_length: int | None, seed: int, grad_accum: int, precision: str, eval_steps: int,
+    checkpoint_steps: int, select_best: bool, pooling: str | None, limit: int | None,
+    resume: bool, device: str | None, quiet: bool,
+) -> None:
+    """Train a sentence embedding model and save it as a sentence-transformers folder.
+
+    Writes the model, README.md (model card), loss_curve.png, training_log.jsonl and
+    checkpoints/ (resumable with --resume; checkpoints/best with a dev set).
+
+    \b
+    Example (the paper's NLI then STSb, on GPU):
+      sbert train -r nli-softmax -m bert-base-uncased --train snli_1.0_train.jsonl \\
+          --train multinli_1.0_train.jsonl --dev sts-dev.tsv -o out/nli
+      sbert train -r sts -m out/nli --train sts-train.tsv --dev sts-dev.tsv -o out/nli-sts
+    """
+    for name, value in (("--batch-size", batch_size), ("--grad-accum", grad_accum)):
+        if value < 1:
+            raise UserError(f"{name} must be >= 1, got {value}")
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
+    if output.exists() and any(output.iterdir()) and not resume:
+        if (output / "checkpoints").exists():
+            raise UserError(f"{output} holds a run; pass --resume to continue it or pick a new "
+                            "--output")
+    if precision == "fp16" and (device or "").startswith("cpu"):
+        raise UserError("fp16 needs a CUDA device; use --precision bf16 on CPU")
+    from sbert.training.recipes import run_recipe
+
+    try:
+        result = run_recipe(
+            recipe, model, list(train_files), output, dev, epochs=epochs, limit=limit,
+            pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
+            batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
+            grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
+            checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,
+        )
+    except ValueError as err:  # bad settings (e.g. fp16 on CPU, resume with other data)
+        raise UserError(str(err)) from err
+    state = result.state
+    best = ""
+    if state.best_step is not None:
+        best = f", best dev {state.best_metric:.2f} at step {state.best_step}"
+    click.echo(
+        f"trained {result.train_examples} examples x {result.state.epoch} epochs "
+        f"({state.step} steps, {state.examples_per_second:.1f} examples/s){best}; saved {output}"
+    )

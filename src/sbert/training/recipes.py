@@ -1,0 +1,195 @@
+"""The paper's training recipes: NLI softmax, NLI in-batch negatives, STS regression, triplets.
+
+:func:`run_recipe` is what ``sbert train`` runs: load the start model, read the data, build
+the loss, train, save a sentence-transformers folder with a model card and a loss curve.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sbert.training.data import (
+    DataError,
+    Examples,
+    concat_examples,
+    nli_triplets,
+    read_nli,
+    read_sts,
+    read_triplets,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def read_anchor_triplets(path: str | Path) -> Examples:
+    """Triplets from a triplet file, or (premise, entailed, contradicted) from an NLI file."""
+    try:
+        return read_triplets(path)
+    except DataError as err:
+        if "expected triplet columns" not in str(err):
+            raise
+    return nli_triplets(read_nli(path))
+
+
+def _softmax(encoder: Any, concat: Sequence[str] | None) -> Any:
+    from sbert.losses import SoftmaxLoss
+
+    dim = encoder.network.dimension
+    return SoftmaxLoss(encoder.network, dim, 3, concat or ("u", "v", "|u-v|"))
+
+
+def _loss(name: str) -> Callable[[Any, Sequence[str] | None], Any]:
+    def make(encoder: Any, concat: Sequence[str] | None) -> Any:
+        from sbert import losses
+
+        return getattr(losses, name)(encoder.network)
+
+    return make
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A data format, a loss and the paper's default number of epochs."""
+
+    name: str
+    description: str
+    read: Callable[[str | Path], Examples]
+    make_loss: Callable[[Any, Sequence[str] | None], Any]
+    epochs: int
+    no_duplicates: bool = False
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("nli-softmax", "NLI pairs, softmax classifier on (u, v, |u-v|), cross-entropy",
+               read_nli, _softmax, epochs=1),
+        Recipe("nli-mnrl", "(anchor, entailment, contradiction) triplets from NLI, in-batch "
+               "negatives (MultipleNegativesRankingLoss, scale 20)", read_anchor_triplets,
+               _loss("MultipleNegativesRankingLoss"), epochs=1, no_duplicates=True),
+        Recipe("sts", "STS pairs with 0-5 scores, MSE of cosine similarity (CosineSimilarityLoss)",
+               read_sts, _loss("CosineSimilarityLoss"), epochs=4),
+        Recipe("sts-cosent", "STS pairs with 0-5 scores, CoSENT ranking loss", read_sts,
+               _loss("CoSENTLoss"), epochs=4),
+        Recipe("triplet", "(anchor, positive, negative) triplets, Euclidean TripletLoss, margin 1",
+               read_triplets, _loss("TripletLoss"), epochs=1),
+    )
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; the error lists the known ones."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def set_pooling(encoder: Any, mode: str) -> None:
+    """Switch the encoder's pooling (``mean``, ``max``, ``cls``) before training."""
+    from sbert.folder import POOLING_MODES
+
+    if mode not in POOLING_MODES:
+        raise ValueError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
+    net = encoder.network
+    net.pooling.modes = (mode,)
+    encoder.backend.dimension = net.dimension  # the backend caches the output size
+
+
+def sts_evaluator(examples: Examples, name: str) -> Any:
+    """The dev-set evaluator of the STS recipes (Spearman of cosine)."""
+    from sbert.training.evaluate import STSEvaluator
+
+    return STSEvaluator(examples, name)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_recipe` produced."""
+
+    output: Path
+    encoder: Any
+    loss: Any
+    state: Any
+    train_examples: int
+
+
+def run_recipe(
+    recipe: str,
+    model: str | Path,
+    train: Sequence[str | Path],
+    output: str | Path,
+    dev: str | Path | None = None,
+    *,
+    epochs: int | None = None,
+    limit: int | None = None,
+    pooling: str | None = None,
+    concat: Sequence[str] | None = None,
+    device: str | None = None,
+    max_seq_length: int | None = None,
+    resume: bool = False,
+    card: bool = True,
+    **config: Any,
+) -> RunResult:
+    """Train ``model`` with a recipe and save it to ``output``.
+
+    Args:
+        recipe: a name from :data:`RECIPES`.
+        model: start model (folder, bundled name or hub id; a plain Hugging Face model gets
+            mean pooling).
+        train: training files (several are concatenated).
+        output: the model folder to write (plus log, loss curve, checkpoints).
+        dev: an STS file (sentence1, sentence2, score) evaluated during training.
+        epochs: default: the recipe's (1 for NLI, 4 for STS).
+        limit: train on the first ``limit`` examples only.
+        pooling: override the pooling mode (the ablation).
+        concat: SoftmaxLoss concatenation parts (the ablation).
+        device: torch device.
+        max_seq_length: truncate longer inputs.
+        resume: continue from the latest checkpoint in ``output``.
+        card: write README.md and the loss-curve PNG.
+        **config: further :class:`~sbert.training.trainer.TrainConfig` fields.
+    """
+    from sbert.encoder import SentenceEncoder
+    from sbert.training.checkpoint import seed_everything
+    from sbert.training.trainer import TrainConfig, Trainer, TrainTask
+
+    spec = get_recipe(recipe)
+    cfg = TrainConfig(epochs=epochs or spec.epochs, **config)
+    if not train:
+        raise ValueError("give at least one training file")
+    examples = concat_examples([spec.read(f) for f in train]).subset(limit)
+    evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
+    seed_everything(cfg.seed)  # the classifier head's initial weights
+    encoder = SentenceEncoder(model, device=device, max_seq_length=max_seq_length)
+    if pooling:
+        set_pooling(encoder, pooling)
+    loss = spec.make_loss(encoder, concat)
+    output = Path(output)
+    trainer = Trainer(
+        encoder, [TrainTask(examples, loss, spec.no_duplicates, spec.name)], cfg, output,
+        evaluator,
+    )
+    logger.info("%s: %d training examples, %d steps", recipe, len(examples),
+                trainer.state.total_steps)
+    state = trainer.train(resume=resume)
+    encoder.save(output)
+    head = {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+    if head:
+        import torch
+
+        torch.save(head, output / "loss_head.pt")
+    if card:
+        from sbert.training.model_card import write_model_card
+
+        write_model_card(output, {
+            "recipe": spec.name, "description": spec.description, "start_model": str(model),
+            "train_files": [str(f) for f in train], "train_examples": len(examples),
+            "dev_file": str(dev) if dev else None,
+            "pooling": "+".join(encoder.network.pooling.modes),
+            "max_seq_length": encoder.max_seq_length, "config": cfg, "state": state,
+        })
+    return RunResult(output, encoder, loss, state, len(examples))

@@ -1,0 +1,389 @@
+"""The training loop: one plain ``for`` loop over seeded batches, with callbacks for the rest.
+
+Per step: pad a pre-tokenized batch, run the loss under autocast, backward, and every
+``grad_accum`` batches clip, step AdamW and the warm-up schedule. Around it: evaluation every
+``eval_steps`` (keeping the best model), checkpoints every ``checkpoint_steps`` that resume
+exactly, a progress bar and a JSONL log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
+from sbert.training.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from sbert.training.data import Examples
+from sbert.training.evaluate import Evaluator
+from sbert.training.schedule import linear_schedule, make_optimizer, warmup_steps_for
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+LOG_FILE = "training_log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; the defaults are the paper's (batch 16, lr 2e-5, 10 % warm-up)."""
+
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 2e-5
+    warmup: float = 0.1  # < 1: fraction of the steps; >= 1: a step count
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    grad_accum: int = 1
+    precision: str = "fp32"  # "bf16" (CPU or GPU autocast) or "fp16" (CUDA, with GradScaler)
+    seed: int = 42
+    eval_steps: int = 0  # 0: evaluate at the end of each epoch
+    checkpoint_steps: int = 0  # 0: no checkpoints
+    keep_checkpoints: int = 2
+    log_steps: int = 10
+    show_progress: bool = True
+    select_best: bool = False  # end with the best evaluated weights instead of the last
+
+
+@dataclass
+class TrainTask:
+    """One dataset and the loss that trains on it (several run round-robin)."""
+
+    examples: Examples
+    loss: nn.Module
+    no_duplicates: bool = False  # keep a text from appearing twice in a batch (in-batch negatives)
+    name: str = ""
+
+
+@dataclass
+class TrainState:
+    """Where the run is; saved in every checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    total_steps: int = 0
+    examples_seen: int = 0
+    train_seconds: float = 0.0
+    best_metric: float | None = None
+    best_step: int | None = None
+    last_eval_step: int = -1
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples_seen / self.train_seconds if self.train_seconds else 0.0
+
+
+class Callback:
+    """Hooks into the loop; override the ones you need. Raising stops the run."""
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, loss: float) -> None: ...
+
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class Trainer:
+    """Fine-tune a :class:`~sbert.encoder.SentenceEncoder` on one or more tasks.
+
+    Args:
+        encoder: the model (torch backend); its network is trained in place.
+        tasks: datasets with their losses (the losses wrap ``encoder.network``).
+        config: hyper-parameters.
+        output_dir: where the log, checkpoints and best model go (None: nowhere).
+        evaluator: called with the encoder every ``eval_steps``; its ``primary_metric``
+            selects the best model.
+        callbacks: extra hooks.
+
+    Example:
+        >>> loss = CosineSimilarityLoss(encoder.network)
+        >>> Trainer(encoder, [TrainTask(read_sts("train.tsv"), loss)], TrainConfig(epochs=4),
+        ...         "out").train()
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        tasks: Sequence[TrainTask],
+        config: TrainConfig | None = None,
+        output_dir: str | Path | None = None,
+        evaluator: Evaluator | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.config = config or TrainConfig()
+        if self.config.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.config.precision!r}; expected {PRECISIONS}")
+        if not tasks:
+            raise ValueError("give at least one TrainTask")
+        self.encoder = encoder
+        self.network: nn.Module = encoder.network
+        self.device = torch.device(encoder.device)
+        if self.config.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device; use precision='bf16' on CPU")
+        self.tasks = list(tasks)
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.evaluator = evaluator
+        self.callbacks = list(callbacks)
+        self.state = TrainState()
+        for task in self.tasks:
+            task.loss.to(self.device)
+        self.data = [TokenizedExamples(t.examples, encoder.tokenizer) for t in self.tasks]
+        cfg = self.config
+        flags = [t.no_duplicates for t in self.tasks]
+        self.plans = [
+            epoch_plan(self.data, cfg.batch_size, cfg.seed, e, flags) for e in range(cfg.epochs)
+        ]
+        self.steps_per_epoch = [math.ceil(len(p) / cfg.grad_accum) for p in self.plans]
+        self.state.total_steps = sum(self.steps_per_epoch)
+        self.optimizer = make_optimizer([t.loss for t in self.tasks], cfg.lr, cfg.weight_decay,
+                                        self.device)
+        warmup = warmup_steps_for(self.state.total_steps, cfg.warmup)
+        self.scheduler = linear_schedule(self.optimizer, warmup, self.state.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
+        self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self, resume: bool | str | Path = False) -> TrainState:
+        """Run to the end; ``resume``: True (latest checkpoint in ``output_dir``) or a path.
+
+        Returns:
+            The final state (steps, examples/s, best metric...).
+        """
+        cfg = self.config
+        seed_everything(cfg.seed)
+        if resume:
+            self._resume(resume)  # replaces self.state
+        state = self.state
+        self.network.train()
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        bar = self._progress_bar()
+        window_loss: list[float] = []
+        try:
+            while state.epoch < cfg.epochs:
+                plan = self.plans[state.epoch]
+                while state.batch_in_epoch < len(plan):
+                    started = time.perf_counter()
+                    start = state.batch_in_epoch
+                    window = plan[start : start + cfg.grad_accum]
+                    loss, examples = self._step(window)
+                    state.batch_in_epoch += len(window)
+                    state.step += 1
+                    state.examples_seen += examples
+                    state.train_seconds += time.perf_counter() - started
+                    window_loss.append(loss)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", ex_s=f"{state.examples_per_second:.1f}")
+                    if state.step % cfg.log_steps == 0 or state.step == state.total_steps:
+                        self._log_train(window_loss)
+                        window_loss = []
+                    for cb in self.callbacks:
+                        cb.on_step_end(self, loss)
+                    if cfg.eval_steps and state.step % cfg.eval_steps == 0:
+                        self.evaluate()
+                    if cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0:
+                        self.save_checkpoint()
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                if state.last_eval_step != state.step and (not cfg.eval_steps or
+                                                           state.epoch == cfg.epochs):
+                    self.evaluate()
+        finally:
+            bar.close()
+            self.network.eval()  # the encoder goes back to inference (dropout off)
+        best = self.best_dir
+        if cfg.select_best and best is not None and (best / "modules.json").exists():
+            self._load_best()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return state
+
+    def _step(self, window: Sequence[tuple[int, Any]]) -> tuple[float, int]:
+        """Forward/backward over the batches of one accumulation window, then one update."""
+        total, examples = 0.0, 0
+        for task_index, rows in window:
+            features, labels = self.data[task_index].batch(rows, self.device)
+            with self._autocast():
+                loss = self.tasks[task_index].loss(features, labels) / len(window)
+            self.scaler.scale(loss).backward()
+            total += float(loss.detach())
+            examples += len(rows)
+        if self.config.max_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total, examples
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Run the evaluator (dropout off), log it and keep the best model."""
+        state = self.state
+        state.last_eval_step = state.step
+        if self.evaluator is None:
+            return {}
+        self.network.eval()
+        try:
+            raw = self.evaluator(self.encoder)
+        finally:
+            self.network.train()
+        metrics = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
+        primary = metrics[self.evaluator.primary_metric]
+        state.metrics = metrics
+        self._append_log({"type": "eval", "step": state.step, "epoch": state.epoch, **metrics})
+        logger.info("step %d: %s = %.4f", state.step, self.evaluator.primary_metric, primary)
+        if state.best_metric is None or primary > state.best_metric:
+            state.best_metric, state.best_step = primary, state.step
+            if self.best_dir is not None:
+                self._save_best(metrics)
+        for cb in self.callbacks:
+            cb.on_evaluate(self, metrics)
+        return metrics
+
+    @property
+    def best_dir(self) -> Path | None:
+        return self.output_dir / "checkpoints" / "best" if self.output_dir else None
+
+    def _save_best(self, metrics: dict[str, float]) -> None:
+        assert self.best_dir is not None
+        tmp = self.best_dir.with_name(".tmp-best")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.encoder.save(tmp)
+        heads = {i: _head_state(t.loss) for i, t in enumerate(self.tasks)}
+        torch.save(heads, tmp / "loss_heads.pt")
+        info = {"step": self.state.step, "metrics": metrics}
+        (tmp / "best.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(self.best_dir, ignore_errors=True)
+        tmp.rename(self.best_dir)
+
+    def _load_best(self) -> None:
+        from sbert.network import SentenceNetwork
+
+        assert self.best_dir is not None
+        from sbert.folder import read_folder
+
+        best = SentenceNetwork.from_spec(read_folder(self.best_dir)).to(self.device)
+        self.network.load_state_dict(best.state_dict())
+        heads = torch.load(self.best_dir / "loss_heads.pt", map_location=self.device)
+        for i, task in enumerate(self.tasks):
+            task.loss.load_state_dict(heads[i], strict=False)
+        logger.info("restored the best model (step %s)", self.state.best_step)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        if self.output_dir is None:
+            raise ValueError("checkpoints need an output_dir")
+        return self.output_dir / "checkpoints"
+
+    def save_checkpoint(self) -> Path:
+        """Save everything needed to continue exactly from the current step."""
+        state = {
+            "network": self.network.state_dict(),
+            "heads": [_head_state(t.loss) for t in self.tasks],
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "state": asdict(self.state),
+            "config": asdict(self.config),
+            "data": plan_fingerprint(self.plans),
+        }
+        return save_checkpoint(self.checkpoint_dir, self.state.step, state,
+                               self.config.keep_checkpoints)
+
+    def _resume(self, resume: bool | str | Path) -> None:
+        if resume is True:
+            found = list_checkpoints(self.checkpoint_dir)
+            if not found:
+                logger.warning("no checkpoint in %s; starting from scratch", self.checkpoint_dir)
+                return
+            path = found[-1]
+        else:
+            path = Path(str(resume))
+        ckpt = load_checkpoint(path)
+        if ckpt["data"] != plan_fingerprint(self.plans):
+            raise ValueError(
+                f"{path} was saved with other data, batch size, seed or epochs; resume with the "
+                "same settings or start a new output folder"
+            )
+        self.network.load_state_dict(ckpt["network"])
+        for task, head in zip(self.tasks, ckpt["heads"], strict=True):
+            task.loss.load_state_dict(head, strict=False)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        set_rng_state(ckpt["rng"])
+        self._truncate_log(self.state.step)
+        logger.info("resumed from %s at step %d", path, self.state.step)
+
+    # -- logging --------------------------------------------------------------------------------
+    def _progress_bar(self) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.state.total_steps, initial=self.state.step, unit="step",
+                    desc="train", disable=not self.config.show_progress, dynamic_ncols=True)
+
+    def _log_train(self, losses: list[float]) -> None:
+        state = self.state
+        self._append_log({
+            "type": "train", "step": state.step, "epoch": state.epoch,
+            "loss": sum(losses) / len(losses), "lr": self.scheduler.get_last_lr()[0],
+            "examples_per_s": round(state.examples_per_second, 2),
+            "train_seconds": round(state.train_seconds, 3),
+        })
+
+    def _append_log(self, entry: dict[str, Any]) -> None:
+        if self.output_dir is None:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with (self.output_dir / LOG_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log entries a killed run wrote after the checkpoint it resumes from."""
+        if self.output_dir is None or not (self.output_dir / LOG_FILE).exists():
+            return
+        path = self.output_dir / LOG_FILE
+        kept = [line for line in _log_lines(path) if json.loads(line)["step"] <= step]
+        path.write_text("".join(kept), encoding="utf-8")
+
+
+def _log_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as f:
+        yield from (line for line in f if line.strip())
+
+
+def _head_state(loss: nn.Module) -> dict[str, torch.Tensor]:
+    """The loss's own parameters (e.g. SoftmaxLoss' classifier), without the shared network."""
+    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
