@@ -1,0 +1,85 @@
+"""``sbert train``: output folder, model card, loss curve, user errors, resume."""
+
+from __future__ import annotations
+
+import json
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.training.conftest import PAIRS
+
+from sbert.cli.main import main
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    nli = tmp_path / "nli.tsv"
+    nli.write_text("premise\thypothesis\tlabel\n" + "".join(
+        f"{p}\t{h}\t{label}\n" for p, h, label, _ in PAIRS), encoding="utf-8")
+    sts = tmp_path / "sts.tsv"
+    sts.write_text("sentence1\tsentence2\tscore\n" + "".join(
+        f"{p}\t{h}\t{score}\n" for p, h, _, score in PAIRS), encoding="utf-8")
+    return nli, sts
+
+
+def test_train_cli_writes_a_model_folder(tiny_model_dir, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    nli, sts = _files(tmp_path)
+    out = tmp_path / "model"
+    main(["train", "-r", "nli-softmax", "-m", str(tiny_model_dir), "--train", str(nli),
+          "--dev", str(sts), "-o", str(out), "--batch-size", "4", "--epochs", "2", "-q",
+          "--checkpoint-steps", "2"])
+    assert "trained 12 examples x 2 epochs (6 steps" in capsys.readouterr().out
+    for name in ("modules.json", "1_Pooling/config.json", "model.safetensors", "README.md",
+                 "loss_curve.png", "training_log.jsonl", "loss_head.pt"):
+        assert (out / name).exists(), name
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "nli-softmax" in card and "sts_spearman_cosine" in card and "nli.tsv" in card
+    assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # an existing run is not overwritten by accident; --resume of a finished run is a no-op
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "-r", "nli-softmax", "-m", str(tiny_model_dir), "--train", str(nli),
+              "-o", str(out), "--batch-size", "4", "--epochs", "2", "-q"])
+    assert exit_info.value.code == 2
+    assert "--resume" in capsys.readouterr().err
+    main(["train", "-r", "nli-softmax", "-m", str(tiny_model_dir), "--train", str(nli),
+          "-o", str(out), "--batch-size", "4", "--epochs", "2", "-q", "--resume",
+          "--checkpoint-steps", "2"])
+    log = [json.loads(line) for line in (out / "training_log.jsonl").open()]
+    assert max(e["step"] for e in log) == 6
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(
+    find_spec("sentence_transformers") is None, reason="needs sentence-transformers"
+)
+def test_trained_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path: Path) -> None:  # noqa: ANN001
+    from sentence_transformers import SentenceTransformer
+
+    from sbert.encoder import SentenceEncoder
+
+    _, sts = _files(tmp_path)
+    out = tmp_path / "sts-model"
+    main(["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "-o", str(out),
+          "--epochs", "1", "-q", "--max-seq-length", "32"])
+    texts = ["a man plays the guitar", "the dog is happy"]
+    ours = SentenceEncoder(out, device="cpu").encode(texts)
+    ref = SentenceTransformer(str(out), device="cpu").encode(texts)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_train_cli_user_errors(tiny_model_dir, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("premise\thypothesis\tlabel\nA\tB\tentailment\nC\tD\tyes\n", encoding="utf-8")
+    cases = [
+        (["--train", str(bad)], "bad.tsv:3: label 'yes'"),
+        (["--train", str(tmp_path / "missing.tsv")], "does not exist"),
+        (["--train", str(bad), "--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "-r", "nli-softmax", "-m", str(tiny_model_dir), "-o",
+                  str(tmp_path / "o"), "-q", *args])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
