@@ -127,6 +127,13 @@ class SentenceEncoder:
         if backend == "torch":
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
+            if not self.spec.has_torch_weights and self.spec.onnx_files:
+                from sbert.folder import ModelFolderError
+
+                raise ModelFolderError(
+                    f"{self.path} has ONNX graphs {self.spec.onnx_files} but no torch weights; "
+                    "load it with backend='onnx' (CLI: --backend onnx)"
+                )
             return TorchBackend(self.spec, device, self.threads)
         from sbert.onnx_backend import OnnxBackend  # noqa: PLC0415 - optional extra
 
@@ -270,7 +277,7 @@ class SentenceEncoder:
         dense_dirs = write_folder_files(
             root,
             net.pooling,
-            [layer.config for layer in net.dense],
+            net.dense_configs,
             net.normalize,
             self.max_seq_length,
             self.spec.do_lower_case,

@@ -7,10 +7,12 @@ in the folder's own files, read by :class:`~sbert.onnx_backend.OnnxBackend`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbert._optional import require
 from sbert.onnx_backend import FP32_FILE, INT8_FILE
@@ -21,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8",)
+# model types whose graphs onnxruntime's "bert" fusions understand
+_FUSABLE = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "mpnet", "electra")
 OPSET = 17
 
 
@@ -38,7 +42,7 @@ def export_onnx(
         path: the output folder; the model folder is saved there first unless it is the
             encoder's own folder.
         quantize: ``"int8"`` adds ``onnx/model_qint8_avx512_vnni.onnx`` (dynamic quantization).
-        optimize: apply onnxruntime's graph optimisations (fusions) offline.
+        optimize: fuse the graph for onnxruntime (attention, layer norms, GELU) offline.
         opset: the ONNX opset.
 
     Returns:
@@ -63,9 +67,10 @@ def export_onnx(
         int8 = quantize_int8(raw, root / INT8_FILE)
         if optimize:
             optimize_graph(int8)
-    if optimize:
+    fused = optimize and fuse_graph(raw, fp32, encoder.spec.transformer_path)
+    if optimize and not fused:
         optimize_graph(raw, fp32)
-    else:
+    elif not optimize:
         raw.replace(fp32)
     raw.unlink(missing_ok=True)
     return root
@@ -75,11 +80,33 @@ def export_transformer(encoder: SentenceEncoder, out: Path, opset: int = OPSET) 
     """Trace the transformer to ONNX: ids, mask (and token types) -> ``last_hidden_state``.
 
     Batch and sequence axes are dynamic. The dummy batch is padded so that the traced graph
-    keeps the attention-mask path.
+    keeps the attention-mask path. Attention is traced in its eager form, the pattern that
+    onnxruntime fuses into one ``Attention`` operator (the SDPA trace does not fuse).
     """
+    transformer = encoder.network.transformer
+    previous = getattr(transformer.config, "_attn_implementation", None)
+    _set_attention(transformer, "eager")
+    try:
+        _trace(encoder, transformer, out, opset)
+    finally:
+        if previous is not None:
+            _set_attention(transformer, previous)
+    logger.info("exported %s", out)
+
+
+def _set_attention(model: Any, implementation: str) -> None:
+    if hasattr(model, "set_attn_implementation"):
+        try:
+            model.set_attn_implementation(implementation)
+            return
+        except (ValueError, ImportError):  # the model has no such implementation
+            return
+    model.config._attn_implementation = implementation
+
+
+def _trace(encoder: SentenceEncoder, transformer: Any, out: Path, opset: int) -> None:
     import torch
 
-    transformer = encoder.network.transformer
     use_types = bool(getattr(encoder.network, "_use_token_types", False))
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if use_types else [])
 
@@ -97,13 +124,49 @@ def export_transformer(encoder: SentenceEncoder, out: Path, opset: int = OPSET) 
     device = next(transformer.parameters()).device
     args = tuple(torch.from_numpy(arrays[n]).to(device) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # the tracer's notes on Python branches and index ops: the graph is tested, not these
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", module=r"torch\.onnx")
         torch.onnx.export(
             _Wrapper(transformer).eval(), args, str(out), input_names=names,
             output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=opset,
             do_constant_folding=True, dynamo=False,
         )
-    logger.info("exported %s", out)
+
+
+def fuse_graph(path: Path, out: Path, config_dir: Path) -> bool:
+    """Fuse the embeddings, attention, layer norms and GELU with onnxruntime's optimizer.
+
+    Exact fusions only (no GELU approximation). BERT-like encoders only; for other model
+    types, or if the optimizer fails, nothing is written and ``False`` is returned.
+
+    Returns:
+        Whether ``out`` was written.
+    """
+    require("onnxruntime", "onnx")
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    cfg = _config(config_dir)
+    if cfg.get("model_type") not in _FUSABLE:
+        return False
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = False
+    try:
+        model = optimize_model(
+            str(path), model_type="bert", num_heads=int(cfg.get("num_attention_heads", 0)),
+            hidden_size=int(cfg.get("hidden_size", 0)), optimization_options=options,
+            opt_level=0,
+        )
+    except Exception as err:  # noqa: BLE001 - fall back to onnxruntime's own optimisations
+        logger.warning("onnxruntime transformer optimizer failed (%s); using the session's", err)
+        return False
+    tmp = out.with_name(out.name + ".partial")
+    model.save_model_to_file(str(tmp))
+    tmp.replace(out)
+    logger.info("fused %s: %s", out, model.get_fused_operator_statistics())
+    return True
 
 
 def optimize_graph(path: Path, out: Path | None = None) -> Path:
@@ -148,9 +211,31 @@ def quantize_int8(fp32: Path, out: Path, per_channel: bool = True) -> Path:
     require("onnx", "onnx")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(fp32), str(out), per_channel=per_channel, reduce_range=False,
-        weight_type=QuantType.QInt8,
-    )
+    quiet = _DropMessage("Please consider to run pre-processing")
+    logging.getLogger().addFilter(quiet)  # the quantizer logs this advice on the root logger
+    try:
+        quantize_dynamic(
+            str(fp32), str(out), per_channel=per_channel, reduce_range=False,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        logging.getLogger().removeFilter(quiet)
     logger.info("quantized %s -> %s", fp32, out)
     return out
+
+
+def _config(folder: Path) -> dict[str, Any]:
+    cfg_file = folder / "config.json"
+    if not cfg_file.exists():
+        return {}
+    data: dict[str, Any] = json.loads(cfg_file.read_text(encoding="utf-8"))
+    return data
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)

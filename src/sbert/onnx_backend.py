@@ -38,7 +38,8 @@ def choose_onnx_file(spec: FolderSpec, quantized: bool = False, file: str | None
     Returns:
         The graph's path.
     """
-    hint = f"; create one with `sbert export onnx {spec.root} {spec.root}"
+    hint = (f"; export the model first (`sbert export onnx {spec.root} OUT --quantize int8` or "
+            "`encoder.export_onnx(OUT, quantize='int8')`) and load OUT")
     if file is not None:
         path = Path(file) if Path(file).is_absolute() else spec.root / file
         if not path.is_file():
@@ -49,13 +50,13 @@ def choose_onnx_file(spec: FolderSpec, quantized: bool = False, file: str | None
     if quantized:
         int8 = [f for f in files if "int8" in Path(f).name]
         if not int8:
-            raise ModelFolderError(f"{spec.root} has no int8 ONNX graph{hint} --quantize int8`")
+            raise ModelFolderError(f"{spec.root} has no int8 ONNX graph{hint}")
         return spec.root / (INT8_FILE if INT8_FILE in int8 else int8[0])
     if FP32_FILE in files:
         return spec.root / FP32_FILE
     fp32 = [f for f in files if "int8" not in Path(f).name]
     if not fp32:
-        raise ModelFolderError(f"{spec.root} has no ONNX graph (onnx/model.onnx){hint}`")
+        raise ModelFolderError(f"{spec.root} has no ONNX graph (onnx/model.onnx){hint}")
     return spec.root / fp32[0]
 
 

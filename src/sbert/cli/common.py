@@ -2,28 +2,85 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+BACKENDS = ("torch", "onnx")  # as sbert.encoder.BACKENDS, without importing it
+_BACKEND_KEY = "sbert.backend_options"
+
 
 def model_option(func: F) -> F:
-    """``--model`` (default: the bundled all-MiniLM-L6-v2) and ``--device``."""
-    func = click.option(
+    """``--model`` (default: the bundled all-MiniLM-L6-v2), ``--device`` and the backend options.
+
+    ``--backend``, ``--quantized`` and ``--threads`` do not reach the command's function: they
+    are kept for :func:`load_encoder`, so every command that loads its model through it takes
+    them.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, backend: str | None, quantized: bool, threads: int | None,
+                **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta[_BACKEND_KEY] = backend_options(backend, quantized, threads)
+        return func(*args, **kwargs)
+
+    out: Any = wrapper
+    out = click.option(
+        "--threads", default=None, type=click.IntRange(min=1),
+        help="CPU threads for the forward pass; default: the cores this process may use.",
+    )(out)
+    out = click.option(
+        "--quantized", is_flag=True,
+        help="Use the int8 ONNX graph (implies --backend onnx; see `sbert export onnx`).",
+    )(out)
+    out = click.option(
+        "--backend", type=click.Choice(BACKENDS), default=None,
+        help="torch (default) or onnx (onnxruntime; needs an onnx/ graph in the folder).",
+    )(out)
+    out = click.option(
         "--device", default=None, help="torch device (cpu, cuda...); default: CUDA if available."
-    )(func)
-    func = click.option(
+    )(out)
+    out = click.option(
         "--model", "-m", "model", default="all-MiniLM-L6-v2", show_default=True,
         help="Model folder, bundled model name or hub id.",
-    )(func)
-    return func
+    )(out)
+    return cast(F, out)
+
+
+def backend_options(backend: str | None, quantized: bool, threads: int | None) -> dict[str, Any]:
+    """Encoder keyword arguments for ``--backend/--quantized/--threads``."""
+    from sbert.cli.main import UserError
+
+    if quantized and backend == "torch":
+        raise UserError("--quantized needs the ONNX backend; use --backend onnx --quantized")
+    options: dict[str, Any] = {}
+    if backend is not None or quantized:
+        options["backend"] = backend or "onnx"
+    if quantized:
+        options["quantized"] = True
+    if threads is not None:
+        options["threads"] = threads
+    return options
+
+
+def current_backend_options() -> dict[str, Any]:
+    """The backend options given to the running command (empty outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    found: dict[str, Any] = {} if ctx is None else ctx.meta.get(_BACKEND_KEY, {})
+    return dict(found)
 
 
 def load_encoder(model: str, device: str | None = None, **options: Any) -> Any:
-    """Load a :class:`~sbert.encoder.SentenceEncoder`; errors become one-line messages."""
+    """Load a :class:`~sbert.encoder.SentenceEncoder` with the command's backend options."""
+    from sbert.cli.main import UserError
     from sbert.encoder import SentenceEncoder
 
+    options = {**current_backend_options(), **options}
+    if options.get("backend") == "onnx" and device not in (None, "cpu"):
+        raise UserError(f"--backend onnx runs on the CPU; drop --device {device}")
     return SentenceEncoder(model, device=device, **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,19 +18,47 @@ from sbert.cli.main import UserError
 @click.option("--column", "-c", default=None, help="Text column (CSV/TSV) or key (JSONL).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--normalize/--no-normalize", default=False, help="L2-normalize the embeddings.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Encoding processes, each with cores/N threads; output order is kept.")
 @model_option
 def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
-           normalize: bool, model: str, device: str | None) -> None:
+           normalize: bool, workers: int, model: str, device: str | None) -> None:
     """Embed every sentence of INPUT_FILE (.txt one per line, .csv/.tsv/.jsonl with --column)."""
     from sbert.textio import OUTPUT_SUFFIXES, read_sentences, write_embeddings
 
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UserError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
     sentences = read_sentences(input_file, column)
-    encoder = load_encoder(model, device)
-    emb = encoder.encode(sentences, batch_size=batch_size, normalize=normalize)
+    if workers > 1:
+        emb = _encode_workers(model, device, sentences, workers, batch_size, normalize)
+    else:
+        encoder = load_encoder(model, device)
+        emb = encoder.encode(sentences, batch_size=batch_size, normalize=normalize)
     write_embeddings(output, emb, sentences)
     click.echo(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {output}", err=True)
+
+
+def _encode_workers(model: str, device: str | None, sentences: list[str], workers: int,
+                    batch_size: int, normalize: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    from sbert.cli.common import current_backend_options
+    from sbert.parallel import WorkerError, encode_parallel
+    from sbert.resolve import resolve_model
+
+    options = current_backend_options()
+    if "threads" in options:
+        raise UserError("--threads and --workers: each worker gets cores/N threads; drop one")
+    if device not in (None, "cpu"):
+        raise UserError("--workers splits the CPU cores; drop --device or use one worker")
+    path = str(resolve_model(model))  # unpack a bundled model once, not in every worker
+    with tqdm(total=len(sentences), desc="encode", unit="sent",
+              disable=len(sentences) < 2048) as bar:
+        try:
+            return encode_parallel(path, sentences, workers, batch_size, normalize,
+                                   progress=bar.update, device="cpu", **options)
+        except WorkerError as err:
+            raise UserError(str(err)) from err
 
 
 @click.command()
@@ -67,11 +96,23 @@ def info(model: str, device: str | None) -> None:
     """Summary of a model: architecture, dimension, pooling, max length, parameters."""
     import json
 
-    encoder = load_encoder(model, device)
+    from sbert.cli.common import current_backend_options
+    from sbert.folder import read_folder
+    from sbert.resolve import resolve_model
+
+    options = {}
+    if not current_backend_options():  # a folder with only ONNX graphs: describe it with onnx
+        spec = read_folder(resolve_model(model))
+        if not spec.has_torch_weights and spec.onnx_files:
+            options["backend"] = "onnx"
+    encoder = load_encoder(model, device, **options)
     spec = encoder.spec
-    cfg = json.loads((spec.transformer_path / "config.json").read_text(encoding="utf-8"))
-    net = encoder.network
-    n_params = sum(p.numel() for p in net.parameters())
+    cfg_file = spec.transformer_path / "config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else {}
+    if encoder.backend_name == "torch":
+        n_params = f"{sum(p.numel() for p in encoder.network.parameters()):,}"
+    else:
+        n_params = f"{_onnx_parameters(encoder.backend.path):,} (ONNX graph)"
     rows = [
         ("model", encoder.name),
         ("folder", str(encoder.path)),
@@ -84,12 +125,29 @@ def info(model: str, device: str | None) -> None:
         ("dense layers", str(len(spec.dense))),
         ("normalize", str(spec.normalize).lower()),
         ("max_seq_length", str(encoder.max_seq_length)),
-        ("parameters", f"{n_params:,}"),
+        ("parameters", n_params),
+        ("loaded with", encoder.backend_name + (
+            f" ({encoder.backend.path.relative_to(spec.root)})"
+            if encoder.backend_name == "onnx" else "")),
         ("backends", ", ".join(backends_of(spec))),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
+
+
+def _onnx_parameters(path: Path) -> int:
+    """Number of weights in an ONNX graph's initializers."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    total = 0
+    for init in graph.initializer:
+        count = 1
+        for dim in init.dims:
+            count *= dim
+        total += count
+    return total
 
 
 def backends_of(spec: object) -> list[str]:

@@ -1,0 +1,39 @@
+"""``sbert export onnx``: write a model folder with an ONNX graph (and an int8 one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sbert.cli.main import UserError
+
+
+@click.group()
+def export() -> None:
+    """Export a model for another runtime."""
+
+
+@export.command("onnx")
+@click.argument("model")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="Also write onnx/model_qint8_avx512_vnni.onnx (dynamic int8, per channel).")
+@click.option("--optimize/--no-optimize", default=True, show_default=True,
+              help="Apply onnxruntime's graph optimisations (fusions) to the saved graph.")
+@click.option("--opset", default=17, show_default=True, type=click.IntRange(min=14))
+def onnx(model: str, out: Path, quantize: str | None, optimize: bool, opset: int) -> None:
+    """Write MODEL as a sentence-transformers folder OUT with onnx/model.onnx.
+
+    MODEL is a folder, a bundled name or a hub id with torch weights; OUT may be MODEL's own
+    folder to add the graphs in place. Encode the result with `--backend onnx [--quantized]`.
+    """
+    from sbert.cli.common import load_encoder
+    from sbert.export import export_onnx
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file; give a folder for the exported model")
+    encoder = load_encoder(model, "cpu", backend="torch")
+    root = export_onnx(encoder, out, quantize=quantize, optimize=optimize, opset=opset)
+    written = sorted(p.relative_to(root).as_posix() for p in (root / "onnx").glob("*.onnx"))
+    click.echo(f"wrote {', '.join(written)} in {root}", err=True)
