@@ -113,6 +113,7 @@ class Index:
         self.model: str = meta["model"]
         self.dimension = int(meta["dimension"])
         self.metric: str = meta["metric"]
+        self.source: str = meta.get("source", self.model)
         self._generation = -1
         self._vectors: Any = None
         self._writable = False
@@ -122,7 +123,7 @@ class Index:
 
     @classmethod
     def create(cls, path: str | Path, model: str, dimension: int, metric: str = "cosine",
-               connectivity: int = 16) -> Index:
+               connectivity: int = 16, source: str | None = None) -> Index:
         """Create an empty index folder.
 
         Args:
@@ -131,6 +132,8 @@ class Index:
             dimension: the embedding dimension.
             metric: ``"cosine"`` or ``"dot"``.
             connectivity: HNSW graph degree (higher: better recall, bigger index).
+            source: where the model loads from (a bundled name or a folder), for the CLI;
+                default: ``model``.
         """
         if metric not in METRICS:
             raise IndexFailure(f"unknown metric {metric!r}; expected one of {tuple(METRICS)}")
@@ -143,7 +146,8 @@ class Index:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             meta = {"format": FORMAT_VERSION, "model": model, "dimension": str(dimension),
-                    "metric": metric, "connectivity": str(connectivity), "generation": "0",
+                    "source": source or model, "metric": metric,
+                    "connectivity": str(connectivity), "generation": "0",
                     "next_key": "1", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             db.execute("BEGIN IMMEDIATE")
             _save_vectors(_new_vectors(dimension, metric, connectivity), _vectors_path(root, 0))
