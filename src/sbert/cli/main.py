@@ -22,6 +22,10 @@ COMMANDS: dict[str, str] = {
     "export": "sbert.cli.export:export",
     "train": "sbert.cli.train:train",
     "eval": "sbert.cli.eval:eval_group",
+    "mine": "sbert.cli.mine:mine",
+    "index": "sbert.cli.index:index_group",
+    "search": "sbert.cli.index:search",
+    "cluster": "sbert.cli.cluster:cluster",
 }
 
 
