@@ -113,7 +113,7 @@ class Index:
         self.model: str = meta["model"]
         self.dimension = int(meta["dimension"])
         self.metric: str = meta["metric"]
-        self.source: str = meta.get("source", self.model)
+        self.source = str(meta.get("source") or self.model)
         self._generation = -1
         self._vectors: Any = None
         self._writable = False
