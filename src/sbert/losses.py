@@ -20,32 +20,68 @@ Features = Sequence[dict[str, torch.Tensor]]
 
 CONCAT_PARTS = ("u", "v", "|u-v|", "u*v")
 TRIPLET_DISTANCES = ("euclidean", "cosine", "manhattan")
-# fuse the columns into one forward pass while it pads at most this much more than separate ones
-_FUSE_MAX_PADDING = 1.15
+# a forward pass costs about this many padded tokens of work on top of its tokens
+CHUNK_COST_TOKENS = 48
+_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def length_chunks(lengths: Sequence[int], cost: int = CHUNK_COST_TOKENS) -> list[list[int]]:
+    """Group texts by length so that little padding is computed.
+
+    Sorted by length, the texts are cut into consecutive groups minimising
+    ``sum(group size * longest in group) + cost * groups`` (exact dynamic programme).
+
+    Returns:
+        Index lists into ``lengths``, shortest texts first.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sorted_len = [lengths[i] for i in order]
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[i]: cost of the first i sorted texts
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = sorted_len[end - 1]
+        for start in range(end):
+            value = best[start] + (end - start) * width + cost
+            if value < best[end]:
+                best[end], cut[end] = value, start
+    chunks: list[list[int]] = []
+    end = n
+    while end > 0:
+        chunks.append(order[cut[end] : end])
+        end = cut[end]
+    return chunks[::-1]
 
 
 def embed_columns(model: nn.Module, features: Features) -> list[torch.Tensor]:
     """Embed each text column with the same network.
 
-    Columns of similar length run as one forward pass (fewer, larger matrix products); a
-    column much longer than the others runs on its own so that little padding is computed.
-    The result is the same either way: padding is masked out.
+    The texts of all columns are regrouped by length (:func:`length_chunks`) and each group
+    runs as one forward pass padded to its own longest text: far less padding than one pass
+    per column, and the same embeddings, since padding is masked out. Inputs must be
+    right-padded (as :meth:`~sbert.tokenization.Tokenizer.pad` does).
 
     Returns:
         One ``(batch, dim)`` tensor per column.
     """
-    widths = [int(f["input_ids"].shape[1]) for f in features]
     sizes = [int(f["input_ids"].shape[0]) for f in features]
-    separate = sum(w * n for w, n in zip(widths, sizes, strict=True))
-    fused = max(widths) * sum(sizes)
-    if len(features) == 1 or fused > _FUSE_MAX_PADDING * separate:
-        return [model(f["input_ids"], f["attention_mask"], f["token_type_ids"]) for f in features]
-    width = max(widths)
+    width = max(int(f["input_ids"].shape[1]) for f in features)
     merged = {
         key: torch.cat([nn.functional.pad(f[key], (0, width - f[key].shape[1])) for f in features])
-        for key in ("input_ids", "attention_mask", "token_type_ids")
-    }  # each (columns * batch, width)
-    emb = model(merged["input_ids"], merged["attention_mask"], merged["token_type_ids"])
+        for key in _KEYS
+    }  # each (texts, width)
+    lengths = merged["attention_mask"].sum(dim=1)  # (texts,)
+    chunks = length_chunks(lengths.tolist())
+    if len(chunks) == 1:  # one pass over everything
+        emb = model(merged["input_ids"], merged["attention_mask"], merged["token_type_ids"])
+        return list(torch.split(emb, sizes))  # columns x (batch, dim)
+    parts = []
+    for chunk in chunks:
+        idx = torch.tensor(chunk, device=lengths.device)
+        w = int(lengths[idx].max())
+        parts.append(model(*(merged[key][idx, :w] for key in _KEYS)))  # (chunk, dim)
+    order = torch.tensor([i for chunk in chunks for i in chunk], device=lengths.device)
+    emb = torch.cat(parts)[torch.argsort(order)]  # (texts, dim), back in input order
     return list(torch.split(emb, sizes))  # columns x (batch, dim)
 
 

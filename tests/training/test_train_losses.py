@@ -14,8 +14,10 @@ from sbert.losses import (
     SoftmaxLoss,
     TripletLoss,
     embed_columns,
+    length_chunks,
 )
 from sbert.training.batching import TokenizedExamples
+from sbert.training.data import Examples
 
 
 def _features(encoder, examples, rows=None):  # noqa: ANN001, ANN202
@@ -50,15 +52,38 @@ def _cols(*index_lists: list[int]) -> list[dict[str, torch.Tensor]]:
     return out
 
 
-def test_embed_columns_fused_equals_separate(tiny_encoder, sts_examples) -> None:  # noqa: ANN001
+def test_length_chunks_cover_every_text_once() -> None:
+    lengths = [5, 40, 6, 7, 38, 12, 13, 14, 8, 9, 30, 31] * 3
+    chunks = length_chunks(lengths)
+    assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
+    assert len(chunks) > 1
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b)
+               for a, b in zip(chunks, chunks[1:], strict=False))
+    assert length_chunks([10] * 32) == [list(range(32))]
+
+
+def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:  # noqa: ANN001
+    """Regrouping texts by length changes neither the embeddings nor the gradients."""
     net = tiny_encoder.network.eval()
-    features, _ = _features(tiny_encoder, sts_examples)
-    with torch.no_grad():
-        fused = embed_columns(net, features)
-        separate = [net(f["input_ids"], f["attention_mask"], f["token_type_ids"]) for f in features]
-    for a, b in zip(fused, separate, strict=True):
-        assert a.shape == (len(sts_examples), tiny_encoder.dimension)
+    words = "a man is playing a big red guitar in the park with the happy dog".split()
+    cols = [[" ".join(words[: 2 + (i * 5 + c * 3) % 14]) for i in range(12)] for c in range(3)]
+    features, _ = _features(tiny_encoder, Examples(cols))
+    lengths = torch.cat([f["attention_mask"].sum(1) for f in features]).tolist()
+    assert len(length_chunks(lengths)) > 1
+
+    def grads(embs: list[torch.Tensor]) -> list[torch.Tensor]:
+        net.zero_grad(set_to_none=True)
+        sum((e * torch.arange(e.shape[1])).sum() for e in embs).backward()
+        return [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+    chunked = embed_columns(net, features)
+    separate = [net(f["input_ids"], f["attention_mask"], f["token_type_ids"]) for f in features]
+    for a, b in zip(chunked, separate, strict=True):
+        assert a.shape == (12, tiny_encoder.dimension)
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads(chunked), grads(separate), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    net.zero_grad(set_to_none=True)
 
 
 @pytest.mark.parametrize("concat", [("u", "v", "|u-v|"), ("u*v",), ("|u-v|", "u*v"),

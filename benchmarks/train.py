@@ -1,0 +1,236 @@
+"""Training parity and speed: sbert's trainer vs sentence-transformers', alternating in one run.
+
+    .venv/bin/python benchmarks/train.py --recipe sts [--seeds 1 2 3] [--epochs 4]
+    .venv/bin/python benchmarks/train.py --recipe nli-softmax --seeds 1 2 3
+    .venv/bin/python benchmarks/train.py --recipe nli-mnrl --seeds 1 2 3
+    .venv/bin/python benchmarks/train.py --recipe sts --limit 64 --seeds 1 --epochs 1 \
+        --eval-limit 200                                                    # smoke run
+
+Both libraries start from the same folder (all-MiniLM-L6-v2 by default) and train on the same
+data with the same batch size (16), learning rate (2e-5), 10 % linear warm-up, weight decay
+0.01, gradient clipping 1.0, max length (128) and seed; for each seed the two run one after
+the other, in alternating order, after an untimed warm-up run of each. Printed per run and
+as means: training examples/s (wall clock of the whole training call, data preparation
+included), STS benchmark test Spearman x100 and, for nli-softmax, the accuracy of the trained
+softmax head on MultiNLI dev-mismatched. Goals (issue 4): speed >= 1.25x the reference;
+STSb within 0.3 (sts) / 0.5 (NLI recipes); head accuracy within 1.0.
+
+Data (../shared/data): sts = stsbenchmark/train.tsv; NLI = SNLI dev + SNLI test + MultiNLI
+dev-matched (no NLI training split is available here); nli-mnrl uses (anchor, entailment,
+contradiction) triplets built from the same pairs. Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DATA  # noqa: E402
+
+NLI_TRAIN = ("snli_1.0_dev.tsv", "snli_1.0_test.tsv", "multinli_1.0_dev_matched.tsv")
+GOALS = {"speed": 1.25, "sts": 0.3, "nli-softmax": 0.5, "nli-mnrl": 0.5, "accuracy": 1.0}
+RECIPES = ("sts", "nli-softmax", "nli-mnrl")
+
+
+def load_data(recipe: str, limit: int | None, eval_limit: int | None) -> dict[str, Any]:
+    """Training examples, STSb test pairs and (nli-softmax) MultiNLI dev-mismatched."""
+    from sbert.training.data import concat_examples, nli_triplets, read_nli, read_sts
+
+    if not (DATA / "stsbenchmark" / "test.tsv").exists():
+        raise SystemExit(f"needs the shared data sets in {DATA}; set SBERT_DATA")
+    if recipe.startswith("sts"):
+        train = read_sts(DATA / "stsbenchmark" / "train.tsv")
+    else:
+        train = concat_examples([read_nli(DATA / "nli" / name) for name in NLI_TRAIN])
+        if recipe == "nli-mnrl":
+            train = nli_triplets(train)
+    out = {
+        "train": train.subset(limit),
+        "test": read_sts(DATA / "stsbenchmark" / "test.tsv").subset(eval_limit),
+        "dev": read_sts(DATA / "stsbenchmark" / "dev.tsv").subset(eval_limit),
+    }
+    if recipe == "nli-softmax":
+        mm = read_nli(DATA / "nli" / "multinli_1.0_dev_mismatched.tsv")
+        out["mismatched"] = mm.subset(eval_limit)
+    return out
+
+
+def run_ours(model: str, recipe: str, data: dict[str, Any], args: argparse.Namespace,
+             seed: int) -> dict[str, Any]:
+    """Train with sbert's Trainer; returns examples/s and the quality metrics."""
+    import torch
+
+    from sbert.encoder import SentenceEncoder
+    from sbert.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
+    from sbert.training.evaluate import STSEvaluator, head_accuracy
+    from sbert.training.trainer import TrainConfig, Trainer, TrainTask
+
+    encoder = SentenceEncoder(model, device="cpu", max_seq_length=args.max_seq_length)
+    torch.manual_seed(seed)
+    net = encoder.network
+    loss: Any
+    if recipe == "sts":
+        loss = CosineSimilarityLoss(net)
+    elif recipe == "nli-softmax":
+        loss = SoftmaxLoss(net, encoder.dimension, 3)
+    else:
+        loss = MultipleNegativesRankingLoss(net)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
+                         warmup=0.1, weight_decay=0.01, show_progress=False,
+                         precision=args.precision, log_steps=10**9)
+    train = data["train"]
+    start = time.perf_counter()
+    task = TrainTask(train, loss, no_duplicates=recipe == "nli-mnrl")
+    Trainer(encoder, [task], config).train()
+    seconds = time.perf_counter() - start
+
+    def embed(texts: list[str]) -> Any:
+        return encoder.encode(texts, batch_size=64, show_progress=False)
+
+    result = {"seconds": seconds, "examples_per_s": len(train) * args.epochs / seconds,
+              "stsb_test": STSEvaluator(data["test"]).score(embed)}
+    if recipe == "nli-softmax":
+        result["mnli_mm_accuracy"] = head_accuracy(embed, loss.logits, data["mismatched"])
+    return result
+
+
+def run_reference(model: str, recipe: str, data: dict[str, Any], args: argparse.Namespace,
+                  seed: int) -> dict[str, Any]:
+    """Train with sentence-transformers' SentenceTransformerTrainer, same settings."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments,
+        losses,
+    )
+
+    from sbert.training.evaluate import STSEvaluator, head_accuracy
+
+    st = SentenceTransformer(model, device="cpu")
+    st.max_seq_length = args.max_seq_length
+    torch.manual_seed(seed)
+    train = data["train"]
+    names = ["sentence1", "sentence2", "sentence3"][: len(train.columns)]
+    columns: dict[str, list[Any]] = dict(zip(names, train.columns, strict=True))
+    if recipe == "sts":
+        loss: Any = losses.CosineSimilarityLoss(st)
+        columns["score"] = list(train.labels)
+    elif recipe == "nli-softmax":
+        loss = losses.SoftmaxLoss(st, st.get_sentence_embedding_dimension(), 3)
+        columns["label"] = [int(x) for x in train.labels]
+    else:
+        loss = losses.MultipleNegativesRankingLoss(st)
+    with tempfile.TemporaryDirectory() as tmp:
+        training_args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=args.epochs,
+            per_device_train_batch_size=args.batch_size, learning_rate=args.lr,
+            warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed, data_seed=seed,
+            save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+            use_cpu=True, logging_steps=10**9, bf16=args.precision == "bf16",
+            batch_sampler="no_duplicates" if recipe == "nli-mnrl" else "batch_sampler",
+        )
+        start = time.perf_counter()
+        trainer = SentenceTransformerTrainer(model=st, args=training_args,
+                                             train_dataset=Dataset.from_dict(columns), loss=loss)
+        trainer.train()
+        seconds = time.perf_counter() - start
+    st.eval()
+
+    def embed(texts: list[str]) -> Any:
+        return st.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+
+    result = {"seconds": seconds, "examples_per_s": len(train) * args.epochs / seconds,
+              "stsb_test": STSEvaluator(data["test"]).score(embed)}
+    if recipe == "nli-softmax":
+
+        def logits(u: Any, v: Any) -> Any:
+            return loss.classifier(torch.cat([u, v, (u - v).abs()], dim=1))
+
+        result["mnli_mm_accuracy"] = head_accuracy(embed, logits, data["mismatched"])
+    return result
+
+
+def _mean(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.fmean(r[key] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", choices=RECIPES, default="sts")
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=None, help="default: 4 sts, 1 NLI")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--limit", type=int, default=None, help="first N training examples")
+    parser.add_argument("--eval-limit", type=int, default=None, help="first N test pairs")
+    parser.add_argument("--warmup-limit", type=int, default=32,
+                        help="examples of the untimed warm-up run of each library")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    args.epochs = args.epochs or (4 if args.recipe == "sts" else 1)
+
+    import torch
+
+    from sbert.resolve import resolve_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = str(resolve_model(args.model))
+    data = load_data(args.recipe, args.limit, args.eval_limit)
+    print(f"{args.recipe}: {len(data['train'])} training examples x {args.epochs} epochs, "
+          f"model {args.model}, torch threads {torch.get_num_threads()}")
+    contenders = {"sbert": run_ours, "reference": run_reference}
+    warm = dict(data, train=data["train"].subset(args.warmup_limit))
+    warm_args = argparse.Namespace(**{**vars(args), "epochs": 1})
+    for fn in contenders.values():  # untimed warm-up: imports, allocator, thread pools
+        fn(model, args.recipe, warm, warm_args, args.seeds[0])
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+    for i, seed in enumerate(args.seeds):
+        order = list(contenders) if i % 2 == 0 else list(contenders)[::-1]
+        for name in order:
+            res = contenders[name](model, args.recipe, data, args, seed)
+            results[name].append(res)
+            extra = (f"  mnli-mm acc {res['mnli_mm_accuracy']:.2f}"
+                     if "mnli_mm_accuracy" in res else "")
+            print(f"seed {seed} {name:9s}: {res['examples_per_s']:7.1f} examples/s "
+                  f"({res['seconds']:.1f} s)  STSb test {res['stsb_test']:.2f}{extra}", flush=True)
+    ours, ref = results["sbert"], results["reference"]
+    speed = [o["examples_per_s"] / r["examples_per_s"] for o, r in zip(ours, ref, strict=True)]
+    delta = _mean(ours, "stsb_test") - _mean(ref, "stsb_test")
+    tol = GOALS[args.recipe]
+    print(f"\nmean over {len(args.seeds)} seed(s):")
+    print(f"  examples/s: sbert {_mean(ours, 'examples_per_s'):.1f}, reference "
+          f"{_mean(ref, 'examples_per_s'):.1f}; ratio per seed {[round(s, 2) for s in speed]}, "
+          f"mean {statistics.fmean(speed):.2f}x (goal >= {GOALS['speed']}x)")
+    print(f"  STSb test: sbert {_mean(ours, 'stsb_test'):.2f}, reference "
+          f"{_mean(ref, 'stsb_test'):.2f}, delta {delta:+.2f} (goal within {tol})")
+    if args.recipe == "nli-softmax":
+        acc = _mean(ours, "mnli_mm_accuracy") - _mean(ref, "mnli_mm_accuracy")
+        print(f"  MultiNLI dev-mismatched head accuracy: sbert "
+              f"{_mean(ours, 'mnli_mm_accuracy'):.2f}, reference "
+              f"{_mean(ref, 'mnli_mm_accuracy'):.2f}, delta {acc:+.2f} "
+              f"(goal within {GOALS['accuracy']})")
+    if args.limit or args.eval_limit:
+        print("  (a --limit/--eval-limit run: a smoke test, not a measurement)")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                         "results": results, "speed_ratio": speed}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
