@@ -1,0 +1,84 @@
+"""``sbert eval``: tables, --json, --report and one-line user errors (tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sbert.cli.main import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return int(code or 0), out.out, out.err
+
+
+@pytest.fixture()
+def sts_tsv(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.tsv"
+    rows = ["a man is eating food\ta man eats food\t4.8", "the dog runs\ta cat sits\t1.2",
+            'a red car "fast"\tthe blue car\t2.5', "music today\tguitar and piano\t2.0"]
+    path.write_text("sentence1\tsentence2\tscore\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sts_table_json_and_report(tiny_model_dir: Path, sts_tsv: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out, rep = tmp_path / "r.json", tmp_path / "rep"
+    code, stdout, err = run(["eval", "sts", "--data", str(sts_tsv), "-m", str(tiny_model_dir),
+                             "-m", f"cls:{tiny_model_dir}", "--device", "cpu", "--json",
+                             str(out), "--report", str(rep)], capsys)
+    assert code == 0, err
+    assert "spearman_cosine" in stdout.splitlines()[0]
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["models"] == [str(tiny_model_dir), f"cls:{tiny_model_dir}"]
+    row = doc["results"][0]
+    assert row["dataset"] == "toy" and row["pairs"] == 4
+    assert {"spearman_cosine", "pearson_cosine", "spearman_manhattan"} <= set(row)
+    assert (rep / "report.md").exists() and (rep / "comparison.png").exists()
+    assert len(list(rep.glob("scatter_*.png"))) == 2
+
+
+def test_triplet_and_paraphrase_commands(tiny_model_dir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    trip = tmp_path / "trip.tsv"
+    trip.write_text("anchor\tpositive\tnegative\na man eats\ta man eats food\tthe blue car\n",
+                    encoding="utf-8")
+    code, stdout, err = run(["eval", "triplet", "--data", str(trip), "-m", str(tiny_model_dir),
+                             "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "accuracy_euclidean" in stdout
+    pairs = tmp_path / "quora.tsv"
+    pairs.write_text("sentence1\tsentence2\tlabel\nhow to cook rice ?\thow do i cook rice ?\t1\n"
+                     "what is music ?\twhy is the sky blue ?\t0\n", encoding="utf-8")
+    code, stdout, err = run(["eval", "paraphrase", "--data", str(pairs), "-m",
+                             str(tiny_model_dir), "--device", "cpu", "--json",
+                             str(tmp_path / "p.json")], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))["results"][0]
+    assert result["gold_pairs"] == 1 and result["sentences"] == 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["eval", "sts", "--data", "missing.tsv"], "does not exist"),
+    (["eval", "transfer", "--data", ".", "--tasks", "IMDB"], "unknown transfer task"),
+])
+def test_user_errors_are_one_line(args: list[str], message: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_malformed_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence1\tsentence2\tscore\na\tb\n", encoding="utf-8")
+    code, _, err = run(["eval", "sts", "--data", str(bad), "-m", "glove"], capsys)
+    assert code == 2 and "bad.tsv:2: 2 fields, expected 3" in err
+    assert len(err.strip().splitlines()) == 1

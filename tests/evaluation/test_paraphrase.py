@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbert.evaluation.paraphrase import (
+    DuplicatesDataset,
+    _mine,
+    evaluate_paraphrase_mining,
+    mine_pairs,
+    read_duplicates,
+)
+from sbert.textio import InputFormatError
+from tests.evaluation.conftest import BagOfWordsEncoder
+
+
+def test_mine_pairs_equals_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((40, 8)).astype(np.float32)
+    pairs, scores = mine_pairs(emb, top_k=39, max_pairs=10_000, chunk_size=7)
+    assert len(pairs) == 40 * 39 // 2
+    norm = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    sims = norm @ norm.T
+    assert np.allclose(scores, sims[pairs[:, 0], pairs[:, 1]], atol=1e-6)
+    assert (pairs[:, 0] < pairs[:, 1]).all() and (np.diff(scores) <= 1e-7).all()
+    top, _ = mine_pairs(emb, top_k=3, max_pairs=5)
+    assert len(top) == 5 and tuple(top[0]) == tuple(pairs[0])
+
+
+def test_search_module_and_fallback_agree() -> None:
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((300, 16)).astype(np.float32)
+    ours = mine_pairs(emb, top_k=5, max_pairs=400)
+    used = _mine(emb, 5, 400)  # sbert.search.paraphrase_mining when that module exists
+    assert set(map(tuple, ours[0].tolist())) == set(map(tuple, used[0].tolist()))
+    assert np.allclose(np.sort(ours[1]), np.sort(used[1]), atol=1e-5)
+
+
+def test_read_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "quora.tsv"
+    path.write_text("sentence1\tsentence2\tlabel\nq1 ?\tq2 ?\t1\nq1 ?\tq3\t0\nq4\tq2 ?\t1\n",
+                    encoding="utf-8")
+    ds = read_duplicates(path)
+    assert ds.sentences == ["q1 ?", "q2 ?", "q3", "q4"]
+    assert ds.duplicates == {(0, 1), (1, 3)}
+    path.write_text("sentence1\tsentence2\tlabel\na\tb\tyes\n", encoding="utf-8")
+    with pytest.raises(InputFormatError, match=r"quora.tsv:2: label 'yes'"):
+        read_duplicates(path)
+
+
+def test_perfect_embeddings_give_perfect_scores(bow: BagOfWordsEncoder) -> None:
+    sentences = ["how do i learn python", "how can i learn python", "best pizza in town",
+                 "where is the best pizza", "why is the sky blue", "what is a black hole"]
+    ds = DuplicatesDataset("toy", sentences, {(0, 1), (2, 3)})
+    emb = np.eye(6, dtype=np.float32)
+    emb[1] = emb[0] + 0.1 * emb[1]
+    emb[3] = emb[2] + 0.1 * emb[3]
+    result = evaluate_paraphrase_mining(None, ds, embeddings=emb, top_k=2)
+    assert result["average_precision"] == pytest.approx(100.0)
+    assert result["f1"] == pytest.approx(100.0)
+    assert result["gold_pairs"] == 2 and result["primary_metric"] == "average_precision"
+    with_model = evaluate_paraphrase_mining(bow, ds, top_k=5)
+    assert 0 < with_model["average_precision"] <= 100 and with_model["model"] == "bow"
