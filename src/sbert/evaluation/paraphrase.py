@@ -106,6 +106,18 @@ def mine_pairs(
     return pairs, scores[order]
 
 
+def _mine(embeddings: np.ndarray, top_k: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mine with ``sbert.search.paraphrase_mining`` when available, else :func:`mine_pairs`."""
+    try:
+        from sbert.search import paraphrase_mining
+    except ImportError:
+        return mine_pairs(embeddings, top_k, max_pairs)
+    found = paraphrase_mining(embeddings, top_k=top_k, max_pairs=max_pairs)
+    pairs = np.array([(i, j) for _, i, j in found], dtype=np.int64).reshape(-1, 2)
+    scores = np.array([score for score, _, _ in found], dtype=np.float32)
+    return pairs, scores
+
+
 def evaluate_paraphrase_mining(
     model: Encoder | None, dataset: DuplicatesDataset, *, batch_size: int = 32,
     embeddings: np.ndarray | None = None, top_k: int = 100, max_pairs: int = 500_000,
@@ -122,7 +134,7 @@ def evaluate_paraphrase_mining(
             raise ValueError("give a model or precomputed embeddings")
         embeddings = np.asarray(model.encode(dataset.sentences, batch_size=batch_size,
                                              show_progress=show_progress))
-    pairs, scores = mine_pairs(embeddings, top_k, max_pairs)
+    pairs, scores = _mine(np.asarray(embeddings, dtype=np.float32), top_k, max_pairs)
     gold = dataset.duplicates
     labels = np.fromiter(((int(i), int(j)) in gold for i, j in pairs), dtype=np.float64,
                          count=len(pairs))
