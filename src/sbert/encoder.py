@@ -19,6 +19,7 @@ from sbert.tokenization import Tokenizer
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "bf16")  # torch backend: bf16 runs under autocast
 _TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
     "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
@@ -43,7 +44,8 @@ class TorchBackend:
     """The default backend: the torch :class:`~sbert.network.SentenceNetwork`."""
 
     def __init__(
-        self, spec: FolderSpec, device: str | None = None, threads: int | None = None
+        self, spec: FolderSpec, device: str | None = None, threads: int | None = None,
+        precision: str = "fp32",
     ) -> None:
         import torch
 
@@ -58,6 +60,10 @@ class TorchBackend:
             torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
         self.network = SentenceNetwork.from_spec(spec).to(self.device)
         self.dimension = self.network.dimension
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+        # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README
+        self.autocast = precision == "bf16"
 
     def embed(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
@@ -65,7 +71,9 @@ class TorchBackend:
         import torch
 
         dev = self.device
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(
+            dev.type, dtype=torch.bfloat16, enabled=self.autocast
+        ):
             return self.network(
                 torch.from_numpy(input_ids).to(dev),
                 torch.from_numpy(attention_mask).to(dev),
@@ -85,7 +93,8 @@ class SentenceEncoder:
         backend: ``"torch"`` (default) or ``"onnx"``.
         max_seq_length: override the folder's maximum sequence length.
         threads: CPU threads for the forward pass; default: the cores this process may use.
-        **backend_options: passed to the backend (e.g. ``quantized=True`` for ONNX).
+        **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
+            ``precision="bf16"`` for torch bf16 autocast.
 
     Example:
         >>> enc = SentenceEncoder()  # all-MiniLM-L6-v2, bundled
@@ -125,6 +134,7 @@ class SentenceEncoder:
 
     def _make_backend(self, backend: str, device: str | None, options: dict[str, Any]) -> Backend:
         if backend == "torch":
+            precision = options.pop("precision", "fp32")
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
             if not self.spec.has_torch_weights and self.spec.onnx_files:
@@ -134,7 +144,7 @@ class SentenceEncoder:
                     f"{self.path} has ONNX graphs {self.spec.onnx_files} but no torch weights; "
                     "load it with backend='onnx' (CLI: --backend onnx)"
                 )
-            return TorchBackend(self.spec, device, self.threads)
+            return TorchBackend(self.spec, device, self.threads, precision)
         from sbert.onnx_backend import OnnxBackend  # noqa: PLC0415 - optional extra
 
         if device not in (None, "cpu"):

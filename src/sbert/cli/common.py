@@ -24,12 +24,16 @@ def model_option(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, backend: str | None, quantized: bool, threads: int | None,
-                **kwargs: Any) -> Any:
+                precision: str, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        ctx.meta[_BACKEND_KEY] = backend_options(backend, quantized, threads)
+        ctx.meta[_BACKEND_KEY] = backend_options(backend, quantized, threads, precision)
         return func(*args, **kwargs)
 
     out: Any = wrapper
+    out = click.option(
+        "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+        help="torch backend: bf16 autocast (fast on CPUs with AVX512-BF16/AMX).",
+    )(out)
     out = click.option(
         "--threads", default=None, type=click.IntRange(min=1),
         help="CPU threads for the forward pass; default: the cores this process may use.",
@@ -52,12 +56,18 @@ def model_option(func: F) -> F:
     return cast(F, out)
 
 
-def backend_options(backend: str | None, quantized: bool, threads: int | None) -> dict[str, Any]:
-    """Encoder keyword arguments for ``--backend/--quantized/--threads``."""
+def backend_options(
+    backend: str | None, quantized: bool, threads: int | None, precision: str = "fp32"
+) -> dict[str, Any]:
+    """Encoder keyword arguments for ``--backend/--quantized/--threads/--precision``."""
     from sbert.cli.main import UserError
 
     if quantized and backend == "torch":
         raise UserError("--quantized needs the ONNX backend; use --backend onnx --quantized")
+    if precision != "fp32":
+        if backend == "onnx" or quantized:
+            raise UserError("--precision bf16 is for the torch backend; ONNX has --quantized")
+        return {"precision": precision, **({"threads": threads} if threads else {})}
     options: dict[str, Any] = {}
     if backend is not None or quantized:
         options["backend"] = backend or "onnx"

@@ -1,0 +1,285 @@
+"""CPU encoding speed and quality of the ONNX backend (fp32, int8) and torch bf16, vs the reference.
+
+    .venv/bin/python benchmarks/encode_onnx.py            # full run, about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/encode_onnx.py --quick    # all-MiniLM-L6-v2, batch 32 only
+    .venv/bin/python benchmarks/encode_onnx.py --limit 300 --rounds 1   # smoke run
+
+For each model (all-MiniLM-L6-v2, all-mpnet-base-v2) it exports the ONNX graphs once (into the
+sbert cache, not timed), then encodes the 2,758 STS benchmark test sentences with
+sentence-transformers' torch ``encode`` (the baseline), sbert's torch path, sbert ONNX fp32,
+ONNX int8 and sbert torch under bf16 autocast, alternating after a warm-up, and prints
+sentences/s, the median ratio to the baseline, the GFLOP/s reached beside the machine's fp32
+matrix-multiply limit (onnxruntime and torch), and quality against sbert's fp32 torch path
+(minimum and mean cosine, STS benchmark test Spearman). For all-MiniLM-L6-v2 it adds batch
+sizes 1, 8, 32, 128 and 256-token inputs; all-mpnet-base-v2 is timed on the first 1,000
+sentences (its quality on all 2,758). Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from _common import DATA, bert_flops, matmul_gflops, median  # noqa: E402
+
+MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
+BASELINE = "st-torch"
+
+
+def sts_pairs(limit: int | None) -> tuple[list[str], list[str], np.ndarray]:
+    path = DATA / "stsbenchmark" / "test.tsv"
+    if not path.exists():
+        raise SystemExit(f"needs {path} (the shared data sets); set SBERT_DATA to its folder")
+    rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")][1:]
+    if limit is not None:
+        rows = rows[: max(1, limit // 2)]
+    return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The fp32 limit of onnxruntime: GFLOP/s of a large square MatMul."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from sbert.parallel import available_cores
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = available_cores()
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {"a": rng.standard_normal((n, n), dtype=np.float32),
+            "b": rng.standard_normal((n, n), dtype=np.float32)}
+    sess.run(None, feed)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sess.run(None, feed)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def exported(name: str, reexport: bool) -> Path:
+    """The model folder with onnx/model.onnx and the int8 graph, exported once into the cache."""
+    from sbert import SentenceEncoder
+    from sbert.resolve import cache_dir
+
+    out = cache_dir() / "bench-onnx" / name
+    if reexport or not (out / "onnx" / "model_qint8_avx512_vnni.onnx").exists():
+        start = time.perf_counter()
+        SentenceEncoder(name, device="cpu").export_onnx(out, quantize="int8")
+        print(f"exported {name} to {out} in {time.perf_counter() - start:.0f}s", flush=True)
+    return out
+
+
+def contenders(name: str, folder: Path) -> dict[str, Any]:
+    """name -> an object with ``encode(sentences, batch_size)`` returning (n, dim) float32."""
+    from sentence_transformers import SentenceTransformer
+
+    from sbert import SentenceEncoder
+
+    ours = SentenceEncoder(name, device="cpu")
+
+    class _Ref:
+        model = SentenceTransformer(str(ours.path), device="cpu")
+
+        def encode(self, s: list[str], batch_size: int) -> np.ndarray:
+            out: np.ndarray = self.model.encode(s, batch_size=batch_size, show_progress_bar=False)
+            return out
+
+    class _Ours:
+        def __init__(self, enc: Any) -> None:
+            self.enc = enc
+
+        def encode(self, s: list[str], batch_size: int) -> np.ndarray:
+            out: np.ndarray = self.enc.encode(s, batch_size=batch_size)
+            return out
+
+    return {
+        BASELINE: _Ref(),
+        "sbert-torch": _Ours(ours),
+        "sbert-onnx-fp32": _Ours(SentenceEncoder(folder, backend="onnx")),
+        "sbert-onnx-int8": _Ours(SentenceEncoder(folder, backend="onnx", quantized=True)),
+        "sbert-torch-bf16": _Ours(SentenceEncoder(name, device="cpu", precision="bf16")),
+    }
+
+
+def padded_flops(enc: Any, sentences: list[str], batch_size: int, cfg: dict[str, Any]) -> float:
+    """Matrix FLOPs of the batches sbert runs (length-sorted, padded), attention included."""
+    lengths = np.sort(enc.tokenizer.encode(sentences).lengths)[::-1]
+    h, f, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    total = 0.0
+    for start in range(0, len(lengths), batch_size):
+        batch = lengths[start : start + batch_size]
+        width = int(batch[0])
+        total += bert_flops(len(batch) * width, h, f, n) + 4.0 * len(batch) * width**2 * h * n
+    return total
+
+
+def alternate(
+    runs: dict[str, Callable[[list[str]], object]], sentences: list[str], rounds: int
+) -> dict[str, list[float]]:
+    """Warm each contender up on the longest inputs, then run them in turn; seconds per run.
+
+    The starting contender rotates from round to round so no one always follows the same one.
+    """
+    longest = sorted(sentences, key=len, reverse=True)[:64]
+    for fn in runs.values():
+        fn(longest)
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            runs[name](sentences)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def speed_table(title: str, runs: dict[str, Any], sentences: list[str], batch_size: int,
+                rounds: int, flops: float, limits: dict[str, float]) -> list[str]:
+    """Time every contender alternately and format one table."""
+    fns: dict[str, Callable[[list[str]], object]] = {
+        k: (lambda s, c=c: c.encode(s, batch_size)) for k, c in runs.items()
+    }
+    times = alternate(fns, sentences, rounds)
+    base = times[BASELINE]
+    n = len(sentences)
+    lines = [f"\n### {title}: {n} inputs, batch {batch_size}, {flops / 1e12:.3f} TFLOP "
+             f"(padded batches), median of {rounds} rounds",
+             "| contender | sentences/s | x baseline | GFLOP/s | of ORT limit | of torch limit |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for k, ts in times.items():
+        t = median(ts)
+        ratio = median([b / x for b, x in zip(base, ts, strict=True)])
+        gf = flops / t / 1e9
+        lines.append(f"| {k} | {n / t:.0f} | {ratio:.2f}x | {gf:.0f} | "
+                     f"{gf / limits['onnxruntime']:.0%} | {gf / limits['torch']:.0%} |")
+    ceiling = limits["onnxruntime"] * 1e9 / flops * n
+    base_rate = n / median(base)
+    lines.append(f"| fp32 ceiling (ORT matmul limit) | {ceiling:.0f} | "
+                 f"{ceiling / base_rate:.2f}x | {limits['onnxruntime']:.0f} | 100% | |")
+    return lines
+
+
+def quality_table(name: str, runs: dict[str, Any], limit: int | None) -> list[str]:
+    """Cosine vs sbert's fp32 torch path and STS benchmark test Spearman, for every contender."""
+    from scipy.stats import spearmanr
+
+    left, right, gold = sts_pairs(limit)
+    robustness = ["", " ", "word " * 600, "\u00e9\u00e8 \U0001f600 " * 50]
+    sentences = left + right + robustness
+    embs = {k: np.asarray(c.encode(sentences, 32), dtype=np.float32) for k, c in runs.items()}
+    ref = embs["sbert-torch"]
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    n = len(left)
+    lines = [f"\n### quality, {name}: {2 * n} STSb test sentences + {len(robustness)} empty/long",
+             "| contender | min cosine vs fp32 torch | mean cosine | STSb Spearman x100 | "
+             "finite, non-zero |", "|---|---:|---:|---:|---|"]
+    for k, e in embs.items():
+        norms = np.linalg.norm(e, axis=1, keepdims=True)
+        ok = bool(np.isfinite(e).all() and (norms > 0).all())
+        cos = ((e / np.maximum(norms, 1e-12)) * ref).sum(axis=1)
+        u = e[:n] / np.maximum(norms[:n], 1e-12)
+        v = e[n : 2 * n] / np.maximum(norms[n : 2 * n], 1e-12)
+        rho = spearmanr((u * v).sum(axis=1), gold).statistic * 100
+        lines.append(f"| {k} | {cos.min():.5f} | {cos.mean():.5f} | {rho:.2f} | {ok} |")
+    return lines
+
+
+def long_inputs(enc: Any, sentences: list[str], count: int, tokens: int = 256) -> list[str]:
+    """``count`` texts of at least ``tokens`` tokens, made by joining STSb sentences."""
+    out: list[str] = []
+    i = 0
+    while len(out) < count:
+        text = ""
+        while not text or int(enc.tokenizer.encode([text]).lengths[0]) < tokens:
+            text = f"{text} {sentences[i % len(sentences)]}".strip()
+            i += 1
+        out.append(text)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="first N STSb sentences (smoke runs); scales the other sets too")
+    parser.add_argument("--quick", action="store_true",
+                        help="all-MiniLM-L6-v2 at batch 32 only (no batch sweep, no long inputs)")
+    parser.add_argument("--reexport", action="store_true", help="export the graphs again")
+    args = parser.parse_args()
+
+    import warnings
+
+    import torch
+
+    from sbert.parallel import available_cores
+
+    warnings.filterwarnings("ignore", message=".*were truncated")
+    models = ["all-MiniLM-L6-v2"] if args.quick else args.models
+    left, right, _ = sts_pairs(args.limit)
+    sentences = left + right
+    limits = {"onnxruntime": ort_matmul_gflops(), "torch": matmul_gflops()}
+    report = [f"## ONNX backend benchmark ({available_cores()} cores, torch "
+              f"{torch.__version__}, {torch.get_num_threads()} threads)",
+              f"fp32 matmul limit (2048^3): onnxruntime {limits['onnxruntime']:.0f} GFLOP/s, "
+              f"torch {limits['torch']:.0f} GFLOP/s"]
+    print("\n".join(report), flush=True)
+    for name in models:
+        folder = exported(name, args.reexport)
+        runs = contenders(name, folder)
+        ours = runs["sbert-torch"].enc
+        cfg = json.loads((ours.spec.transformer_path / "config.json").read_text())
+        section = quality_table(name, runs, args.limit)
+        # the main row: the STSb test sentences at batch 32 (a larger model: the first 1,000)
+        timed = sentences if name == "all-MiniLM-L6-v2" else sentences[:1000]
+        rounds = args.rounds if name == "all-MiniLM-L6-v2" else max(1, args.rounds - 1)
+        section += speed_table(f"{name}, STSb test", runs, timed, 32, rounds,
+                               padded_flops(ours, timed, 32, cfg), limits)
+        if name == "all-MiniLM-L6-v2" and not args.quick:
+            subset = sentences[: min(len(sentences), 1000)]
+            for bs in (1, 8, 128):
+                few = subset[:300] if bs == 1 else subset
+                section += speed_table(f"{name}, batch {bs}", runs, few, bs,
+                                       max(1, args.rounds - 1),
+                                       padded_flops(ours, few, bs, cfg), limits)
+            count = 128 if args.limit is None else max(8, args.limit // 10)
+            texts = long_inputs(ours, sentences, count)
+            for c in runs.values():  # all contenders truncate at 256 tokens
+                if hasattr(c, "model"):
+                    c.model.max_seq_length = 256
+                else:
+                    c.enc.max_seq_length = 256
+            section += speed_table(f"{name}, 256-token inputs", runs, texts, 32,
+                                   max(1, args.rounds - 1),
+                                   padded_flops(ours, texts, 32, cfg), limits)
+        print("\n".join(section), flush=True)
+        report += section
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "encode_onnx.md").write_text("\n".join(report) + "\n", encoding="utf-8")
+    print(f"\nwrote {out / 'encode_onnx.md'}")
+
+
+if __name__ == "__main__":
+    main()
