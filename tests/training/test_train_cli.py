@@ -60,8 +60,9 @@ def test_trained_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path:
 
     _, sts = _files(tmp_path)
     out = tmp_path / "sts-model"
-    main(["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "-o", str(out),
-          "--epochs", "1", "-q", "--max-seq-length", "32"])
+    main(["train", "-r", "sts", "-m", str(tiny_model_dir), "-o", str(out), "--epochs", "1", "-q",
+          "--max-seq-length", "32", "--train", str(sts), str(sts)])  # --train A B: both files
+    assert "24 training examples" in (out / "README.md").read_text(encoding="utf-8")
     texts = ["a man plays the guitar", "the dog is happy"]
     ours = SentenceEncoder(out, device="cpu").encode(texts)
     ref = SentenceTransformer(str(out), device="cpu").encode(texts)

@@ -19,7 +19,8 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
               help="Start model: folder, bundled name or hub id (a plain BERT gets mean pooling).")
 @click.option("--train", "train_files", required=True, multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Training file (TSV with a header, or JSONL); repeat or list several.")
+              help="Training file (TSV with a header, or JSONL); several: --train A B C.")
+@click.argument("more_train", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="STS dev file (sentence1, sentence2, score 0-5) for evaluation.")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -48,7 +49,8 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
 @click.option("--device", default=None, help="torch device; default: CUDA if available.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(
-    recipe: str, model: str, train_files: tuple[Path, ...], dev: Path | None, output: Path,
+    recipe: str, model: str, train_files: tuple[Path, ...], more_train: tuple[Path, ...],
+    dev: Path | None, output: Path,
     epochs: int | None, batch_size: int, lr: float, warmup: float, weight_decay: float,
     max_seq_length: int | None, seed: int, grad_accum: int, precision: str, eval_steps: int,
     checkpoint_steps: int, select_best: bool, pooling: str | None, limit: int | None,
@@ -61,9 +63,9 @@ def train(
 
     \b
     Example (the paper's NLI then STSb, on GPU):
-      sbert train -r nli-softmax -m bert-base-uncased --train snli_1.0_train.jsonl \\
-          --train multinli_1.0_train.jsonl --dev sts-dev.tsv -o out/nli
-      sbert train -r sts -m out/nli --train sts-train.tsv --dev sts-dev.tsv -o out/nli-sts
+      sbert train -r nli-softmax -m bert-base-uncased --dev stsb/dev.tsv -o out/nli \\
+          --train snli_1.0_train.jsonl multinli_1.0_train.jsonl
+      sbert train -r sts -m out/nli --train stsb/train.tsv --dev stsb/dev.tsv -o out/nli-sts
     """
     for name, value in (("--batch-size", batch_size), ("--grad-accum", grad_accum)):
         if value < 1:
@@ -80,7 +82,7 @@ def train(
 
     try:
         result = run_recipe(
-            recipe, model, list(train_files), output, dev, epochs=epochs, limit=limit,
+            recipe, model, [*train_files, *more_train], output, dev, epochs=epochs, limit=limit,
             pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
             batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
             grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
