@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -257,17 +259,29 @@ def _mine_blocks(emb: np.ndarray, k: int, block: int, show_progress: bool | None
     if show_progress is None:
         show_progress = n >= PROGRESS_MIN_ROWS
     below_diagonal = np.tri(min(block, n), dtype=bool)  # (block, block), True where j <= i
+    # an off-diagonal tile updates two disjoint sets of rows: merge them on two threads
+    # (numpy releases the GIL in the comparisons, selections and partitions)
+    pool = ThreadPoolExecutor(max_workers=1) if (os.cpu_count() or 1) > 1 else None
     with tqdm(total=n_tiles, desc="mine", unit="tile", disable=not show_progress) as bar:
         for r_start in starts:
             rows = emb[r_start:r_start + block]  # (b, dim)
             b = rows.shape[0]
             for c_start in range(r_start, n, block):
                 tile = rows @ emb[c_start:c_start + block].T  # (b, c)
-                if c_start == r_start:  # diagonal tile: keep j > i only
+                diagonal = c_start == r_start
+                if diagonal:  # keep j > i only
                     tile[below_diagonal[:b, :b]] = -np.inf
+                columns = None
+                if pool is not None and not diagonal:  # row j, i < j
+                    columns = pool.submit(best.merge_tile, c_start, tile, r_start, 0)
                 best.merge_tile(r_start, tile, c_start)  # row i, columns j > i
-                best.merge_tile(c_start, tile, r_start, axis=0)  # row j, i < j
+                if columns is None:
+                    best.merge_tile(c_start, tile, r_start, axis=0)
+                else:
+                    columns.result()
                 bar.update(1)
+    if pool is not None:
+        pool.shutdown()
     return best
 
 
