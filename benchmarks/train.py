@@ -111,9 +111,11 @@ def run_reference(model: str, recipe: str, data: dict[str, Any], args: argparse.
     import torch
     from datasets import Dataset
     from sentence_transformers import (
-        SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments,
-        losses,
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
     )
+    from sentence_transformers.sentence_transformer import losses
 
     from sbert.training.evaluate import STSEvaluator, head_accuracy
 
@@ -127,7 +129,7 @@ def run_reference(model: str, recipe: str, data: dict[str, Any], args: argparse.
         loss: Any = losses.CosineSimilarityLoss(st)
         columns["score"] = list(train.labels)
     elif recipe == "nli-softmax":
-        loss = losses.SoftmaxLoss(st, st.get_sentence_embedding_dimension(), 3)
+        loss = losses.SoftmaxLoss(st, st.get_embedding_dimension(), 3)
         columns["label"] = [int(x) for x in train.labels]
     else:
         loss = losses.MultipleNegativesRankingLoss(st)
