@@ -129,3 +129,7 @@ def test_parity_with_sentence_transformers() -> None:
     ref_hits = util.semantic_search(torch.from_numpy(queries), torch.from_numpy(emb), top_k=5)
     for got, want in zip(semantic_search(queries, emb, top_k=5), ref_hits, strict=True):
         assert [c for c, _ in got] == [h["corpus_id"] for h in want]
+
+
+def test_semantic_search_empty_corpus() -> None:
+    assert semantic_search(np.ones((2, 3)), np.zeros((0, 3))) == [[], []]

@@ -35,7 +35,8 @@ def community_detection(
         embeddings: ``(n, dim)`` numpy array or torch tensor.
         threshold: minimum cosine similarity to the centre.
         min_size: smallest community returned.
-        block_size: rows scored at once (memory: ``block_size * n`` floats).
+        block_size: most rows scored at once (fewer when ``block_size * n`` floats would
+            pass 128 MB).
         show_progress: progress bar; default: on from 20,000 rows.
 
     Returns:
@@ -52,6 +53,7 @@ def community_detection(
         return []
     if show_progress is None:
         show_progress = n >= 20_000
+    block_size = max(1, min(block_size, 2**25 // n))
     candidates: list[tuple[int, np.ndarray]] = []
     for start in tqdm(range(0, n, block_size), desc="communities", unit="block",
                       disable=not show_progress):

@@ -159,6 +159,8 @@ def semantic_search(
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     n = corpus.shape[0]
+    if n == 0:
+        return [[] for _ in range(queries.shape[0])]
     k = min(top_k, n)
     results: list[list[tuple[int, float]]] = []
     for q_start in range(0, queries.shape[0], query_chunk_size):
@@ -304,6 +306,8 @@ def _collect_pairs(
 
 def _descending(scores: np.ndarray) -> np.ndarray:
     """Positions of float32 ``scores`` best first; equal scores keep their order."""
+    if scores.shape[0] >= 2**32:  # the position does not fit beside the score: slower path
+        return np.argsort(-scores, kind="stable")
     bits = scores.astype(np.float32).view(np.uint32)
     ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(1 << 31))  # float order
     rank = (~ascending).astype(np.uint64) << np.uint64(32)  # larger score, smaller rank
