@@ -280,19 +280,23 @@ def _collect_pairs(
 ) -> list[tuple[float, int, int]]:
     """Deduplicated ``(score, i, j)`` pairs from the per-row candidates, best first."""
     n, k = best.values.shape
-    scores = best.values.reshape(-1)  # (n * k,)
-    other = best.ids.reshape(-1)  # (n * k,)
-    keep = other >= 0
+    values = best.values.reshape(-1)  # (n * k,) views, no copies
+    ids = best.ids.reshape(-1)  # (n * k,)
+    keep = ids >= 0
     if threshold is not None:
-        keep &= scores >= threshold
+        keep &= values >= threshold
     else:
-        keep &= np.isfinite(scores)
-    row = np.repeat(np.arange(n, dtype=np.int64), k)[keep]
-    other, scores = other[keep], scores[keep]
-    if scores.shape[0] > 2 * max_pairs:  # each pair appears at most twice
+        keep &= np.isfinite(values)
+    flat = np.flatnonzero(keep)  # (m,) positions of the candidates
+    del keep
+    scores = values[flat]
+    if scores.shape[0] > 2 * max_pairs:  # each pair appears at most twice: cut early
         part = np.argpartition(-scores, 2 * max_pairs - 1)[:2 * max_pairs]
-        row, other, scores = row[part], other[part], scores[part]
+        flat, scores = flat[part], scores[part]
+    row, other = flat // k, ids[flat]
+    del flat
     i, j = np.minimum(row, other), np.maximum(row, other)
+    del row, other
     key = i * n + j  # (m,) one id per pair
     order = np.argsort(key)  # a pair's two copies (same score) side by side
     key, scores = key[order], scores[order]
