@@ -79,9 +79,12 @@ def choose_c(x: np.ndarray, y: np.ndarray, seed: int = SEED, inner_folds: int = 
 
 
 def cross_validate(
-    x: np.ndarray, y: np.ndarray, folds: int = 10, seed: int = SEED, inner_folds: int = 0
+    x: np.ndarray, y: np.ndarray, folds: int = 10, seed: int = SEED, inner_folds: int = 0,
+    show_progress: bool | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold accuracy of logistic regression, ``C`` chosen inside each fold.
+
+    Progress (one step per fold) shows by default from 5,000 examples.
 
     Returns:
         ``accuracy`` (x100, mean over folds), ``accuracy_std``, ``folds`` and the chosen ``C``s.
@@ -90,7 +93,12 @@ def cross_validate(
     accs: list[float] = []
     cs: list[float] = []
     skf = ms.StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for train, test in skf.split(x, y):
+    from tqdm.auto import tqdm
+
+    if show_progress is None:
+        show_progress = len(y) >= 5000
+    splits = tqdm(list(skf.split(x, y)), desc="folds", unit="fold", disable=not show_progress)
+    for train, test in splits:
         c = choose_c(x[train], y[train], seed, inner_folds)
         clf = _fit(x[train], y[train], c, seed)
         accs.append(float((clf.predict(x[test]) == y[test]).mean()))
@@ -163,7 +171,8 @@ def evaluate_task(
     if task.name in CV_TASKS or "all" in task.splits:
         result["n"] = int(len(labels["all"]))
         result["protocol"] = "10-fold CV"
-        result.update(cross_validate(feats["all"], labels["all"], 10, seed, inner_folds))
+        result.update(cross_validate(feats["all"], labels["all"], 10, seed, inner_folds,
+                                     show_progress))
     else:
         dev = (feats["dev"], labels["dev"]) if "dev" in feats else None
         result["n"] = int(len(labels["train"]) + len(labels["test"]))
