@@ -269,7 +269,7 @@ class Index:
             raise IndexFailure(f"{n} texts but {len(metadata)} metadata values")
         if n == 0:
             return []
-        stored = normalize(emb) if self.metric == "cosine" else emb
+        stored = _unit_rows(emb) if self.metric == "cosine" else emb
         with self._write() as generation:
             first = int(self._meta("next_key"))
             keys = np.arange(first, first + n, dtype=np.uint64)
@@ -321,7 +321,7 @@ class Index:
         if len(self) == 0 or q.shape[0] == 0:
             return [[] for _ in range(q.shape[0])]
         if self.metric == "cosine":
-            q = normalize(q)
+            q = _unit_rows(q)
         matches = self._vectors.search(q, min(k, len(self._vectors)), exact=exact)
         keys = np.atleast_2d(matches.keys)  # (q, k)
         distances = np.atleast_2d(matches.distances)  # (q, k)
@@ -402,6 +402,12 @@ class Index:
             for key, ident, text, meta in self._db.execute(sql, chunk):
                 out[key] = (ident, text, meta)
         return out
+
+
+def _unit_rows(emb: np.ndarray) -> np.ndarray:
+    """``emb`` itself when its rows are already unit length (no copy), else normalized."""
+    norms = np.linalg.norm(emb, axis=1)  # (n,)
+    return emb if np.allclose(norms, 1.0, atol=1e-5) else normalize(emb)
 
 
 def _read_vectors(path: Path, view: bool, expected: int) -> Any:
