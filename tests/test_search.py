@@ -133,3 +133,18 @@ def test_parity_with_sentence_transformers() -> None:
 
 def test_semantic_search_empty_corpus() -> None:
     assert semantic_search(np.ones((2, 3)), np.zeros((0, 3))) == [[], []]
+
+
+@pytest.mark.slow
+def test_minilm_mines_and_searches_the_sample_corpus(minilm) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample_sentences.txt"
+    sentences = [s for s in sample.read_text(encoding="utf-8").splitlines() if s.strip()]
+    pairs = paraphrase_mining(sentences, encoder=minilm, max_pairs=5)
+    best = {frozenset((sentences[i], sentences[j])) for _, i, j in pairs}
+    assert frozenset(("How do I learn Python quickly?",
+                      "What is the fastest way to learn Python?")) in best
+    corpus = minilm.encode(sentences)
+    hits = semantic_search(minilm.encode(["Someone is making music."]), corpus, top_k=3)[0]
+    assert "guitar" in sentences[hits[0][0]]
