@@ -182,3 +182,13 @@ def test_killed_at_a_random_moment_keeps_whole_batches(tmp_path: Path) -> None:
         assert texts == {f"b{b}-{i}" for b in range(n // 50) for i in range(50)}
         hits = index.search(vectors(3, seed=4), k=5)
         assert all(len(h) == 5 for h in hits)
+
+
+def test_a_reader_sees_another_writers_batch(tmp_path: Path) -> None:
+    from sbert.index import Index
+
+    make(tmp_path / "ix", n=10).close()
+    with Index.open(tmp_path / "ix") as reader, Index.open(tmp_path / "ix") as writer:
+        assert reader.search(vectors(1, seed=7), k=1)[0][0].text.startswith("s")
+        writer.add(["fresh"], vectors(1, seed=7))
+        assert reader.search(vectors(1, seed=7), k=1)[0][0].text == "fresh"

@@ -81,11 +81,12 @@ def _save_vectors(vectors: Any, path: Path) -> None:
     with tmp.open("rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 class Index:
@@ -318,6 +319,8 @@ class Index:
             For each query, hits best first.
         """
         q = self._check_embeddings(queries, model)
+        if int(self._meta("generation")) != self._generation:  # another process wrote
+            self._load_vectors(view=True)
         if len(self) == 0 or q.shape[0] == 0:
             return [[] for _ in range(q.shape[0])]
         if self.metric == "cosine":
