@@ -108,9 +108,17 @@ class Index:
         if not db.is_file():
             raise IndexFailure(f"no index at {self.path}; create one with `sbert index create`")
         self._db = sqlite3.connect(str(db), isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise IndexFailure(f"{db} is not a readable sbert index ({err})") from err
+        if "model" not in meta:
+            self._db.close()
+            raise IndexFailure(f"the index at {self.path} is incomplete (its creation was "
+                               "interrupted); delete the folder and create it again")
         self.model: str = meta["model"]
         self.dimension = int(meta["dimension"])
         self.metric: str = meta["metric"]
