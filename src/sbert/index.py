@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -29,14 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from sbert._optional import require
-from sbert.similarity import as_matrix, normalize
+from sbert.index_vectors import METRICS
+from sbert.index_vectors import chunks as _chunks
+from sbert.index_vectors import new_vectors as _new_vectors
+from sbert.index_vectors import read_vectors as _read_vectors
+from sbert.index_vectors import save_vectors as _save_vectors  # patched by the crash tests
+from sbert.index_vectors import unit_rows as _unit_rows
+from sbert.index_vectors import vectors_path as _vectors_path
+from sbert.similarity import as_matrix
 
 logger = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite"
 FORMAT_VERSION = "1"
-METRICS = {"cosine": "cos", "dot": "ip"}  # our score name -> usearch metric
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -68,25 +72,6 @@ def model_id(encoder: Any) -> str:
     name = str(encoder.name)
     path = Path(name)
     return path.resolve().name if path.exists() else name
-
-
-def _vectors_path(root: Path, generation: int) -> Path:
-    return root / f"vectors-{generation}.usearch"
-
-
-def _save_vectors(vectors: Any, path: Path) -> None:
-    """Write a usearch index atomically: temporary file, fsync, rename, fsync the folder."""
-    tmp = path.with_name(path.name + ".tmp")
-    vectors.save(str(tmp))
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 class Index:
@@ -231,9 +216,10 @@ class Index:
             self._db.execute("ROLLBACK")
             # the in-memory vectors may hold the failed change: back to the committed file
             self._generation = -1
-            self._vectors = _read_vectors(
-                _vectors_path(self.path, int(self._meta("generation"))), True, len(self)
-            ) or self._vectors
+            committed = _read_vectors(
+                _vectors_path(self.path, int(self._meta("generation"))), True, len(self))
+            if committed is not None:
+                self._vectors = committed
             self._writable = False
             raise
         self._generation = generation + 1
@@ -413,33 +399,3 @@ class Index:
             for key, ident, text, meta in self._db.execute(sql, chunk):
                 out[key] = (ident, text, meta)
         return out
-
-
-def _unit_rows(emb: np.ndarray) -> np.ndarray:
-    """``emb`` itself when its rows are already unit length (no copy), else normalized."""
-    norms = np.linalg.norm(emb, axis=1)  # (n,)
-    return emb if np.allclose(norms, 1.0, atol=1e-5) else normalize(emb)
-
-
-def _read_vectors(path: Path, view: bool, expected: int) -> Any:
-    """The usearch index in ``path`` if it reads and holds ``expected`` vectors, else None."""
-    usearch = require("usearch.index", "search")
-    if not path.is_file():
-        return None
-    try:
-        vectors = usearch.Index.restore(str(path), view=view)
-    except Exception as err:  # noqa: BLE001 - any damage means: rebuild
-        logger.warning("cannot read %s (%s)", path, err)
-        return None
-    return vectors if vectors is not None and len(vectors) == expected else None
-
-
-def _new_vectors(dimension: int, metric: str, connectivity: int) -> Any:
-    usearch = require("usearch.index", "search")
-    return usearch.Index(ndim=dimension, metric=METRICS[metric], dtype="f32",
-                         connectivity=connectivity)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
