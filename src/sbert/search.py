@@ -1,9 +1,10 @@
 """Exact semantic search and paraphrase mining over embeddings, in bounded memory.
 
-Both work block by block: a score tile is computed with one float32 matrix product, each
-tile keeps only its top-k per row (and, for mining, per column), and the running top-k lists
-are merged. No ``n x n`` matrix is ever held, so 100,000 sentences mine in well under a
-gigabyte. Mining computes only the upper triangle of the score matrix (each pair once).
+Both work tile by tile: a score tile is one float32 matrix product; the entries of a tile
+that can still enter a row's top-k (those at least the row's current k-th best) are found by
+a comparison and merged into running per-row top-k lists. No ``n x n`` matrix is ever held,
+so 100,000 sentences mine in about a gigabyte. Mining computes only the upper triangle of the
+score matrix, merging each tile into the lists of its rows and of its columns.
 """
 
 from __future__ import annotations
