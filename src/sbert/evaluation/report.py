@@ -112,7 +112,7 @@ def bar_chart(path: str | Path, results: Sequence[dict[str, Any]], metric: str,
     value = {(r["dataset"], r.get("model", "?")): r.get(metric, float("nan")) for r in results}
     width = 0.8 / len(models)
     x = np.arange(len(datasets))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(datasets) + 2), 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(datasets) + 2) + 2.0, 4.2), dpi=110)
     for i, m in enumerate(models):
         heights = [value.get((d, m), float("nan")) for d in datasets]
         bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, heights, width, label=m)
