@@ -286,16 +286,21 @@ class Index:
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove sentences by id (unknown ids are ignored); returns how many were removed."""
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        if not self._keys_of(unique):
+            return 0
         with self._write() as generation:
-            keys = [
-                key for chunk in _chunks(list(ids), 500) for (key,) in self._db.execute(
-                    f"SELECT key FROM items WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            ]
+            keys = self._keys_of(unique)
+            self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in keys])
             if keys:
-                self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in keys])
                 self._vectors.remove(np.array(keys, dtype=np.uint64))
             _save_vectors(self._vectors, _vectors_path(self.path, generation))
         return len(keys)
+
+    def _keys_of(self, ids: list[str]) -> list[int]:
+        sql = "SELECT key FROM items WHERE id IN ({})"
+        return [key for chunk in _chunks(ids, 500)
+                for (key,) in self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)]
 
     # ---- queries ------------------------------------------------------------------------
 
