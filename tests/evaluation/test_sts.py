@@ -109,3 +109,28 @@ def test_minilm_stsb_equals_reference_evaluator(minilm: Any,
         for kind in ("spearman", "pearson"):
             ours = minilm_stsb[f"{kind}_{fn}"]
             assert ours == pytest.approx(100 * metrics[f"sts-test_{kind}_{fn}"], abs=0.01)
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(not has_module("sentence_transformers"),
+                    reason="needs sentence-transformers (the reference), a test dependency")
+def test_tiny_model_equals_reference_evaluator(tiny_model_dir: Any, tiny_encoder: Any) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        from sentence_transformers.sentence_transformer.evaluation import (
+            EmbeddingSimilarityEvaluator as Reference,
+        )
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator as Reference
+    rng = np.random.default_rng(0)
+    words = "a the man woman dog cat is eating playing guitar food park car red blue".split()
+    s1 = [" ".join(rng.choice(words, 5)) for _ in range(40)]
+    s2 = [" ".join(rng.choice(words, 4)) for _ in range(40)]
+    gold = rng.uniform(0, 5, 40).round(1).tolist()
+    ours = evaluate_sts(tiny_encoder, StsDataset("toy", s1, s2, gold))
+    reference = Reference(s1, s2, gold, name="toy",
+                          similarity_fn_names=["cosine", "euclidean", "manhattan", "dot"])
+    metrics = reference(SentenceTransformer(str(tiny_model_dir), device="cpu"))
+    for key in ("spearman_cosine", "pearson_cosine", "spearman_manhattan", "pearson_dot"):
+        assert ours[key] == pytest.approx(100 * metrics[f"toy_{key}"], abs=0.01), key
