@@ -48,7 +48,9 @@ def test_add_search_delete_reopen(tmp_path: Path) -> None:
         scores = (emb / np.linalg.norm(emb, axis=1, keepdims=True)) @ (
             emb[10] / np.linalg.norm(emb[10]))
         assert [h.text for h in exact] == [f"s{i}" for i in np.argsort(-scores)[:5]]
-        assert index.delete(["1", "3", "missing"]) == 2
+        assert index.delete(["1", "3", "missing", "3"]) == 2
+        generation = index.info()["generation"]
+        assert index.delete(["missing"]) == 0 and index.info()["generation"] == generation
         assert index.search(emb[0], k=1, exact=True)[0][0].text != "s0"
     with Index.open(tmp_path / "ix") as index:
         assert len(index) == 198 and index.model == "test-model"
