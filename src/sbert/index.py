@@ -40,6 +40,7 @@ from sbert.similarity import as_matrix
 logger = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite"
+PROGRESS_MIN_ROWS = 50_000  # show the graph build's progress from this many rows on
 FORMAT_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -241,7 +242,8 @@ class Index:
     # ---- changes ------------------------------------------------------------------------
 
     def add(self, texts: Sequence[str], embeddings: Any, ids: Sequence[str] | None = None,
-            metadata: Sequence[Any] | None = None, model: str | None = None) -> list[str]:
+            metadata: Sequence[Any] | None = None, model: str | None = None,
+            show_progress: bool | None = None) -> list[str]:
         """Add a batch of sentences with their embeddings, all or nothing.
 
         Args:
@@ -250,6 +252,7 @@ class Index:
             ids: unique string ids; default: the internal key as a string.
             metadata: one JSON-serializable value per sentence (or None).
             model: the model that made ``embeddings``; refused if not the index's.
+            show_progress: progress bar of the graph build; default: on from 50,000 rows.
 
         Returns:
             The ids of the added sentences.
@@ -280,7 +283,10 @@ class Index:
                 raise IndexFailure(f"an id is already in the index ({err}); delete it first "
                                    "or choose new ids") from err
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_key'", (str(first + n),))
-            self._vectors.add(keys, stored)
+            if show_progress is None:
+                show_progress = n >= PROGRESS_MIN_ROWS
+            with _progress_bar(n, show_progress) as progress:
+                self._vectors.add(keys, stored, progress=progress)
             _save_vectors(self._vectors, _vectors_path(self.path, generation))
         return out_ids
 
@@ -404,3 +410,24 @@ class Index:
             for key, ident, text, meta in self._db.execute(sql, chunk):
                 out[key] = (ident, text, meta)
         return out
+
+
+@contextmanager
+def _progress_bar(total: int, show: bool) -> Iterator[Any]:
+    """A usearch progress callback drawing a tqdm bar (None when ``show`` is False)."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="index", unit="vec") as bar:
+        step = max(1, total // 200)
+
+        def progress(processed: int, total: int) -> bool:
+            if processed - bar.n >= step or processed == total:
+                bar.update(processed - bar.n)
+            return True
+
+        # usearch checks the annotations as types, not as the strings this module makes
+        progress.__annotations__ = {"processed": int, "total": int, "return": bool}
+        yield progress
