@@ -31,6 +31,7 @@ import numpy as np
 from sbert.index_vectors import METRICS
 from sbert.index_vectors import chunks as _chunks
 from sbert.index_vectors import new_vectors as _new_vectors
+from sbert.index_vectors import progress_bar as _progress_bar
 from sbert.index_vectors import read_vectors as _read_vectors
 from sbert.index_vectors import save_vectors as _save_vectors  # patched by the crash tests
 from sbert.index_vectors import unit_rows as _unit_rows
@@ -410,24 +411,3 @@ class Index:
             for key, ident, text, meta in self._db.execute(sql, chunk):
                 out[key] = (ident, text, meta)
         return out
-
-
-@contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Any]:
-    """A usearch progress callback drawing a tqdm bar (None when ``show`` is False)."""
-    if not show:
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc="index", unit="vec") as bar:
-        step = max(1, total // 200)
-
-        def progress(processed: int, total: int) -> bool:
-            if processed - bar.n >= step or processed == total:
-                bar.update(processed - bar.n)
-            return True
-
-        # usearch checks the annotations as types, not as the strings this module makes
-        progress.__annotations__ = {"processed": int, "total": int, "return": bool}
-        yield progress

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,24 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     """Consecutive slices of at most ``size`` items (SQLite limits ``IN (...)`` lists)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+@contextmanager
+def progress_bar(total: int, show: bool) -> Iterator[Any]:
+    """A usearch progress callback drawing a tqdm bar (None when ``show`` is False)."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="index", unit="vec") as bar:
+        step = max(1, total // 200)
+
+        def progress(processed: int, total: int) -> bool:
+            if processed - bar.n >= step or processed == total:
+                bar.update(processed - bar.n)
+            return True
+
+        # usearch checks the annotations as types, not as the strings this module makes
+        progress.__annotations__ = {"processed": int, "total": int, "return": bool}
+        yield progress
