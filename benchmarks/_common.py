@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmark scripts: data loading, timing, machine limits."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(os.environ.get("SBERT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def sts_test_sentences() -> list[str]:
+    """The 2,758 sentences of the STS benchmark test set (sentence1s, then sentence2s)."""
+    path = DATA / "stsbenchmark" / "test.tsv"
+    if not path.exists():
+        raise SystemExit(f"needs {path} (the shared data sets); set SBERT_DATA to its folder")
+    rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")][1:]
+    return [r[0] for r in rows] + [r[1] for r in rows]
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The fp32 limit of torch on this machine: GFLOP/s of a large square matrix multiply."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def bert_flops(n_tokens: int, hidden: int, ffn: int, layers: int) -> float:
+    """Matrix-multiply FLOPs of a BERT encoder over ``n_tokens`` real (unpadded) tokens."""
+    per_token_layer = 2 * (4 * hidden * hidden + 2 * hidden * ffn)
+    return float(n_tokens * layers * per_token_layer)
+
+
+def alternate(
+    runs: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, list[float]]:
+    """Run each contender once per round, in turn, after one warm-up each; seconds per run."""
+    for fn in runs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(cos.min())
