@@ -41,7 +41,7 @@ def test_tsv_keeps_quotes_and_reads_scores(tmp_path: Path) -> None:
 
 def test_csv_uses_standard_quoting(tmp_path: Path) -> None:
     path = _write(tmp_path / "pairs.csv",
-                  'score,sentence1,sentence2\n2.5,"a, b","say ""x"""\n')
+                  '\ufeffscore,sentence1,sentence2\n2.5,"a, b","say ""x"""\n')
     ds = read_pairs_table(path)
     assert (ds.sentences1, ds.sentences2, ds.scores) == (["a, b"], ['say "x"'], [2.5])
 
