@@ -190,18 +190,20 @@ def quality_table(name: str, runs: dict[str, Any], limit: int | None) -> list[st
     embs = {k: np.asarray(c.encode(sentences, 32), dtype=np.float32) for k, c in runs.items()}
     ref = embs["sbert-torch"]
     ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    n = len(left)
-    lines = [f"\n### quality, {name}: {2 * n} STSb test sentences + {len(robustness)} empty/long",
-             "| contender | min cosine vs fp32 torch | mean cosine | STSb Spearman x100 | "
-             "finite, non-zero |", "|---|---:|---:|---:|---|"]
+    n = 2 * len(left)
+    lines = [f"\n### quality, {name}: {n} STSb test sentences + {len(robustness)} empty/long",
+             "| contender | min cosine vs fp32 torch (STSb) | mean cosine | min cosine "
+             "(empty/long) | STSb Spearman x100 | finite, non-zero |",
+             "|---|---:|---:|---:|---:|---|"]
     for k, e in embs.items():
         norms = np.linalg.norm(e, axis=1, keepdims=True)
         ok = bool(np.isfinite(e).all() and (norms > 0).all())
-        cos = ((e / np.maximum(norms, 1e-12)) * ref).sum(axis=1)
-        u = e[:n] / np.maximum(norms[:n], 1e-12)
-        v = e[n : 2 * n] / np.maximum(norms[n : 2 * n], 1e-12)
-        rho = spearmanr((u * v).sum(axis=1), gold).statistic * 100
-        lines.append(f"| {k} | {cos.min():.5f} | {cos.mean():.5f} | {rho:.2f} | {ok} |")
+        unit = e / np.maximum(norms, 1e-12)
+        cos = (unit * ref).sum(axis=1)
+        half = n // 2
+        rho = spearmanr((unit[:half] * unit[half:n]).sum(axis=1), gold).statistic * 100
+        lines.append(f"| {k} | {cos[:n].min():.6f} | {cos[:n].mean():.6f} | "
+                     f"{cos[n:].min():.6f} | {rho:.2f} | {ok} |")
     return lines
 
 

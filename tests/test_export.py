@@ -130,3 +130,20 @@ def test_minilm_onnx_parity(minilm, tmp_path: Path) -> None:
     assert np.isfinite(int8).all() and np.isfinite(fp32).all()
     assert (fp32 * ref).sum(axis=1).min() >= 0.9999
     assert (int8 * ref).sum(axis=1).min() >= 0.95
+
+
+def test_int8_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
+    tiny_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import onnx
+
+    from sbert import export
+
+    monkeypatch.setattr(export, "INT8_MIN_COSINE", 1.01)  # no int8 graph can pass: fall back
+    out = tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
+    nodes = onnx.load(str(out / "onnx" / "model_qint8_avx512_vnni.onnx")).graph.node
+    kept = [n.name for n in nodes if n.op_type == "MatMul" and "/output/dense/" in n.name
+            and "attention" not in n.name]
+    assert len(kept) == 2  # one feed-forward output per layer stays fp32
+    assert "check its quality" in caplog.text

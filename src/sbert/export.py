@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sbert._optional import require
 from sbert.onnx_backend import FP32_FILE, INT8_FILE
@@ -23,6 +26,21 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8",)
+# an int8 graph must keep every probe sentence at least this close to fp32 (cosine)
+INT8_MIN_COSINE = 0.95
+PROBE_SENTENCES = (
+    "A man is playing a guitar.", "The man is throwing knives at a tree.",
+    "A woman is slicing an onion.", "Two dogs are running through a field of snow.",
+    "A plane is taking off.", "The stock market fell sharply on Tuesday after the report.",
+    "Obama signs the bill into law.", "How do I learn to program in Python quickly?",
+    "Hello.", "a", "", "No.", "This is not what I ordered at all!",
+    "A man is cutting up a cucumber.", "Kids play soccer on the beach at sunset.",
+    "The cat sat on the mat, and then it slept for a very long time in the warm sun.",
+    "\u00e9l\u00e8ve caf\u00e9 \U0001f600 \U0001f600 !!",
+    "Scientists discovered a new species of frog in the rainforest of Ecuador last year, "
+    "and they say it is already endangered because of mining, logging and the spread of a "
+    "fungal disease that has wiped out amphibians across the Americas for decades.",
+)
 # model types whose graphs onnxruntime's "bert" fusions understand
 _FUSABLE = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "mpnet", "electra")
 OPSET = 17
@@ -64,7 +82,8 @@ def export_onnx(
     raw = fp32.with_name("model.raw.partial")  # quantize the plain graph: fused ops confuse it
     export_transformer(encoder, raw, opset)
     if quantize == "int8":
-        int8 = quantize_int8(raw, root / INT8_FILE)
+        int8 = root / INT8_FILE
+        quantize_checked(encoder, raw, int8)
         if optimize:
             optimize_graph(int8)
     fused = optimize and fuse_graph(raw, fp32, encoder.spec.transformer_path)
@@ -198,12 +217,21 @@ def optimize_graph(path: Path, out: Path | None = None) -> Path:
     return out
 
 
-def quantize_int8(fp32: Path, out: Path, per_channel: bool = True) -> Path:
-    """Dynamic int8 quantization of the weights (activations quantized at run time).
+def quantize_int8(
+    fp32: Path, out: Path, per_channel: bool = True, exclude: list[str] | None = None
+) -> Path:
+    """Dynamic int8 quantization of the weight MatMuls (activations quantized at run time).
 
     Per-channel weight scales: on all-MiniLM-L6-v2 (600 STSb sentences) the minimum cosine
     against fp32 was 0.984 per channel and 0.939 per tensor, at about the same speed.
     ``reduce_range`` stays off: it is only needed on CPUs without VNNI and costs accuracy.
+    Embedding lookups (Gather) stay fp32: quantizing them saves size, not time.
+
+    Args:
+        fp32: the plain (unfused) fp32 graph.
+        out: the int8 graph to write.
+        per_channel: one weight scale per output channel.
+        exclude: MatMul node names to keep in fp32.
 
     Returns:
         The quantized graph's path.
@@ -215,13 +243,63 @@ def quantize_int8(fp32: Path, out: Path, per_channel: bool = True) -> Path:
     logging.getLogger().addFilter(quiet)  # the quantizer logs this advice on the root logger
     try:
         quantize_dynamic(
-            str(fp32), str(out), per_channel=per_channel, reduce_range=False,
-            weight_type=QuantType.QInt8,
+            str(fp32), str(out), op_types_to_quantize=["MatMul"], per_channel=per_channel,
+            reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=exclude or [],
         )
     finally:
         logging.getLogger().removeFilter(quiet)
-    logger.info("quantized %s -> %s", fp32, out)
+    logger.info("quantized %s -> %s (%d MatMuls kept fp32)", fp32, out, len(exclude or []))
     return out
+
+
+def quantize_checked(encoder: SentenceEncoder, fp32: Path, out: Path) -> float:
+    """Quantize to int8 and check single sentences, not only the average, against fp32.
+
+    All weight MatMuls are quantized first. If a probe sentence then falls below
+    :data:`INT8_MIN_COSINE` against fp32, the feed-forward output projections (whose inputs
+    carry the outlier activations that per-tensor activation scales handle badly) are kept in
+    fp32 and the graph is quantized again. Measured on 500 STSb test sentences: all-mpnet-base-v2
+    went from minimum cosine 0.836 to 0.981; all-MiniLM-L6-v2 passes the first way (0.984).
+
+    Returns:
+        The minimum probe cosine of the graph written.
+    """
+    quantize_int8(fp32, out)
+    worst = probe_min_cosine(encoder, fp32, out)
+    if worst < INT8_MIN_COSINE:
+        keep = _ffn_output_matmuls(fp32)
+        logger.info("int8 min cosine %.3f < %.2f: keeping %d feed-forward outputs fp32",
+                    worst, INT8_MIN_COSINE, len(keep))
+        quantize_int8(fp32, out, exclude=keep)
+        worst = probe_min_cosine(encoder, fp32, out)
+        if worst < INT8_MIN_COSINE:
+            logger.warning("int8 graph %s: min cosine vs fp32 %.3f on the probe sentences; "
+                           "check its quality before use", out, worst)
+    logger.info("int8 graph %s: min probe cosine vs fp32 %.3f", out, worst)
+    return worst
+
+
+def probe_min_cosine(encoder: SentenceEncoder, reference: Path, candidate: Path) -> float:
+    """Smallest cosine between two graphs' sentence embeddings on :data:`PROBE_SENTENCES`."""
+    from sbert.onnx_backend import OnnxBackend
+
+    tok = encoder.tokenizer.encode(list(PROBE_SENTENCES))
+    ids, mask, types = encoder.tokenizer.pad(tok.ids, tok.type_ids)  # (n, seq) each
+    embs = []
+    for path in (reference, candidate):
+        emb = OnnxBackend(encoder.spec, file=str(path.resolve())).embed(ids, mask, types)
+        embs.append(emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12))
+    return float((embs[0] * embs[1]).sum(axis=1).min())
+
+
+def _ffn_output_matmuls(path: Path) -> list[str]:
+    """Names of the feed-forward output MatMuls (BERT/MPNet ``output.dense``, DistilBERT lin2)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul"
+            and re.search(r"/(output/dense|ffn/lin2)/MatMul", n.name)
+            and "attention" not in n.name]
 
 
 def _config(folder: Path) -> dict[str, Any]:
