@@ -76,7 +76,7 @@ def _finish(task: str, results: list[dict[str, Any]], columns: Sequence[str], pr
         import sys
 
         command = "sbert " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        files = write_report(report_dir, results, columns, task, primary, [command])
+        files = write_report(report_dir, results, columns, task, primary, [command], rows)
         click.echo(f"wrote {len(files)} files to {report_dir}", err=True)
 
 

@@ -130,10 +130,20 @@ def bar_chart(path: str | Path, results: Sequence[dict[str, Any]], metric: str,
 
 def write_report(
     folder: str | Path, results: Sequence[dict[str, Any]], columns: Sequence[str], task: str,
-    primary: str, commands: Sequence[str] = (),
+    primary: str, commands: Sequence[str] = (), table: Sequence[dict[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``report.md`` (table + image links), a scatter plot per STS result holding
     ``gold``/``cosine`` arrays, and ``comparison.png`` when several models are compared.
+
+    Args:
+        folder: output folder (created).
+        results: one dict per (model, dataset).
+        columns: table columns.
+        task: task name for titles.
+        primary: the metric of the bar chart.
+        commands: shell commands shown above the table.
+        table: rows of the Markdown table when they differ from ``results`` (e.g. with
+            per-subset rows).
 
     Returns:
         The files written.
@@ -156,7 +166,7 @@ def write_report(
     lines = [f"# sbert eval {task}", ""]
     if commands:
         lines += ["```bash", *commands, "```", ""]
-    lines += [markdown_table(results, columns), "",
+    lines += [markdown_table(results if table is None else table, columns), "",
               "Correlations, accuracies and precisions are x100.", ""]
     lines += [f"![{img}]({img})" for img in images]
     md = folder / "report.md"
