@@ -191,11 +191,10 @@ def fuse_graph(path: Path, out: Path, config_dir: Path) -> bool:
 def optimize_graph(path: Path, out: Path | None = None) -> Path:
     """Apply onnxruntime's graph optimisations offline and save the result.
 
-    The extended level fuses attention, layer norm, GELU and the embedding layer exactly (no
-    GELU approximation), and stays portable across CPUs (the "all" level adds CPU-specific
-    layouts; the session applies those at load). Measured on all-MiniLM-L6-v2 the graph gives
-    the same embeddings (cosine 0.9999999) and loads faster; onnxruntime's Python
-    transformer optimizer was not faster on top of it.
+    The extended level fuses layer norms and GELU exactly (no GELU approximation) and stays
+    portable across CPUs (the "all" level adds CPU-specific layouts; the session applies those
+    at load). Used for the int8 graph, and for fp32 graphs that :func:`fuse_graph` cannot
+    handle; it does not fuse attention (the transformer optimizer does).
 
     Args:
         path: the graph to optimize.
