@@ -15,11 +15,24 @@ _BACKEND_KEY = "sbert.backend_options"
 
 
 def model_option(func: F) -> F:
-    """``--model`` (default: the bundled all-MiniLM-L6-v2), ``--device`` and the backend options.
+    """``--model`` (default: all-MiniLM-L6-v2), ``--device`` and :func:`backend_flags`."""
+    out: Any = backend_flags(func)
+    out = click.option(
+        "--device", default=None, help="torch device (cpu, cuda...); default: CUDA if available."
+    )(out)
+    out = click.option(
+        "--model", "-m", "model", default="all-MiniLM-L6-v2", show_default=True,
+        help="Model folder, bundled model name or hub id.",
+    )(out)
+    return cast(F, out)
 
-    ``--backend``, ``--quantized`` and ``--threads`` do not reach the command's function: they
-    are kept for :func:`load_encoder`, so every command that loads its model through it takes
-    them.
+
+def backend_flags(func: F) -> F:
+    """``--backend``, ``--quantized``, ``--precision`` and ``--threads`` for a command.
+
+    They do not reach the command's function: they are kept in the click context for
+    :func:`load_encoder` (or :func:`current_backend_options`), so a command that loads its
+    model through it takes them without a change to its signature.
     """
 
     @functools.wraps(func)
@@ -45,13 +58,6 @@ def model_option(func: F) -> F:
     out = click.option(
         "--backend", type=click.Choice(BACKENDS), default=None,
         help="torch (default) or onnx (onnxruntime; needs an onnx/ graph in the folder).",
-    )(out)
-    out = click.option(
-        "--device", default=None, help="torch device (cpu, cuda...); default: CUDA if available."
-    )(out)
-    out = click.option(
-        "--model", "-m", "model", default="all-MiniLM-L6-v2", show_default=True,
-        help="Model folder, bundled model name or hub id.",
     )(out)
     return cast(F, out)
 
