@@ -124,7 +124,8 @@ def main() -> None:
         rows += ["| concatenation | NLI (ours) | NLI (paper) |", "| --- | --- | --- |"]
         for concat, paper in PAPER_CONCAT.items():
             ours = run("nli", "mean", concat)
-            rows.append(f"| ({', '.join(concat)}) | {_fmt(ours)} | {paper:.2f} |")
+            name = ", ".join(concat).replace("|", "\\|")  # a bare | would split the cell
+            rows.append(f"| ({name}) | {_fmt(ours)} | {paper:.2f} |")
     table = "\n".join(rows)
     print("\nSTS benchmark dev, Spearman x100\n" + table)
     if args.limit or args.eval_limit:
