@@ -133,3 +133,19 @@ def test_warmup_then_linear_decay_and_no_decay_groups(tiny_encoder) -> None:  # 
         opt.step()
         sched.step()
     assert lrs == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25])
+
+
+def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_path: Path) -> None:  # noqa: ANN001
+    """Any evaluator with ``primary_metric`` works, e.g. sbert.evaluation's STS evaluator."""
+    sts = pytest.importorskip("sbert.evaluation.sts")
+    readers = pytest.importorskip("sbert.evaluation.readers")
+    first, second = sts_examples.columns
+    evaluator = sts.EmbeddingSimilarityEvaluator(
+        readers.StsDataset("tiny", first, second, [s * 5 for s in sts_examples.labels])
+    )
+    enc = SentenceEncoder(tiny_encoder.path, device="cpu")
+    loss = CosineSimilarityLoss(enc.network)
+    cfg = TrainConfig(batch_size=4, show_progress=False, eval_steps=2)
+    state = Trainer(enc, [TrainTask(sts_examples, loss)], cfg, tmp_path, evaluator).train()
+    assert state.best_step in (2, 3) and "spearman_cosine" in state.metrics
+    assert (tmp_path / "checkpoints" / "best" / "modules.json").exists()
