@@ -20,8 +20,10 @@ Features = Sequence[dict[str, torch.Tensor]]
 
 CONCAT_PARTS = ("u", "v", "|u-v|", "u*v")
 TRIPLET_DISTANCES = ("euclidean", "cosine", "manhattan")
-# a forward pass costs about this many padded tokens of work on top of its tokens
+# a forward pass costs about this many padded tokens of work on top of its tokens: on a CPU
+# padding costs its full price; on a GPU it is nearly free and each pass launches kernels
 CHUNK_COST_TOKENS = 48
+GPU_CHUNK_COST_TOKENS = 512
 _KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -71,7 +73,8 @@ def embed_columns(model: nn.Module, features: Features) -> list[torch.Tensor]:
         for key in _KEYS
     }  # each (texts, width)
     lengths = merged["attention_mask"].sum(dim=1)  # (texts,)
-    chunks = length_chunks(lengths.tolist())
+    cost = CHUNK_COST_TOKENS if lengths.device.type == "cpu" else GPU_CHUNK_COST_TOKENS
+    chunks = length_chunks(lengths.tolist(), cost)
     if len(chunks) == 1:  # one pass over everything
         emb = model(merged["input_ids"], merged["attention_mask"], merged["token_type_ids"])
         return list(torch.split(emb, sizes))  # columns x (batch, dim)
