@@ -96,5 +96,6 @@ def train(
         best = f", best dev {state.best_metric:.2f} at step {state.best_step}"
     click.echo(
         f"trained {result.train_examples} examples x {result.state.epoch} epochs "
-        f"({state.step} steps, {state.examples_per_second:.1f} examples/s){best}; saved {output}"
+        f"({state.step} {'step' if state.step == 1 else 'steps'}, "
+        f"{state.examples_per_second:.1f} examples/s){best}; saved {output}"
     )
