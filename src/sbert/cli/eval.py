@@ -33,7 +33,8 @@ def common_options(func: F) -> F:
         click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
                      help="Write the results as JSON to this file."),
         click.option("--limit", type=click.IntRange(min=2), default=None,
-                     help="Use only the first N examples of each data set (smoke runs)."),
+                     help="Use at most N examples per data set (smoke runs; the first N, or for "
+                          "transfer a seeded sample of each split)."),
         click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1)),
         click.option("--data", "data", type=click.Path(path_type=Path), required=True,
                      help="Data file or folder."),
