@@ -37,6 +37,22 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def onednn_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the same multiply through oneDNN (the kernel sbert's CPU path uses)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    run = torch.ops.mkldnn._linear_pointwise
+    with torch.inference_mode():
+        run(a, b, None, "none", [], "")  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(a, b, None, "none", [], "")
+            best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
 def bert_flops(n_tokens: int, hidden: int, ffn: int, layers: int) -> float:
     """Matrix-multiply FLOPs of a BERT encoder over ``n_tokens`` real (unpadded) tokens."""
     per_token_layer = 2 * (4 * hidden * hidden + 2 * hidden * ffn)

@@ -156,13 +156,15 @@ class TokenPoolingEncoder:
                                    convert_to=convert_to, show_progress=show_progress)
 
 
-def load_model(spec: str, device: str | None = None) -> Any:
+def load_model(spec: str, device: str | None = None, **options: Any) -> Any:
     """An encoder from a command-line spec.
 
     Args:
         spec: ``glove`` (averaged GloVe 6B 50d), ``avg:MODEL`` (averaged token embeddings of
             MODEL's transformer), ``cls:MODEL`` (its CLS vector), or a model name/folder.
         device: torch device for transformer models.
+        options: backend options for a model (``backend="onnx"``, ``quantized=True``...);
+            the baselines run on torch and ignore them.
     """
     if spec.lower() in GLOVE_NAMES:
         return GloveEncoder()
@@ -171,4 +173,4 @@ def load_model(spec: str, device: str | None = None) -> Any:
         return TokenPoolingEncoder(rest, pooling=prefix, device=device)
     from sbert.encoder import SentenceEncoder
 
-    return SentenceEncoder(spec, device=device)
+    return SentenceEncoder(spec, device=device, **options)

@@ -82,3 +82,21 @@ def test_malformed_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(["eval", "sts", "--data", str(bad), "-m", "glove"], capsys)
     assert code == 2 and "bad.tsv:2: 2 fields, expected 3" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_sts_with_the_onnx_backend(tiny_model_dir: Path, sts_tsv: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from sbert import SentenceEncoder
+
+    folder = SentenceEncoder(tiny_model_dir, device="cpu").export_onnx(tmp_path / "onnx")
+    results = []
+    for flags in ([], ["--backend", "onnx"]):
+        out = tmp_path / f"r{len(flags)}.json"
+        code, _, err = run(["eval", "sts", "--data", str(sts_tsv), "-m", str(folder),
+                            "--json", str(out), *flags], capsys)
+        assert code == 0, err
+        results.append(json.loads(out.read_text(encoding="utf-8"))["results"][0])
+    assert results[1]["pearson_cosine"] == pytest.approx(results[0]["pearson_cosine"], abs=1e-3)
+    code, _, err = run(["eval", "sts", "--data", str(sts_tsv), "-m", str(tiny_model_dir),
+                        "--backend", "onnx"], capsys)
+    assert code == 2 and "export onnx" in err

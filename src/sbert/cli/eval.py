@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sbert.cli.common import backend_flags, current_backend_options
 from sbert.cli.main import UserError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def common_options(func: F) -> F:
     ]
     for option in options:
         func = option(func)
-    return func
+    return backend_flags(func)
 
 
 @click.group(name="eval")
@@ -58,7 +59,7 @@ def _load(spec: str, device: str | None) -> Any:
     from sbert.baselines import load_model
 
     try:
-        return load_model(spec, device)
+        return load_model(spec, device, **current_backend_options())
     except ValueError as err:
         raise UserError(str(err)) from err
 
