@@ -35,6 +35,18 @@ def requires_data(*parts: str) -> pytest.MarkDecorator:
     )
 
 
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``sbert ARGS`` in-process; return (exit code, stdout, stderr)."""
+    from sbert.cli.main import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return int(code or 0), out.out, out.err
+
+
 def build_wordpiece_tokenizer(path: Path) -> None:
     """Write ``vocab.txt``, ``tokenizer.json`` and configs of a lower-casing WordPiece."""
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors

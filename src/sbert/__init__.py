@@ -6,14 +6,16 @@ heavy libraries load when the feature that needs them is first used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sbert._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it; resolved on first attribute access
 _LAZY: dict[str, str] = {
     "SentenceEncoder": "sbert.encoder",
-    "load_folder": "sbert.folder",
+    "read_folder": "sbert.folder",
     "resolve_model": "sbert.resolve",
     "DEFAULT_MODEL": "sbert.resolve",
     "cos_sim": "sbert.similarity",
@@ -26,19 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from sbert.encoder import SentenceEncoder as SentenceEncoder
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sbert' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_exports("sbert", _LAZY, globals())
 
 __all__ = ["__version__", *_LAZY]

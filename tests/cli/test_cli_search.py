@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sbert.cli.main import main
 from tests.conftest import has_module
+from tests.conftest import run_cli as run
 
 SENTENCES = [
     "a man is eating food", "a man eats food", "the dog runs in the park",
@@ -17,13 +17,6 @@ SENTENCES = [
 ]
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return int(code or 0), out.out, out.err
 
 
 @pytest.fixture()

@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sbert.cli.main import main
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return int(code or 0), out.out, out.err
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture()

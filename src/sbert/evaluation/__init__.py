@@ -7,7 +7,7 @@ matplotlib) load only in the modules that need them (:mod:`.transfer`, :mod:`.re
 
 from __future__ import annotations
 
-from typing import Any
+from sbert._lazy import lazy_exports
 
 # public name -> module; resolved on first access so ``import sbert.evaluation`` stays light
 _LAZY: dict[str, str] = {
@@ -30,19 +30,6 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sbert.evaluation' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_exports("sbert.evaluation", _LAZY, globals())
 
 __all__ = list(_LAZY)

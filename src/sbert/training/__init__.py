@@ -5,8 +5,7 @@ Names are resolved lazily so that ``import sbert.training`` does not import torc
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sbert._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "Trainer": "sbert.training.trainer",
@@ -25,13 +24,6 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sbert.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports("sbert.training", _LAZY, globals())
 
 __all__ = list(_LAZY)
