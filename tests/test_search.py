@@ -38,8 +38,18 @@ def test_cos_sim_and_dot() -> None:
     assert cos_sim(a[0], b).shape == (1, 1)
 
 
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
 @pytest.mark.parametrize(("n", "top_k", "block"), [(300, 5, 64), (257, 20, 100), (50, 100, 7)])
-def test_mining_matches_brute_force(n: int, top_k: int, block: int) -> None:
+def test_mining_matches_brute_force(n: int, top_k: int, block: int, engine: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import sbert.search
+
+    if engine == "numpy":  # the upper-triangle tiles used where torch is not installed
+        monkeypatch.setattr(sbert.search, "_has_torch", lambda: False)
+    elif not has_module("torch"):
+        pytest.skip("needs torch")
+    else:  # small row blocks, so the torch path crosses block edges too
+        monkeypatch.setattr(sbert.search, "_TORCH_SCORE_BUDGET", n * 16)
     emb = clustered(n)
     got = paraphrase_mining(emb, top_k=top_k, max_pairs=10_000, block_size=block)
     want = brute_mining(emb, top_k, 10_000)
