@@ -34,6 +34,13 @@ def onednn_linear_available() -> bool:
         return False
 
 
+def _cpu_autocast_enabled() -> bool:
+    try:
+        return bool(torch.is_autocast_enabled("cpu"))  # torch >= 2.4
+    except TypeError:
+        return bool(torch.is_autocast_cpu_enabled())
+
+
 class OneDNNLinear(nn.Linear):
     """``nn.Linear`` whose CPU fp32 inference runs on oneDNN; identical parameters and state."""
 
@@ -43,7 +50,7 @@ class OneDNNLinear(nn.Linear):
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and self.weight.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu")
+            and not _cpu_autocast_enabled()
         ):
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         return nn.functional.linear(x, self.weight, self.bias)
