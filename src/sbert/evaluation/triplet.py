@@ -13,6 +13,7 @@ import numpy as np
 from sbert.evaluation.common import Encoder, encode_unique, model_name
 from sbert.evaluation.readers import _lines
 from sbert.evaluation.stats import SIMILARITIES, pairwise_similarity
+from sbert.nli import nli_to_triplets
 from sbert.textio import InputFormatError
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def triplets_from_nli(path: str | Path, name: str | None = None) -> TripletDatas
     """
     path = Path(path)
     header: list[str] | None = None
-    groups: dict[str, tuple[list[str], list[str]]] = {}
+    rows: list[tuple[str, str, str]] = []
     for lineno, line in _lines(path):
         row = line.split("\t")
         if header is None:
@@ -83,21 +84,8 @@ def triplets_from_nli(path: str | Path, name: str | None = None) -> TripletDatas
             continue
         if len(row) != len(header):
             raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        ent, con = groups.setdefault(row[ip], ([], []))
-        if row[il] == "entailment":
-            ent.append(row[ih])
-        elif row[il] == "contradiction":
-            con.append(row[ih])
-    anchors: list[str] = []
-    positives: list[str] = []
-    negatives: list[str] = []
-    for premise, (ent, con) in groups.items():
-        if not con:
-            continue
-        for i, hyp in enumerate(ent):
-            anchors.append(premise)
-            positives.append(hyp)
-            negatives.append(con[i % len(con)])
+        rows.append((row[ip], row[ih], row[il]))
+    anchors, positives, negatives = nli_to_triplets(rows)
     return TripletDataset(name or path.name.split(".tsv")[0], anchors, positives, negatives)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from sbert.nli import nli_to_triplets
 from sbert.textio import InputFormatError
 
 logger = logging.getLogger(__name__)
@@ -217,31 +218,16 @@ def read_triplets(path: str | Path) -> Examples:
 def nli_triplets(nli: Examples) -> Examples:
     """(anchor, entailed, contradicted) triplets from NLI pairs, for in-batch negatives.
 
-    Each premise with at least one entailed and one contradicting hypothesis gives one triplet
-    per (entailment, contradiction) combination, capped at one per entailment (first
-    contradiction), as in sentence-transformers' AllNLI triplets.
+    Each entailed hypothesis of a premise with at least one contradiction gives one triplet
+    (see :func:`sbert.nli.nli_to_triplets`).
 
     Returns:
         Three text columns (anchor, positive, hard negative), no labels.
     """
-    entail: dict[str, list[str]] = {}
-    contra: dict[str, list[str]] = {}
-    for premise, hypothesis, label in zip(*nli.columns, nli.labels, strict=True):
-        if label == NLI_LABELS["entailment"]:
-            entail.setdefault(premise, []).append(hypothesis)
-        elif label == NLI_LABELS["contradiction"]:
-            contra.setdefault(premise, []).append(hypothesis)
-    anchors: list[str] = []
-    positives: list[str] = []
-    negatives: list[str] = []
-    for premise, pos_list in entail.items():
-        neg_list = contra.get(premise)
-        if not neg_list:
-            continue
-        for i, positive in enumerate(pos_list):
-            anchors.append(premise)
-            positives.append(positive)
-            negatives.append(neg_list[i % len(neg_list)])
+    rows = zip(*nli.columns, nli.labels, strict=True)
+    anchors, positives, negatives = nli_to_triplets(
+        rows, NLI_LABELS["entailment"], NLI_LABELS["contradiction"]
+    )
     return Examples([anchors, positives, negatives], [], nli.source)
 
 
