@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sbert.evaluation.common import Encoder, model_name
-from sbert.evaluation.readers import _lines
+from sbert.evaluation.readers import _lines, column_indices
 from sbert.evaluation.stats import average_precision, best_f1
 from sbert.textio import InputFormatError
 
@@ -47,11 +47,7 @@ def read_duplicates(path: str | Path, name: str | None = None) -> DuplicatesData
         row = line.split("\t")
         if header is None:
             header = row
-            cols = ("sentence1", "sentence2", "label")
-            missing = [c for c in cols if c not in header]
-            if missing:
-                raise InputFormatError(f"{path}:1: no column(s) {missing} in header {header}")
-            i1, i2, il = (header.index(c) for c in cols)
+            i1, i2, il = column_indices(path, header, ("sentence1", "sentence2", "label"))
             continue
         if len(row) != len(header):
             raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")

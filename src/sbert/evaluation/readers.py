@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,16 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open(encoding="utf-8-sig", newline="")  # a BOM, if any, is dropped
 
 
+def column_indices(path: Path, header: list[str], needed: Sequence[str]) -> list[int]:
+    """Positions of ``needed`` columns in a header row; a one-line error names the missing."""
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise InputFormatError(
+            f"{path}:1: no column(s) {missing} in header {header}; expected {', '.join(needed)}"
+        )
+    return [header.index(c) for c in needed]
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, line without its newline)``; a UTF-8 BOM on the first line is dropped."""
     with _open_text(path) as f:
@@ -104,13 +114,7 @@ def read_pairs_table(path: str | Path, name: str | None = None) -> StsDataset:
     for lineno, row in rows:
         if header is None:
             header = [h.strip() for h in row]
-            missing = [c for c in ("sentence1", "sentence2", "score") if c not in header]
-            if missing:
-                raise InputFormatError(
-                    f"{path}:1: no column(s) {missing} in header {header}; expected "
-                    "sentence1, sentence2, score"
-                )
-            i1, i2, isc = (header.index(c) for c in ("sentence1", "sentence2", "score"))
+            i1, i2, isc = column_indices(path, header, ("sentence1", "sentence2", "score"))
             continue
         if not row or row == [""]:
             continue
@@ -188,10 +192,7 @@ def read_sick(path: str | Path, split: str = "TEST", name: str | None = None) ->
         if header is None:
             header = row
             needed = ("sentence_A", "sentence_B", "relatedness_score")
-            missing = [c for c in needed if c not in header]
-            if missing:
-                raise InputFormatError(f"{path}:1: not a SICK file: no column(s) {missing}")
-            ia, ib, isc = (header.index(c) for c in needed)
+            ia, ib, isc = column_indices(path, header, needed)  # not a SICK file otherwise
             iset = header.index("SemEval_set") if "SemEval_set" in header else None
             continue
         if not line:

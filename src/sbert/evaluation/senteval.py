@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbert.evaluation.readers import _lines
+from sbert.evaluation.readers import _lines, column_indices
 from sbert.textio import InputFormatError
 
 CV_TASKS = ("MR", "CR", "SUBJ", "MPQA")  # 10-fold cross-validation
@@ -53,10 +53,7 @@ def read_labelled_tsv(path: Path, pair: bool = False) -> LabelledSplit:
         if header is None:
             header = row
             cols = ("sentence1", "sentence2", "label") if pair else ("sentence", "label")
-            missing = [c for c in cols if c not in header]
-            if missing:
-                raise InputFormatError(f"{path}:1: no column(s) {missing} in header {header}")
-            idx = [header.index(c) for c in cols]
+            idx = column_indices(path, header, cols)
             continue
         if len(row) != len(header):
             raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
