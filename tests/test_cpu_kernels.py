@@ -1,4 +1,4 @@
-"""oneDNN linears: same numbers as F.linear, only under inference mode, copies stay correct."""
+"""oneDNN linears: same outputs and gradients as F.linear, copies stay correct."""
 
 from __future__ import annotations
 
@@ -32,11 +32,37 @@ def test_same_outputs_and_gradients_still_flow() -> None:
     assert all(type(m) is OneDNNLinear for m in model if isinstance(m, torch.nn.Linear))
     with torch.inference_mode():
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
-    out = model(x)  # training path: stock F.linear with autograd
-    out.sum().backward()
-    assert model[0].weight.grad is not None
     stock_linears(model)
     assert type(model[0]) is torch.nn.Linear
+
+
+def test_training_gradients_match_stock() -> None:
+    stock, x = _model(), torch.randn(3, 5, 8, requires_grad=True)
+    fast = copy.deepcopy(stock)
+    use_onednn_linears(fast)
+    grad = torch.randn(3, 5, 4)
+    stock(x).backward(grad)
+    expected_x = x.grad.clone()
+    x.grad = None
+    out = fast(x)
+    assert out.grad_fn is not None and "OneDNNLinearFunction" in repr(out.grad_fn)
+    out.backward(grad)
+    torch.testing.assert_close(x.grad, expected_x, atol=1e-5, rtol=1e-5)
+    for a, b in zip(fast.parameters(), stock.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_gradcheck_in_double_falls_back_and_frozen_weights_work() -> None:
+    model = _model().double()
+    use_onednn_linears(model)
+    x = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(model, (x,))  # float64: the stock path
+    model = _model()
+    use_onednn_linears(model)
+    model.requires_grad_(False)
+    x = torch.randn(2, 8, requires_grad=True)
+    model(x).sum().backward()  # only the input needs a gradient
+    assert x.grad is not None and model[0].weight.grad is None
 
 
 def test_deepcopy_uses_its_own_weights() -> None:
