@@ -52,6 +52,51 @@ def onednn_gflops(n: int = 2048, repeats: int = 5) -> float:
             best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
 
+def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The fp32 limit of onnxruntime: GFLOP/s of a large square MatMul."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from sbert.parallel import available_cores
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = available_cores()
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {"a": rng.standard_normal((n, n), dtype=np.float32),
+            "b": rng.standard_normal((n, n), dtype=np.float32)}
+    sess.run(None, feed)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sess.run(None, feed)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def exported(name: str, reexport: bool) -> Path:
+    """The model folder with onnx/model.onnx and the int8 graph, exported once into the cache."""
+    import sbert.export
+    from sbert import SentenceEncoder
+    from sbert.resolve import cache_dir
+
+    out = cache_dir() / "bench-onnx" / name
+    int8 = out / "onnx" / "model_qint8_avx512_vnni.onnx"
+    stale = not int8.exists() or int8.stat().st_mtime < Path(sbert.export.__file__).stat().st_mtime
+    if reexport or stale:
+        start = time.perf_counter()
+        SentenceEncoder(name, device="cpu").export_onnx(out, quantize="int8")
+        print(f"exported {name} to {out} in {time.perf_counter() - start:.0f}s", flush=True)
+    return out
+
 
 def bert_flops(n_tokens: int, hidden: int, ffn: int, layers: int) -> float:
     """Matrix-multiply FLOPs of a BERT encoder over ``n_tokens`` real (unpadded) tokens."""

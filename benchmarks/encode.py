@@ -1,11 +1,16 @@
-"""Encoding speed on CPU: sbert's torch path vs sentence-transformers, alternating in one run.
+"""Encoding speed on CPU: every sbert path vs sentence-transformers, alternating in one run.
 
     .venv/bin/python benchmarks/encode.py [--model all-MiniLM-L6-v2] [--batch-size 32] [--rounds 5]
+    .venv/bin/python benchmarks/encode.py --no-onnx          # torch paths only
 
-Encodes the 2,758 STS benchmark test sentences with each library in turn (after a warm-up),
-prints sentences/s, the per-round ratio and its median, the parity (minimum cosine), and the
-share of the machine's fp32 matrix-multiply limit that each reaches on the real tokens.
-Run it on an idle machine: a figure from a busy one is not a figure.
+Encodes the 2,758 STS benchmark test sentences with sentence-transformers' torch ``encode``
+(the baseline) and with sbert's torch path, torch bf16 autocast, ONNX fp32 and ONNX int8
+(graphs exported once into the sbert cache, not timed), in turn after a warm-up, rotating
+who goes first. Prints sentences/s, the median per-round ratio to the baseline, the GFLOP/s
+each reaches on the real tokens beside the machine's fp32 matrix-multiply limits (torch/MKL,
+oneDNN, onnxruntime) and the fp32 ceiling those imply, and the parity (minimum cosine) of
+every path against the baseline. Run it on an idle machine: a figure from a busy one is not
+a figure. The batch-size sweep, long inputs and all-mpnet-base-v2 are in encode_onnx.py.
 """
 
 from __future__ import annotations
@@ -14,20 +19,44 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
-    alternate,
     bert_flops,
+    exported,
     matmul_gflops,
     median,
     min_cosine,
     onednn_gflops,
+    ort_matmul_gflops,
     sts_test_sentences,
 )
+
+BASELINE = "sentence-transformers"
+
+
+def rotate(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """One warm-up each, then ``rounds`` rounds; the first contender rotates every round."""
+    for fn in runs.values():
+        fn()
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _job(enc: Any, sentences: list[str], batch_size: int) -> Callable[[], Any]:
+    return lambda: enc.encode(sentences, batch_size=batch_size, show_progress=False)
 
 
 def main() -> None:
@@ -36,6 +65,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="first N sentences (smoke runs)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX contenders")
+    parser.add_argument("--reexport", action="store_true", help="export the ONNX graphs again")
     args = parser.parse_args()
 
     import torch
@@ -44,45 +75,57 @@ def main() -> None:
     from sbert import SentenceEncoder
 
     sentences = sts_test_sentences()[: args.limit]
+    bs = args.batch_size
     ours = SentenceEncoder(args.model, device="cpu")
     ref = SentenceTransformer(str(ours.path), device="cpu")
-    bs = args.batch_size
+    encoders: dict[str, Any] = {
+        "sbert torch": ours,
+        "sbert torch bf16": SentenceEncoder(args.model, device="cpu", precision="bf16"),
+    }
+    if not args.no_onnx:
+        folder = exported(args.model, args.reexport)
+        encoders["sbert onnx fp32"] = SentenceEncoder(folder, backend="onnx")
+        encoders["sbert onnx int8"] = SentenceEncoder(folder, backend="onnx", quantized=True)
 
-    a = ours.encode(sentences, batch_size=bs, show_progress=False)
-    b = ref.encode(sentences, batch_size=bs, show_progress_bar=False)
-    parity = min_cosine(a, b)
+    runs: dict[str, Callable[[], Any]] = {
+        BASELINE: lambda: ref.encode(sentences, batch_size=bs, show_progress_bar=False),
+    }
+    for name, enc in encoders.items():
+        runs[name] = _job(enc, sentences, bs)
+    base_emb = runs[BASELINE]()
+    parity = {name: min_cosine(runs[name](), base_emb) for name in encoders}
 
     cfg = json.loads((ours.spec.transformer_path / "config.json").read_text())
     n_tokens = int(ours.tokenizer.encode(sentences).lengths.sum())
     flops = bert_flops(n_tokens, cfg["hidden_size"], cfg["intermediate_size"],
                        cfg["num_hidden_layers"])
-    limit = matmul_gflops()
-    onednn = onednn_gflops()
+    limits = {"MKL": matmul_gflops(), "oneDNN": onednn_gflops()}
+    if not args.no_onnx:
+        limits["ORT"] = ort_matmul_gflops()
 
-    times = alternate(
-        {
-            "sbert": lambda: ours.encode(sentences, batch_size=bs, show_progress=False),
-            "sentence-transformers": lambda: ref.encode(
-                sentences, batch_size=bs, show_progress_bar=False
-            ),
-        },
-        args.rounds,
-    )
-    ratios = [r / s for s, r in zip(times["sbert"], times["sentence-transformers"], strict=True)]
+    times = rotate(runs, args.rounds)
+    base = times[BASELINE]
     n = len(sentences)
     print(f"model {args.model}, {n} sentences, {n_tokens} real tokens "
           f"({flops / 1e12:.3f} TFLOP of matrix work), batch {bs}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"machine fp32 limits (2048^3 matmul): torch/MKL {limit:.0f} GFLOP/s, "
-          f"oneDNN {onednn:.0f} GFLOP/s (sbert's CPU path uses oneDNN)")
-    print(f"{'library':<24}{'sentences/s':>12}{'GFLOP/s':>10}{'of MKL':>9}{'of oneDNN':>11}")
+          f"{torch.get_num_threads()} threads, median of {args.rounds} rounds")
+    print("machine fp32 limits (2048^3 matmul): "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in limits.items()))
+    best = max(limits.values())
+    ceiling = best * 1e9 / flops * n
+    print(f"| contender | sentences/s | x {BASELINE} | rounds | GFLOP/s | "
+          + " | ".join(f"of {k}" for k in limits) + " | min cosine vs baseline |")
+    print("|---|---:|---:|---|---:|" + "---:|" * len(limits) + "---:|")
     for name, ts in times.items():
         t = median(ts)
         rate = flops / t / 1e9
-        print(f"{name:<24}{n / t:>12.0f}{rate:>10.0f}{rate / limit:>9.0%}{rate / onednn:>11.0%}")
-    print("per-round speed ratio sbert / sentence-transformers: "
-          + ", ".join(f"{r:.2f}" for r in ratios))
-    print(f"median ratio: {median(ratios):.2f}x   parity: min cosine {parity:.7f}")
+        ratios = [b / x for b, x in zip(base, ts, strict=True)]
+        shares = " | ".join(f"{rate / v:.0%}" for v in limits.values())
+        cos = f"{parity[name]:.7f}" if name in parity else "-"
+        print(f"| {name} | {n / t:.0f} | {median(ratios):.2f}x | "
+              f"{' '.join(f'{r:.2f}' for r in ratios)} | {rate:.0f} | {shares} | {cos} |")
+    print(f"| fp32 ceiling ({max(limits, key=lambda k: limits[k])} limit, real tokens) | "
+          f"{ceiling:.0f} | {ceiling / (n / median(base)):.2f}x | | {best:.0f} | | |")
 
 
 if __name__ == "__main__":

@@ -138,12 +138,42 @@ def test_onnx_only_folder(onnx_dir: Path, tmp_path: Path) -> None:
         SentenceEncoder(path)
 
 
-def test_missing_graphs_say_what_to_do(tiny_model_dir: Path, onnx_dir: Path) -> None:
+def test_torch_only_folder_is_exported_once_into_the_cache(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sbert import SentenceEncoder
+
+    monkeypatch.setenv("SBERT_CACHE", str(tmp_path / "cache"))
+    torch_emb = SentenceEncoder(tiny_model_dir, device="cpu").encode(SENTENCES[:3])
+    with caplog.at_level("WARNING", logger="sbert.export"):
+        enc = SentenceEncoder(tiny_model_dir, backend="onnx", quantized=True)
+    assert "exporting it once" in caplog.text
+    assert enc.path.parent == tmp_path / "cache" / "onnx"
+    graph = enc.path / "onnx" / "model.onnx"
+    stamp = graph.stat().st_mtime_ns
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sbert.export"):
+        fp32 = SentenceEncoder(tiny_model_dir, backend="onnx")
+    assert "exporting" not in caplog.text and fp32.path == enc.path
+    assert graph.stat().st_mtime_ns == stamp  # reused, not exported again
+    cos = (fp32.encode(SENTENCES[:3], normalize=True)
+           * torch_emb / np.linalg.norm(torch_emb, axis=1, keepdims=True)).sum(axis=1)
+    assert cos.min() > 0.9999
+    assert not list((tmp_path / "cache" / "onnx").glob("*.tmp-*"))
+
+
+def test_missing_graphs_say_what_to_do(onnx_dir: Path, tmp_path: Path) -> None:
     from sbert import SentenceEncoder
     from sbert.folder import ModelFolderError
 
+    only_fp32 = tmp_path / "fp32-only"
+    shutil.copytree(onnx_dir, only_fp32)
+    (only_fp32 / "onnx" / "model_qint8_avx512_vnni.onnx").unlink()
+    for weights in only_fp32.glob("*.safetensors"):
+        weights.unlink()
     with pytest.raises(ModelFolderError, match="sbert export onnx"):
-        SentenceEncoder(tiny_model_dir, backend="onnx")
+        SentenceEncoder(only_fp32, backend="onnx", quantized=True)
     with pytest.raises(ModelFolderError, match="does not exist"):
         SentenceEncoder(onnx_dir, backend="onnx", file="onnx/nope.onnx")
     enc = SentenceEncoder(onnx_dir, backend="onnx", file="onnx/model_qint8_avx512_vnni.onnx")

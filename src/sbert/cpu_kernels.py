@@ -90,10 +90,15 @@ class OneDNNLinear(nn.Linear):
             and self.weight.dtype == torch.float32
             and not _cpu_autocast_enabled()
         ):
-            if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            if torch.is_inference_mode_enabled():
+                return _inner_product(x, self.weight, self.bias)
+            if (
+                torch.is_grad_enabled()
+                and (x.requires_grad or self.weight.requires_grad)
+                and not torch.jit.is_tracing()  # exporters trace F.linear, not this op
+            ):
                 out: torch.Tensor = OneDNNLinearFunction.apply(x, self.weight, self.bias)
                 return out
-            return _inner_product(x, self.weight, self.bias)
         return nn.functional.linear(x, self.weight, self.bias)
 
 

@@ -94,7 +94,8 @@ class SentenceEncoder:
         model_name_or_path: a local sentence-transformers or Hugging Face folder, a bundled
             model name (``all-MiniLM-L6-v2``, the default; ``all-mpnet-base-v2``), or a hub id.
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
-        backend: ``"torch"`` (default) or ``"onnx"``.
+        backend: ``"torch"`` (default) or ``"onnx"``. A folder without an ONNX graph is
+            exported once into the sbert cache (fp32 and int8; needs torch that once).
         max_seq_length: override the folder's maximum sequence length.
         threads: CPU threads for the forward pass; default: the cores this process may use.
         **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
@@ -121,6 +122,13 @@ class SentenceEncoder:
         self.name = str(model_name_or_path) if model_name_or_path is not None else DEFAULT_MODEL
         self.path = resolve_model(model_name_or_path)
         self.spec = read_folder(self.path)
+        if backend == "onnx" and device not in (None, "cpu"):
+            raise ValueError(f"the onnx backend runs on the CPU; got device={device!r}")
+        if backend == "onnx" and not self.spec.onnx_files and self.spec.has_torch_weights:
+            from sbert.export import cached_export
+
+            self.path = cached_export(self.path, self.spec)  # once; then from the cache
+            self.spec = read_folder(self.path)
         self.backend_name = backend
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
