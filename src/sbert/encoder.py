@@ -159,8 +159,6 @@ class SentenceEncoder:
             return TorchBackend(self.spec, device, self.threads, precision)
         from sbert.onnx_backend import OnnxBackend  # noqa: PLC0415 - optional extra
 
-        if device not in (None, "cpu"):
-            raise ValueError(f"the onnx backend runs on the CPU; got device={device!r}")
         return OnnxBackend(self.spec, threads=self.threads, **options)
 
     # -- properties -------------------------------------------------------------------------
