@@ -103,7 +103,7 @@ class OneDNNLinear(nn.Linear):
 
 
 def use_onednn_linears(model: nn.Module) -> int:
-    """Route the model's ``nn.Linear`` layers through oneDNN for CPU inference.
+    """Route the model's ``nn.Linear`` layers through oneDNN on CPU (inference and training).
 
     The layers change class (to :class:`OneDNNLinear`), not parameters: copies, state dicts
     and training behave as before.

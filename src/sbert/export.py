@@ -159,8 +159,10 @@ def _trace(encoder: SentenceEncoder, transformer: Any, out: Path, opset: int) ->
 def fuse_graph(path: Path, out: Path, config_dir: Path) -> bool:
     """Fuse the embeddings, attention, layer norms and GELU with onnxruntime's optimizer.
 
-    Exact fusions only (no GELU approximation). BERT-like encoders only; for other model
-    types, or if the optimizer fails, nothing is written and ``False`` is returned.
+    Not the export's default (17 % slower than :func:`optimize_graph` on all-MiniLM-L6-v2 here);
+    ``benchmarks/onnx_variants.py`` keeps it as a measured alternative. Exact fusions only (no
+    GELU approximation). BERT-like encoders only; for other model types, or if the optimizer
+    fails, nothing is written and ``False`` is returned.
 
     Returns:
         Whether ``out`` was written.
@@ -195,8 +197,8 @@ def optimize_graph(path: Path, out: Path | None = None) -> Path:
 
     The extended level fuses layer norms and GELU exactly (no GELU approximation) and stays
     portable across CPUs (the "all" level adds CPU-specific layouts; the session applies those
-    at load). Used for the int8 graph, and for fp32 graphs that :func:`fuse_graph` cannot
-    handle; it does not fuse attention (the transformer optimizer does).
+    at load). The default for both exported graphs; it does not fuse attention (the
+    transformer optimizer, :func:`fuse_graph`, does, and was slower here).
 
     Args:
         path: the graph to optimize.
@@ -324,30 +326,38 @@ class _DropMessage(logging.Filter):
 EXPORT_FORMAT = 3
 
 
+def cache_folder(path: Path, spec: Any) -> Path:
+    """Where :func:`cached_export` keeps the export of ``path``.
+
+    The key covers the folder's path, its weight and config files' sizes and times, and
+    :data:`EXPORT_FORMAT`.
+    """
+    import hashlib
+
+    from sbert.resolve import cache_dir
+
+    stamp = [str(Path(path).resolve()), str(EXPORT_FORMAT)]
+    for f in sorted(spec.transformer_path.iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"):
+            st = f.stat()
+            stamp.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"{Path(path).name}-{key}"
+
+
 def cached_export(path: Path, spec: Any) -> Path:
     """The ONNX export (fp32 and int8) of a folder that has torch weights only, made once.
 
     ``SentenceEncoder(name, backend="onnx")`` on such a folder calls this: the first load
     exports into ``<sbert cache>/onnx/`` (needs torch, about a minute for a small model);
-    later loads reuse the export. The key covers the folder's path, its weight files' sizes
-    and times, and :data:`EXPORT_FORMAT`.
+    later loads reuse the export (in :func:`cache_folder`).
 
     Returns:
         The exported folder.
     """
-    import hashlib
     import shutil
 
-    from sbert.resolve import cache_dir
-
-    folder = spec.transformer_path
-    stamp = [str(Path(path).resolve()), str(EXPORT_FORMAT)]
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"):
-            st = f.stat()
-            stamp.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
-    out = cache_dir() / "onnx" / f"{Path(path).name}-{key}"
+    out = cache_folder(path, spec)
     if (out / INT8_FILE).exists() and (out / FP32_FILE).exists():
         return out
     try:
