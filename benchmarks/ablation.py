@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ablation.py [--model all-MiniLM-L6-v2] [--markdown OUT.md]
     .venv/bin/python benchmarks/ablation.py --limit 64 --eval-limit 100 --sts-epochs 1   # smoke
+    python benchmarks/ablation.py --model FOLDER --device cuda --jobs 12   # parallel, GPU
 
 Rows (STS benchmark dev Spearman x100, as in the paper):
 
@@ -20,9 +21,11 @@ on a GPU. Results go to docs/RESULTS.md (``--markdown`` writes the table).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,79 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+RunKey = tuple[str, str, tuple[str, ...]]  # (objective, pooling, concatenation)
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model: str, data: dict[str, Any], args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.jobs))
+    _WORKER.update(model=model, data=data, args=args)
+
+
+def _run_in_worker(key: RunKey) -> tuple[float, float]:
+    start = time.perf_counter()
+    score = train_and_score(_WORKER["model"], *key, _WORKER["data"], _WORKER["args"])
+    return score, time.perf_counter() - start
+
+
+def plan(only: str | None) -> list[RunKey]:
+    """The distinct training runs the table needs, in table order."""
+    keys: list[RunKey] = []
+    if only in (None, "pooling"):
+        for pooling in PAPER_POOLING:
+            keys += [("nli", pooling, DEFAULT_CONCAT), ("sts", pooling, DEFAULT_CONCAT)]
+    if only in (None, "concat"):
+        keys += [("nli", "mean", concat) for concat in PAPER_CONCAT]
+    return list(dict.fromkeys(keys))
+
+
+def run_all(keys: list[RunKey], model: str, data: dict[str, Any],
+            args: argparse.Namespace) -> dict[RunKey, float]:
+    """Train and score every run, ``args.jobs`` at a time (separate processes, each seeded)."""
+    scores: dict[RunKey, float] = {}
+
+    def report(key: RunKey, score: float, seconds: float) -> None:
+        scores[key] = score
+        objective, pooling, concat = key
+        print(f"  {objective:3s} {pooling:4s} {' '.join(concat):18s} {score:6.2f}  "
+              f"({seconds:.0f} s) [{len(scores)}/{len(keys)}]", flush=True)
+
+    if args.jobs <= 1:
+        for key in keys:
+            start = time.perf_counter()
+            report(key, train_and_score(model, *key, data, args), time.perf_counter() - start)
+        return scores
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(model, data, args)) as pool:
+        futures = {pool.submit(_run_in_worker, key): key for key in keys}
+        for future in as_completed(futures):
+            report(futures[future], *future.result())
+    return scores
+
+
+def table(scores: dict[RunKey, float], only: str | None) -> str:
+    rows: list[str] = []
+    if only in (None, "pooling"):
+        rows += ["| pooling | NLI (ours) | NLI (paper) | STSb (ours) | STSb (paper) |",
+                 "| --- | --- | --- | --- | --- |"]
+        for pooling, (paper_nli, paper_sts) in PAPER_POOLING.items():
+            ours_nli = scores.get(("nli", pooling, DEFAULT_CONCAT))
+            ours_sts = scores.get(("sts", pooling, DEFAULT_CONCAT))
+            rows.append(f"| {pooling.upper()} | {_fmt(ours_nli)} | {paper_nli:.2f} | "
+                        f"{_fmt(ours_sts)} | {paper_sts:.2f} |")
+        rows.append("")
+    if only in (None, "concat"):
+        rows += ["| concatenation | NLI (ours) | NLI (paper) |", "| --- | --- | --- |"]
+        for concat, paper in PAPER_CONCAT.items():
+            name = ", ".join(concat).replace("|", "\\|")  # a bare | would split the cell
+            rows.append(f"| ({name}) | {_fmt(scores.get(('nli', 'mean', concat)))} | "
+                        f"{paper:.2f} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
@@ -85,6 +161,8 @@ def main() -> None:
     parser.add_argument("--sts-epochs", type=int, default=4)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="training runs at once, one process each (a GPU fits several)")
     parser.add_argument("--limit", type=int, default=None, help="first N training examples")
     parser.add_argument("--eval-limit", type=int, default=None, help="first N dev pairs")
     parser.add_argument("--only", choices=["pooling", "concat"], default=None)
@@ -94,44 +172,19 @@ def main() -> None:
     from sbert.resolve import resolve_model
 
     model = str(resolve_model(args.model))
-    nli = load_data("nli-softmax", args.limit, args.eval_limit)
+    nli = load_data("nli-softmax", args.limit, args.eval_limit, head_eval=False)
     data = {"nli": nli["train"], "dev": nli["dev"],
             "sts": load_data("sts", args.limit, args.eval_limit)["train"]}
     print(f"start model {args.model}; NLI {len(data['nli'])} pairs, STSb train "
           f"{len(data['sts'])} pairs, STSb dev {len(data['dev'])} pairs", flush=True)
-    rows: list[str] = []
-    scores: dict[tuple[str, str, tuple[str, ...]], float] = {}
-
-    def run(objective: str, pooling: str, concat: tuple[str, ...]) -> float:
-        key = (objective, pooling, concat)
-        if key not in scores:
-            start = time.perf_counter()
-            scores[key] = train_and_score(model, objective, pooling, concat, data, args)
-            print(f"  {objective:3s} {pooling:4s} {' '.join(concat):18s} "
-                  f"{scores[key]:6.2f}  ({time.perf_counter() - start:.0f} s)", flush=True)
-        return scores[key]
-
-    if args.only in (None, "pooling"):
-        rows += ["| pooling | NLI (ours) | NLI (paper) | STSb (ours) | STSb (paper) |",
-                 "| --- | --- | --- | --- | --- |"]
-        for pooling, (paper_nli, paper_sts) in PAPER_POOLING.items():
-            ours_nli = run("nli", pooling, DEFAULT_CONCAT)
-            ours_sts = run("sts", pooling, DEFAULT_CONCAT)
-            rows.append(f"| {pooling.upper()} | {_fmt(ours_nli)} | {paper_nli:.2f} | "
-                        f"{_fmt(ours_sts)} | {paper_sts:.2f} |")
-        rows.append("")
-    if args.only in (None, "concat"):
-        rows += ["| concatenation | NLI (ours) | NLI (paper) |", "| --- | --- | --- |"]
-        for concat, paper in PAPER_CONCAT.items():
-            ours = run("nli", "mean", concat)
-            name = ", ".join(concat).replace("|", "\\|")  # a bare | would split the cell
-            rows.append(f"| ({name}) | {_fmt(ours)} | {paper:.2f} |")
-    table = "\n".join(rows)
-    print("\nSTS benchmark dev, Spearman x100\n" + table)
+    start = time.perf_counter()
+    scores = run_all(plan(args.only), model, data, args)
+    text = table(scores, args.only)
+    print(f"\nSTS benchmark dev, Spearman x100 ({time.perf_counter() - start:.0f} s)\n" + text)
     if args.limit or args.eval_limit:
         print("(a --limit/--eval-limit run: a smoke test, not a measurement)")
     if args.markdown:
-        args.markdown.write_text(table + "\n", encoding="utf-8")
+        args.markdown.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

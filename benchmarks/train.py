@@ -43,8 +43,10 @@ GOALS = {"speed": 1.25, "sts": 0.3, "nli-softmax": 0.5, "nli-mnrl": 0.5, "accura
 RECIPES = ("sts", "nli-softmax", "nli-mnrl")
 
 
-def load_data(recipe: str, limit: int | None, eval_limit: int | None) -> dict[str, Any]:
-    """Training examples, STSb test pairs and (nli-softmax) MultiNLI dev-mismatched."""
+def load_data(recipe: str, limit: int | None, eval_limit: int | None,
+              head_eval: bool = True) -> dict[str, Any]:
+    """Training examples, STSb dev/test pairs and (nli-softmax, ``head_eval``) MultiNLI
+    dev-mismatched."""
     from sbert.training.data import concat_examples, nli_triplets, read_nli, read_sts
 
     if not (DATA / "stsbenchmark" / "test.tsv").exists():
@@ -60,7 +62,7 @@ def load_data(recipe: str, limit: int | None, eval_limit: int | None) -> dict[st
         "test": read_sts(DATA / "stsbenchmark" / "test.tsv").subset(eval_limit),
         "dev": read_sts(DATA / "stsbenchmark" / "dev.tsv").subset(eval_limit),
     }
-    if recipe == "nli-softmax":
+    if recipe == "nli-softmax" and head_eval:
         mm = read_nli(DATA / "nli" / "multinli_1.0_dev_mismatched.tsv")
         out["mismatched"] = mm.subset(eval_limit)
     return out
