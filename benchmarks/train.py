@@ -185,6 +185,8 @@ def main() -> None:
                         help="examples of the untimed warm-up run of each library")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--only", choices=["sbert", "reference"], default=None,
+                        help="run one library (compare with the other's figures at the same seeds)")
     args = parser.parse_args()
     args.epochs = args.epochs or (4 if args.recipe == "sts" else 1)
 
@@ -199,6 +201,8 @@ def main() -> None:
     print(f"{args.recipe}: {len(data['train'])} training examples x {args.epochs} epochs, "
           f"model {args.model}, torch threads {torch.get_num_threads()}")
     contenders = {"sbert": run_ours, "reference": run_reference}
+    if args.only:
+        contenders = {args.only: contenders[args.only]}
     warm = dict(data, train=data["train"].subset(args.warmup_limit))
     warm_args = argparse.Namespace(**{**vars(args), "epochs": 1})
     for fn in contenders.values():  # untimed warm-up: imports, allocator, thread pools
@@ -213,6 +217,14 @@ def main() -> None:
                      if "mnli_mm_accuracy" in res else "")
             print(f"seed {seed} {name:9s}: {res['examples_per_s']:7.1f} examples/s "
                   f"({res['seconds']:.1f} s)  STSb test {res['stsb_test']:.2f}{extra}", flush=True)
+    if args.only:
+        print(f"\n{args.only} alone, mean over {len(args.seeds)} seed(s): examples/s "
+              f"{_mean(results[args.only], 'examples_per_s'):.1f}, STSb test "
+              f"{_mean(results[args.only], 'stsb_test'):.2f}")
+        if args.json:
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                             "results": results}, indent=2))
+        return
     ours, ref = results["sbert"], results["reference"]
     speed = [o["examples_per_s"] / r["examples_per_s"] for o, r in zip(ours, ref, strict=True)]
     delta = _mean(ours, "stsb_test") - _mean(ref, "stsb_test")

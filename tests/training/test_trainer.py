@@ -149,3 +149,26 @@ def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_pat
     state = Trainer(enc, [TrainTask(sts_examples, loss)], cfg, tmp_path, evaluator).train()
     assert state.best_step in (2, 3) and "spearman_cosine" in state.metrics
     assert (tmp_path / "checkpoints" / "best" / "modules.json").exists()
+
+
+@pytest.mark.parametrize("clip_loss_params", [False, True])
+def test_clipping_covers_the_encoder_and_optionally_the_head(
+    tiny_encoder, nli_examples, monkeypatch, clip_loss_params: bool  # noqa: ANN001
+) -> None:
+    clipped: list[set[int]] = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        params = list(params)
+        clipped.append({id(p) for p in params})
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    loss = SoftmaxLoss(tiny_encoder.network, tiny_encoder.dimension)
+    cfg = TrainConfig(batch_size=4, show_progress=False, clip_loss_params=clip_loss_params)
+    Trainer(tiny_encoder, [TrainTask(nli_examples, loss)], cfg).train()
+    encoder = {id(p) for p in tiny_encoder.network.parameters()}
+    head = {id(p) for p in loss.classifier.parameters()}
+    assert clipped and all(encoder <= ids for ids in clipped)
+    # sentence-transformers' trainer clips the model's parameters, not the loss head's
+    assert all(head <= ids if clip_loss_params else not head & ids for ids in clipped)

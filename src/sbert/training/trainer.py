@@ -51,6 +51,9 @@ class TrainConfig:
     warmup: float = 0.1  # < 1: fraction of the steps; >= 1: a step count
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0  # 0 disables clipping
+    # clip the losses' own parameters (the SoftmaxLoss head) together with the encoder's, as
+    # the paper's code did; False: the encoder's alone, as sentence-transformers' trainer does
+    clip_loss_params: bool = False
     grad_accum: int = 1
     precision: str = "fp32"  # "bf16" (CPU or GPU autocast) or "fp16" (CUDA, with GradScaler)
     seed: int = 42
@@ -162,6 +165,9 @@ class Trainer:
         self.scheduler = linear_schedule(self.optimizer, warmup, self.state.total_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        encoder_params = {id(p) for p in self.network.parameters()}
+        self._clipped = (self._params if cfg.clip_loss_params
+                         else [p for p in self._params if id(p) in encoder_params])
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self, resume: bool | str | Path = False) -> TrainState:
@@ -231,7 +237,7 @@ class Trainer:
             examples += len(rows)
         if self.config.max_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(self._clipped, self.config.max_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
