@@ -21,7 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DATA, alternate, median, min_cosine, sts_test_sentences  # noqa: E402
+from _common import alternate, median, min_cosine  # noqa: E402
+from encode_onnx import sts_pairs  # noqa: E402
 
 
 def main() -> None:
@@ -40,11 +41,9 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
     model = str(resolve_model(args.model))
-    sents = sts_test_sentences()
-    half = len(sents) // 2
-    rows = [line.rstrip("\n").split("\t")
-            for line in open(DATA / "stsbenchmark" / "test.tsv", encoding="utf-8")][1:]
-    gold = np.array([float(r[2]) for r in rows])
+    first, second, gold = sts_pairs(None)
+    sents = first + second
+    half = len(first)
 
     def spearman(emb: np.ndarray) -> float:
         a, b = emb[:half], emb[half:]

@@ -164,10 +164,10 @@ class Trainer:
         warmup = warmup_steps_for(self.state.total_steps, cfg.warmup)
         self.scheduler = linear_schedule(self.optimizer, warmup, self.state.total_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
-        self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        trained = [p for g in self.optimizer.param_groups for p in g["params"]]
         encoder_params = {id(p) for p in self.network.parameters()}
-        self._clipped = (self._params if cfg.clip_loss_params
-                         else [p for p in self._params if id(p) in encoder_params])
+        self._clipped = (trained if cfg.clip_loss_params
+                         else [p for p in trained if id(p) in encoder_params])
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self, resume: bool | str | Path = False) -> TrainState:
