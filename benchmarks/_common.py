@@ -14,13 +14,21 @@ DATA = Path(os.environ.get("SBERT_DATA", Path(__file__).resolve().parents[2] / "
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def sts_test_sentences() -> list[str]:
-    """The 2,758 sentences of the STS benchmark test set (sentence1s, then sentence2s)."""
+def sts_pairs(limit: int | None = None) -> tuple[list[str], list[str], np.ndarray]:
+    """STS benchmark test pairs: sentence1s, sentence2s and gold scores (first ``limit // 2``)."""
     path = DATA / "stsbenchmark" / "test.tsv"
     if not path.exists():
         raise SystemExit(f"needs {path} (the shared data sets); set SBERT_DATA to its folder")
     rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")][1:]
-    return [r[0] for r in rows] + [r[1] for r in rows]
+    if limit is not None:
+        rows = rows[: max(1, limit // 2)]
+    return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def sts_test_sentences() -> list[str]:
+    """The 2,758 sentences of the STS benchmark test set (sentence1s, then sentence2s)."""
+    first, second, _ = sts_pairs()
+    return first + second
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:

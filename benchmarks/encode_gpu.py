@@ -21,8 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import alternate, median, min_cosine  # noqa: E402
-from encode_onnx import sts_pairs  # noqa: E402
+from _common import (  # noqa: E402
+    alternate,
+    median,
+    min_cosine,
+    sts_pairs,
+)
 
 
 def main() -> None:

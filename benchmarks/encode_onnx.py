@@ -32,26 +32,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
-    DATA,
     bert_flops,
     exported,
     matmul_gflops,
     median,
     ort_matmul_gflops,
+    sts_pairs,
 )
 
 MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
 BASELINE = "st-torch"
-
-
-def sts_pairs(limit: int | None) -> tuple[list[str], list[str], np.ndarray]:
-    path = DATA / "stsbenchmark" / "test.tsv"
-    if not path.exists():
-        raise SystemExit(f"needs {path} (the shared data sets); set SBERT_DATA to its folder")
-    rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")][1:]
-    if limit is not None:
-        rows = rows[: max(1, limit // 2)]
-    return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
 
 
 def contenders(name: str, folder: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import sts_test_sentences  # noqa: E402
+from _common import exported, sts_test_sentences  # noqa: E402
 
 EXTRA = ["", " ", "a", "ok", "word " * 600, "The cat sat on the mat. " * 60]
 
@@ -40,14 +40,13 @@ def main() -> None:
     import onnx
 
     from sbert.encoder import SentenceEncoder
-    from sbert.export import cached_export, export_transformer, quantize_int8
-    from sbert.folder import read_folder
+    from sbert.export import export_transformer, quantize_int8
     from sbert.onnx_backend import OnnxBackend
     from sbert.resolve import resolve_model
 
     sents = sts_test_sentences()
     src = resolve_model(args.model)
-    folder = cached_export(Path(src), read_folder(src))  # tokenizer + pooling for the backend
+    folder = exported(args.model, reexport=False)  # tokenizer + pooling for the backend
     args.work.mkdir(parents=True, exist_ok=True)
     plain = args.work / f"{Path(src).name}.plain.onnx"
     if not plain.exists():

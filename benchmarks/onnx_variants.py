@@ -27,8 +27,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import alternate, median  # noqa: E402
-from encode_onnx import sts_pairs  # noqa: E402
+from _common import (  # noqa: E402
+    alternate,
+    median,
+    sts_pairs,  # noqa: E402
+)
 
 ROBUSTNESS = ["", " ", "word " * 600, "\u00e9\u00e8 \U0001f600 " * 50]
 
