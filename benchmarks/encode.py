@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/encode.py [--model all-MiniLM-L6-v2] [--batch-size 32] [--rounds 5]
     .venv/bin/python benchmarks/encode.py --no-onnx          # torch paths only
+    .venv/bin/python benchmarks/encode.py --one-stream       # + ONNX one batch at a time
 
 Encodes the 2,758 STS benchmark test sentences with sentence-transformers' torch ``encode``
 (the baseline) and with sbert's torch path, torch bf16 autocast, ONNX fp32 and ONNX int8
@@ -67,6 +68,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N sentences (smoke runs)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX contenders")
     parser.add_argument("--reexport", action="store_true", help="export the ONNX graphs again")
+    parser.add_argument("--one-stream", action="store_true",
+                        help="also time ONNX with streams=1 (one batch at a time, all cores)")
     args = parser.parse_args()
 
     import torch
@@ -86,6 +89,11 @@ def main() -> None:
         folder = exported(args.model, args.reexport)
         encoders["sbert onnx fp32"] = SentenceEncoder(folder, backend="onnx")
         encoders["sbert onnx int8"] = SentenceEncoder(folder, backend="onnx", quantized=True)
+        if args.one_stream:  # the old default: one batch at a time on every core
+            encoders["sbert onnx fp32, 1 stream"] = SentenceEncoder(
+                folder, backend="onnx", streams=1)
+            encoders["sbert onnx int8, 1 stream"] = SentenceEncoder(
+                folder, backend="onnx", quantized=True, streams=1)
 
     runs: dict[str, Callable[[], Any]] = {
         BASELINE: lambda: ref.encode(sentences, batch_size=bs, show_progress_bar=False),

@@ -194,6 +194,56 @@ def test_threads_setting(onnx_dir: Path) -> None:
         SentenceEncoder(onnx_dir, backend="onnx", threads=0)
 
 
+def test_streams_run_batches_side_by_side_in_input_order(onnx_dir: Path) -> None:
+    from sbert import SentenceEncoder
+
+    texts = [f"sentence number {i} " + "word " * (i % 7) for i in range(53)]
+    one = SentenceEncoder(onnx_dir, backend="onnx", threads=3, streams=1)
+    assert one.backend.session.get_session_options().intra_op_num_threads == 3
+    three = SentenceEncoder(onnx_dir, backend="onnx", threads=3)
+    assert three.backend.streams == 3
+    assert three.backend.session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_allclose(
+        three.encode(texts, batch_size=4), one.encode(texts, batch_size=4), atol=1e-6
+    )
+    assert three.backend._alone_session is None  # many batches: streams only
+    # a single batch has nothing beside it: it runs on a session with every thread
+    np.testing.assert_allclose(three.encode(texts[:4]), one.encode(texts[:4]), atol=1e-6)
+    alone = three.backend._alone_session
+    assert alone is not None and alone.get_session_options().intra_op_num_threads == 3
+    assert SentenceEncoder(onnx_dir, backend="onnx", threads=2, streams=8).backend.streams == 2
+    with pytest.raises(ValueError, match="streams"):
+        SentenceEncoder(onnx_dir, backend="onnx", streams=0)
+
+
+def test_a_failing_batch_raises_instead_of_hanging(
+    onnx_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from sbert import SentenceEncoder
+
+    enc = SentenceEncoder(onnx_dir, backend="onnx", threads=2)
+    real = enc.backend.embed
+    calls = []
+    lock = threading.Lock()
+
+    def flaky(*args: object, **kwargs: object) -> np.ndarray:
+        with lock:
+            calls.append(1)
+            n = len(calls)
+        if n == 3:
+            raise RuntimeError("batch 3 failed")
+        time.sleep(0.05)  # a batch of real size takes a while
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(enc.backend, "embed", flaky)
+    with pytest.raises(RuntimeError, match="batch 3 failed"):
+        enc.encode([f"text {i}" for i in range(40)], batch_size=2)
+    assert len(calls) < 20  # the remaining batches were cancelled
+
+
 def test_empty_input(onnx_dir: Path) -> None:
     from sbert import SentenceEncoder
 

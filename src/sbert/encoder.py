@@ -32,16 +32,26 @@ class Backend(Protocol):
     """Runs the network on one padded batch; tokenization and batching stay in the encoder."""
 
     dimension: int
+    streams: int  # batches the encoder may run at once, from as many threads
 
     def embed(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray,
+        alone: bool = False,
     ) -> Any:
-        """``(batch, seq)`` int64 arrays -> ``(batch, dim)`` float32 (numpy or torch)."""
+        """``(batch, seq)`` int64 arrays -> ``(batch, dim)`` float32 (numpy or torch).
+
+        ``alone``: the call's only batch; nothing runs beside it.
+        """
         ...
 
 
 class TorchBackend:
     """The default backend: the torch :class:`~sbert.network.SentenceNetwork`."""
+
+    streams = 1  # torch has one process-wide intra-op pool: one batch at a time on all cores
 
     def __init__(
         self, spec: FolderSpec, device: str | None = None, threads: int | None = None,
@@ -70,7 +80,11 @@ class TorchBackend:
         self.autocast = precision == "bf16"
 
     def embed(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray,
+        alone: bool = False,
     ) -> Any:
         import torch
 
@@ -99,7 +113,8 @@ class SentenceEncoder:
         max_seq_length: override the folder's maximum sequence length.
         threads: CPU threads for the forward pass; default: the cores this process may use.
         **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
-            ``precision="bf16"`` for torch bf16 autocast.
+            ``streams=N`` for the number of batches ONNX runs at once (default: one per
+            thread), ``precision="bf16"`` for torch bf16 autocast.
 
     Example:
         >>> enc = SentenceEncoder()  # all-MiniLM-L6-v2, bundled
@@ -255,16 +270,34 @@ class SentenceEncoder:
             show_progress = len(texts) >= PROGRESS_MIN_SENTENCES
         from tqdm.auto import tqdm
 
-        starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="encode", unit="batch", disable=not show_progress):
-            idx = order[start : start + batch_size]
+        batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+        streams = min(self.backend.streams, len(batches))
+
+        def run(idx: np.ndarray) -> None:
             ids, mask, types = self.tokenizer.pad(
                 [tok.ids[i] for i in idx], [tok.type_ids[i] for i in idx]
             )
-            emb = self.backend.embed(ids, mask, types)  # (batch, dim)
+            emb = self.backend.embed(ids, mask, types, alone=len(batches) == 1)  # (batch, dim)
             if not isinstance(emb, np.ndarray):
                 emb = emb.cpu().numpy()
-            out[idx] = emb
+            out[idx] = emb  # batches are disjoint: each row is written once
+
+        bar = tqdm(total=len(batches), desc="encode", unit="batch", disable=not show_progress)
+        with bar:
+            if streams <= 1:
+                for idx in batches:
+                    run(idx)
+                    bar.update()
+                return
+            from concurrent.futures import ThreadPoolExecutor
+
+            # the backend runs ``streams`` batches at once (onnxruntime releases the GIL)
+            pool = ThreadPoolExecutor(streams, thread_name_prefix="sbert-encode")
+            try:
+                for _ in pool.map(run, batches):  # re-raises a batch's error here
+                    bar.update()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     # -- persistence ------------------------------------------------------------------------
     def export_onnx(self, path: str | os.PathLike[str], quantize: str | None = None) -> Path:
