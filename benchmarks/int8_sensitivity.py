@@ -4,11 +4,12 @@
 
 GROUPs: none, base (the feed-forward outputs fp32, the exporter's fallback), base+qkv,
 base+ffn_in, base+attn_out, ffn_in_only, base+ffn_in_0-5, base+ffn_in_6-11, base+ffn_in_L,
-base+layerL (L = 0..11). For each: quantize the plain (unoptimised) graph with sbert's
-dynamic per-channel settings, keeping the group's MatMuls fp32, and print the minimum, 1st
-percentile and mean cosine against the fp32 graph on the 2,758 STS benchmark test sentences
-(batch 32), the minimum on empty and over-long inputs, and the worst sentences. Quality only:
-it can run beside other work.
+base+layerL, base-ffn_out_L (L = 0..11); --smooth ALPHA smooths the activations first. For
+each: quantize the plain (unoptimised) graph with sbert's dynamic per-channel settings,
+keeping the group's MatMuls fp32, and print the minimum, 1st percentile and mean cosine
+against the fp32 graph on the 2,758 STS benchmark test sentences (batch 32), the minimum on
+empty and over-long inputs, and the worst sentences. Quality only: it can run beside other
+work.
 """
 
 from __future__ import annotations
@@ -35,12 +36,22 @@ def main() -> None:
     parser.add_argument("groups", nargs="*", default=["none", "base"])
     parser.add_argument("--model", default="all-mpnet-base-v2")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/out/int8_sensitivity"))
+    parser.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
+                        help="smooth the activations first (sbert.export.smooth_activations)")
+    parser.add_argument("--min-ratio", type=float, default=None,
+                        help="smooth inputs at least this uneven (default: the exporter's)")
     args = parser.parse_args()
 
     import onnx
 
     from sbert.encoder import SentenceEncoder
-    from sbert.export import export_transformer, quantize_int8
+    from sbert.export import (
+        SMOOTH_MIN_RATIO,
+        export_transformer,
+        probe_feed,
+        quantize_int8,
+        smooth_activations,
+    )
     from sbert.onnx_backend import OnnxBackend
     from sbert.resolve import resolve_model
 
@@ -48,7 +59,8 @@ def main() -> None:
     src = resolve_model(args.model)
     folder = exported(args.model, reexport=False)  # tokenizer + pooling for the backend
     args.work.mkdir(parents=True, exist_ok=True)
-    plain = args.work / f"{Path(src).name}.plain.onnx"
+    # named after the export's cache folder (name + hash): bundled models' folders are all "model"
+    plain = args.work / f"{folder.name}.plain.onnx"
     if not plain.exists():
         export_transformer(SentenceEncoder(str(src)), plain)
     enc = SentenceEncoder(str(folder), backend="onnx")
@@ -84,13 +96,21 @@ def main() -> None:
     for layer in range(12):
         groups[f"base+ffn_in_{layer}"] = ffn_out + pick(r"intermediate/dense/MatMul", {layer})
         groups[f"base+layer{layer}"] = ffn_out + pick(r".", {layer})
+        groups[f"base-ffn_out_{layer}"] = [n for n in ffn_out if f"layer.{layer}/" not in n]
 
     ref, ref_extra = embed(plain, sents), embed(plain, EXTRA)
     print(f"{args.model}: {len(names)} MatMuls", flush=True)
+    source = plain
+    if args.smooth is not None:
+        source = args.work / "smoothed.onnx"
+        ratio = SMOOTH_MIN_RATIO if args.min_ratio is None else args.min_ratio
+        done = smooth_activations(plain, source, [probe_feed(enc)], args.smooth, ratio)
+        print(f"smoothed {len(done)} MatMul inputs (alpha {args.smooth}, min ratio {ratio}); "
+              f"fp32 min cosine {(embed(source, sents) * ref).sum(1).min():.6f}", flush=True)
     for group in args.groups:
         start = time.perf_counter()
         out = args.work / "int8.onnx"
-        quantize_int8(plain, out, exclude=groups[group])
+        quantize_int8(source, out, exclude=groups[group])
         cos = (embed(out, sents) * ref).sum(1)
         extra = (embed(out, EXTRA) * ref_extra).sum(1)
         worst = [sents[i][:40] for i in np.argsort(cos)[:3]]

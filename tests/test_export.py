@@ -131,7 +131,7 @@ def test_minilm_onnx_parity(minilm, tmp_path: Path) -> None:
     assert (int8 * ref).sum(axis=1).min() >= 0.95
 
 
-def test_int8_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
+def test_int8_smooths_then_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
     tiny_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -140,9 +140,35 @@ def test_int8_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
     from sbert import export
 
     monkeypatch.setattr(export, "INT8_MIN_COSINE", 1.01)  # no int8 graph can pass: fall back
+    monkeypatch.setattr(export, "SMOOTH_MIN_RATIO", 1.0)  # random weights have no outliers
     out = tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
     nodes = onnx.load(str(out / "onnx" / "model_qint8_avx512_vnni.onnx")).graph.node
     kept = [n.name for n in nodes if n.op_type == "MatMul" and "/output/dense/" in n.name
             and "attention" not in n.name]
     assert len(kept) == 2  # one feed-forward output per layer stays fp32
+    assert any(n.name.endswith("_smooth") for n in nodes)  # ... after smoothing
     assert "check its quality" in caplog.text
+    assert not list((out / "onnx").glob("*partial*"))
+
+
+def test_smoothing_keeps_the_fp32_function(tiny_encoder, tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from sbert.export import export_transformer, probe_feed, smooth_activations
+
+    plain, smoothed = tmp_path / "plain.onnx", tmp_path / "smoothed.onnx"
+    export_transformer(tiny_encoder, plain)
+    feed = probe_feed(tiny_encoder)
+    done = smooth_activations(plain, smoothed, [feed], alpha=0.5, min_ratio=1.0)
+    graph = onnx.load(str(smoothed)).graph
+    muls = [n for n in graph.node if n.name.endswith("_smooth")]
+    assert done and len(muls) == len(done)
+    outs = []
+    for path in (plain, smoothed):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        outs.append(session.run(None, {k: v for k, v in feed.items() if k in names})[0])
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-4)
+    # an even input is left alone
+    assert smooth_activations(plain, smoothed, [feed], min_ratio=1e9) == []
