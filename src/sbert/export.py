@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sbert._optional import require
-from sbert.onnx_backend import FP32_FILE, INT8_FILE
+from sbert.onnx_backend import FP32_FILE, INT8_FILE, SLOW_FUSIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from sbert.encoder import SentenceEncoder
@@ -199,7 +199,8 @@ def fuse_graph(path: Path, out: Path, config_dir: Path) -> bool:
 def optimize_graph(path: Path, out: Path | None = None) -> Path:
     """Apply onnxruntime's graph optimisations offline and save the result.
 
-    The extended level fuses layer norms and GELU exactly (no GELU approximation) and stays
+    The extended level fuses layer norms and GELU exactly (no GELU approximation; not the
+    :data:`~sbert.onnx_backend.SLOW_FUSIONS`, which cost time here) and stays
     portable across CPUs (the "all" level adds CPU-specific layouts; the session applies those
     at load). The default for both exported graphs; it does not fuse attention (the
     transformer optimizer, :func:`fuse_graph`, does, and was slower here).
@@ -218,7 +219,8 @@ def optimize_graph(path: Path, out: Path | None = None) -> Path:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     opts.optimized_model_filepath = str(tmp)
     opts.log_severity_level = 3
-    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=list(SLOW_FUSIONS))
     tmp.replace(out)
     logger.info("optimized %s -> %s", path, out)
     return out
