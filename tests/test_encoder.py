@@ -74,6 +74,18 @@ def test_truncation_is_counted_and_warned(tiny_model_dir: Path) -> None:
     assert enc.last_truncated == 0 and enc.total_truncated == 1
 
 
+def test_tokenizing_in_chunks_changes_nothing(tiny_model_dir: Path) -> None:
+    from sbert import tokenization
+
+    enc = SentenceEncoder(tiny_model_dir, device="cpu", max_seq_length=8)
+    texts = [f"the dog {i} runs " + "far " * (i % 9) for i in range(1100)] + [""]
+    one = enc.tokenizer.encode(texts, threads=1)
+    three = enc.tokenizer.encode(texts, threads=3)
+    assert 1100 // tokenization.PARALLEL_CHUNK_MIN == 2  # so 3 threads make 2 chunks
+    assert three.ids == one.ids and three.type_ids == one.type_ids
+    assert three.truncated == one.truncated > 0
+
+
 def test_progress_bar(tiny_encoder: SentenceEncoder, capsys: pytest.CaptureFixture[str]) -> None:
     tiny_encoder.encode(SENTENCES, show_progress=True)
     assert "encode" in capsys.readouterr().err

@@ -32,6 +32,7 @@ class Backend(Protocol):
     """Runs the network on one padded batch; tokenization and batching stay in the encoder."""
 
     dimension: int
+    threads: int  # CPU cores it uses
     streams: int  # batches the encoder may run at once, from as many threads
 
     def embed(
@@ -65,7 +66,7 @@ class TorchBackend:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        threads = threads or available_cores()
+        self.threads = threads = threads or available_cores()
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
         self.network = SentenceNetwork.from_spec(spec).to(self.device)
@@ -256,7 +257,7 @@ class SentenceEncoder:
     def _encode_into(
         self, texts: list[str], out: np.ndarray, batch_size: int, show_progress: bool | None
     ) -> None:
-        tok = self.tokenizer.encode(texts)
+        tok = self.tokenizer.encode(texts, threads=self.backend.threads)
         if tok.truncated:
             self.last_truncated = tok.truncated
             self.total_truncated += tok.truncated

@@ -13,6 +13,9 @@ from sbert._optional import require
 
 logger = logging.getLogger(__name__)
 
+# fewest texts per chunk worth a thread of their own
+PARALLEL_CHUNK_MIN = 512
+
 
 @dataclass
 class Tokenized:
@@ -76,11 +79,29 @@ class Tokenizer:
             max_seq_length = min(max_seq_length, model_max_positions)
         return cls(backend, max_seq_length, do_lower_case, pad_id)
 
-    def encode(self, texts: list[str]) -> Tokenized:
-        """Tokenize ``texts`` (truncating at ``max_seq_length``), without padding."""
+    def encode(self, texts: list[str], threads: int = 1) -> Tokenized:
+        """Tokenize ``texts`` (truncating at ``max_seq_length``), without padding.
+
+        ``threads``: split a large input into this many chunks tokenized side by side (the
+        Rust tokenizer releases the GIL). On the 2,758 STSb test sentences, 2 threads: 27 ms
+        against 61 ms, when ``TOKENIZERS_PARALLELISM=false`` keeps the tokenizer's own pool off.
+        """
         if self.do_lower_case:
             texts = [t.lower() for t in texts]
-        encs = self.backend.encode_batch(texts, add_special_tokens=True)
+        # the fast variant skips character offsets, which nothing here reads (tokenizers>=0.20)
+        batch = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+        chunks = max(1, min(threads, len(texts) // PARALLEL_CHUNK_MIN))
+        if chunks == 1:
+            encs = batch(texts, add_special_tokens=True)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            size = -(-len(texts) // chunks)
+            with ThreadPoolExecutor(chunks, thread_name_prefix="sbert-tokenize") as pool:
+                parts = pool.map(lambda start: batch(texts[start : start + size],
+                                                     add_special_tokens=True),
+                                 range(0, len(texts), size))
+                encs = [enc for part in parts for enc in part]
         truncated = sum(1 for e in encs if e.overflowing)
         return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], truncated)
 
