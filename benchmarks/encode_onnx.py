@@ -64,7 +64,7 @@ def contenders(name: str, folder: Path) -> dict[str, Any]:
             self.enc = enc
 
         def encode(self, s: list[str], batch_size: int) -> np.ndarray:
-            out: np.ndarray = self.enc.encode(s, batch_size=batch_size)
+            out: np.ndarray = self.enc.encode(s, batch_size=batch_size, show_progress=False)
             return out
 
     return {

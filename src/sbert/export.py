@@ -462,7 +462,7 @@ class _DropMessage(logging.Filter):
 
 
 # bump when the export's defaults change, so cached exports are made again
-EXPORT_FORMAT = 4
+EXPORT_FORMAT = 5
 
 
 def cache_folder(path: Path, spec: Any) -> Path:
