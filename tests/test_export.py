@@ -36,6 +36,7 @@ def test_export_writes_sentence_transformers_folder(tiny_encoder, tmp_path: Path
     ops = {n.op_type for n in graph.node}
     assert {"LayerNormalization", "Gelu"} <= ops  # onnxruntime's offline fusions applied
     assert not {"BiasGelu", "SkipLayerNormalization"} & ops  # ... but not the slow ones
+    assert "Gemm" in ops  # linear layers add their bias inside the multiply (bias_gemm)
     int8_ops = {n.op_type for n in onnx.load(str(out / spec.onnx_files[1])).graph.node}
     assert int8_ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
 
@@ -150,6 +151,29 @@ def test_int8_smooths_then_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
     assert any(n.name.endswith("_smooth") for n in nodes)  # ... after smoothing
     assert "check its quality" in caplog.text
     assert not list((out / "onnx").glob("*partial*"))
+
+
+def test_bias_gemm_keeps_the_function(tiny_encoder, tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from sbert.export import bias_gemm, export_transformer, probe_feed
+
+    plain, folded = tmp_path / "plain.onnx", tmp_path / "folded.onnx"
+    export_transformer(tiny_encoder, plain)
+    layers = tiny_encoder.network.transformer.config.num_hidden_layers
+    assert bias_gemm(plain, folded) == 6 * layers  # q, k, v, out, ffn in, ffn out
+    ops = [n.op_type for n in onnx.load(str(folded)).graph.node]
+    assert ops.count("Gemm") == 6 * layers
+    feed = probe_feed(tiny_encoder)
+    for rows in (slice(0, 1), slice(None)):  # batch 1 and a padded batch
+        outs = []
+        for path in (plain, folded):
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            names = {i.name for i in session.get_inputs()}
+            outs.append(session.run(None, {k: v[rows] for k, v in feed.items() if k in names})[0])
+        assert outs[1].shape == outs[0].shape
+        np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
 
 
 def test_smoothing_keeps_the_fp32_function(tiny_encoder, tmp_path: Path) -> None:
