@@ -10,6 +10,7 @@ import pytest
 SENTENCES = ["a man plays a guitar", "the dog runs in the park", "", "red car " * 40]
 
 
+@pytest.mark.filterwarnings("ignore:.*were truncated:UserWarning")  # the long input, on purpose
 def test_bf16_close_to_fp32(tiny_model_dir: Path, tiny_encoder) -> None:
     from sbert import SentenceEncoder
 

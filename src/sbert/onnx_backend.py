@@ -71,11 +71,11 @@ class OnnxBackend:
     With ``threads`` cores, the encoder runs ``streams`` batches at once, each on
     ``threads // streams`` cores of one shared session (one copy of the weights; ``run`` is
     thread-safe). The default, one single-threaded stream per core, beat one batch at a time
-    on every core: on all-MiniLM-L6-v2 here 2,646 vs 1,811-2,396 sentences/s int8 and 1,220
-    vs 957-1,212 fp32 (2 cores, batch 32; ``benchmarks/encode.py``), because small matrices
-    split badly across cores and the split-up run swung between two speeds. A call with a
-    single batch (a search query) has nothing to run beside it: it runs on a second session
-    with every core, made the first time one is needed.
+    on every core: all-MiniLM-L6-v2, 2 cores, batch 32, ``benchmarks/encode.py --one-stream``:
+    fp32 3.01x vs 2.74x sentence-transformers, int8 6.93x vs 6.39x. Small matrices split
+    badly across cores, and the split-up run also swung between two speeds from run to run.
+    A call with a single batch (a search query) has nothing to run beside it: it runs on a
+    second session with every core, made the first time one is needed.
 
     Args:
         spec: the parsed model folder.
