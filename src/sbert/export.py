@@ -94,7 +94,7 @@ def export_onnx(
     if optimize:
         # onnxruntime's own offline optimisation, not the transformer optimizer's fusions: on
         # all-MiniLM-L6-v2 here 1,210 vs 1,008 sentences/s (benchmarks/onnx_variants.py)
-        bias_gemm(raw, raw)
+        bias_gemm(raw, raw)  # after quantizing: the int8 quantizer works on MatMul, not Gemm
         optimize_graph(raw, fp32)
     else:
         raw.replace(fp32)
