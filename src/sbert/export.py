@@ -218,10 +218,7 @@ def bias_gemm(path: Path, out: Path) -> int:
     model = onnx.load(str(path))
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = _consumers(graph)
     # the exporter shares equal parameters (zero biases of a fresh model) through Identity
     aliases = {node.output[0]: node.input[0] for node in graph.node
                if node.op_type == "Identity" and node.input[0] in weights}
@@ -272,14 +269,7 @@ def bias_gemm(path: Path, out: Path) -> int:
         ]
         replace[id(node)] = new
         drop.add(id(add))
-    nodes = []
-    for node in graph.node:
-        if id(node) in replace:
-            nodes.extend(replace[id(node)])
-        elif id(node) not in drop:
-            nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    _rebuild(graph, replace, drop)
     onnx.save(model, str(out))
     logger.info("bias folded into %d Gemms: %s", len(replace), out)
     return len(replace)
@@ -388,26 +378,23 @@ def smooth_activations(
     model = onnx.load(str(fp32))
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    consumers = _consumers(graph)
     groups: dict[str, list[Any]] = {}  # activation -> MatMuls it feeds with a 2-D weight
     for node in graph.node:
         w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
-        if w is not None and len(w.dims) == 2 and uses[node.input[1]] == 1:
+        if w is not None and len(w.dims) == 2 and len(consumers[node.input[1]]) == 1:
             groups.setdefault(node.input[0], []).append(node)
     if not groups:
         onnx.save(model, str(out))
         return []
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
+    # read the activations out as extra graph outputs (added for this session only)
     for name in groups:
-        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, 1, None))
+        graph.output.append(onnx.helper.make_tensor_value_info(name, 1, None))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), opts,
+    session = ort.InferenceSession(model.SerializeToString(), opts,
                                    providers=["CPUExecutionProvider"])
+    del graph.output[-len(groups):]
     inputs = {i.name for i in session.get_inputs()}
     names = list(groups)
     amax = {name: np.zeros(0, dtype=np.float32) for name in names}
@@ -417,6 +404,7 @@ def smooth_activations(
             channel = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)  # (K,)
             amax[name] = channel if amax[name].size == 0 else np.maximum(amax[name], channel)
     smoothed = []
+    before: dict[int, list[Any]] = {}  # node -> the Mul to insert ahead of it
     for name, nodes in groups.items():
         a = amax[name].astype(np.float64)
         if a.size == 0 or a.max() < min_ratio * max(float(np.median(a)), 1e-12):
@@ -432,36 +420,36 @@ def smooth_activations(
         graph.initializer.append(numpy_helper.from_array((1.0 / scale).astype(np.float32),
                                                          inverse))
         result = f"{name}_smoothed"
-        graph.node.append(onnx.helper.make_node("Mul", [name, inverse], [result],
-                                                name=f"{name}_smooth"))
+        mul = onnx.helper.make_node("Mul", [name, inverse], [result], name=f"{name}_smooth")
+        before[id(nodes[0])] = [mul, nodes[0]]  # nodes are in graph order
         for node in nodes:
             node.input[0] = result
         smoothed.append(name)
-    _topological_sort(graph)
+    _rebuild(graph, before, set())
     onnx.save(model, str(out))
     logger.info("smoothed %d of %d MatMul inputs of %s", len(smoothed), len(groups), fp32)
     return smoothed
 
 
-def _topological_sort(graph: Any) -> None:
-    """Reorder ``graph.node`` so that every node comes after its inputs' producers."""
-    produced = {n for n in (*[i.name for i in graph.input],
-                            *[i.name for i in graph.initializer]) if n}
-    pending = list(graph.node)
-    ordered: list[Any] = []
-    while pending:
-        rest = []
-        for node in pending:
-            if all(not name or name in produced for name in node.input):
-                ordered.append(node)
-                produced.update(node.output)
-            else:
-                rest.append(node)
-        if len(rest) == len(pending):
-            raise ValueError("the graph has a cycle or a missing input")
-        pending = rest
+def _consumers(graph: Any) -> dict[str, list[Any]]:
+    """Each value's consuming nodes, in graph order."""
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return consumers
+
+
+def _rebuild(graph: Any, replace: dict[int, list[Any]], drop: set[int]) -> None:
+    """Rewrite ``graph.node`` in order: a node in ``replace`` (by ``id``) becomes its list."""
+    nodes = []
+    for node in graph.node:
+        if id(node) in replace:
+            nodes.extend(replace[id(node)])
+        elif id(node) not in drop:
+            nodes.append(node)
     del graph.node[:]
-    graph.node.extend(ordered)
+    graph.node.extend(nodes)
 
 
 def quantize_checked(encoder: SentenceEncoder, fp32: Path, out: Path) -> float:
@@ -479,19 +467,21 @@ def quantize_checked(encoder: SentenceEncoder, fp32: Path, out: Path) -> float:
     Returns:
         The minimum probe cosine of the graph written.
     """
+    feed = probe_feed(encoder)
+    reference = _probe_embeddings(encoder, fp32, feed)  # once for every attempt
     quantize_int8(fp32, out)
-    worst = probe_min_cosine(encoder, fp32, out)
+    worst = _min_cosine(reference, _probe_embeddings(encoder, out, feed))
     if worst >= INT8_MIN_COSINE:
         logger.info("int8 graph %s: min probe cosine vs fp32 %.3f", out, worst)
         return worst
     smoothed = out.with_name(out.name + ".smoothed.partial")
     try:
-        smooth_activations(fp32, smoothed, [probe_feed(encoder)])
+        smooth_activations(fp32, smoothed, [feed])
         for keep in ([], _ffn_output_matmuls(fp32)):
             logger.info("int8 min cosine %.3f < %.2f: smoothing activations, keeping %d "
                         "feed-forward outputs fp32", worst, INT8_MIN_COSINE, len(keep))
             quantize_int8(smoothed, out, exclude=keep)
-            worst = probe_min_cosine(encoder, fp32, out)
+            worst = _min_cosine(reference, _probe_embeddings(encoder, out, feed))
             if worst >= INT8_MIN_COSINE:
                 break
         else:
@@ -503,17 +493,20 @@ def quantize_checked(encoder: SentenceEncoder, fp32: Path, out: Path) -> float:
     return worst
 
 
-def probe_min_cosine(encoder: SentenceEncoder, reference: Path, candidate: Path) -> float:
-    """Smallest cosine between two graphs' sentence embeddings on :data:`PROBE_SENTENCES`."""
+def _probe_embeddings(
+    encoder: SentenceEncoder, graph: Path, feed: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Unit-length sentence embeddings of ``feed`` (one batch) through ``graph``."""
     from sbert.onnx_backend import OnnxBackend
 
-    feed = probe_feed(encoder)
-    ids, mask, types = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
-    embs = []
-    for path in (reference, candidate):
-        emb = OnnxBackend(encoder.spec, file=str(path.resolve())).embed(ids, mask, types)
-        embs.append(emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12))
-    return float((embs[0] * embs[1]).sum(axis=1).min())
+    # one batch: a single session on every core, no second one for streams
+    backend = OnnxBackend(encoder.spec, file=str(graph.resolve()), streams=1)
+    emb = backend.embed(feed["input_ids"], feed["attention_mask"], feed["token_type_ids"])
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum(axis=1).min())
 
 
 def probe_feed(encoder: SentenceEncoder) -> dict[str, np.ndarray]:
