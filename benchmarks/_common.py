@@ -65,7 +65,7 @@ def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from sbert.parallel import available_cores
+    from sbert.runtime import available_cores
 
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
@@ -94,9 +94,9 @@ def exported(name: str, reexport: bool) -> Path:
     """The model's ONNX folder (fp32 + int8): the library's own cached export, timed once."""
     import shutil
 
-    from sbert.export import cache_folder, cached_export
+    from sbert.backends.onnx.cache import cache_folder, cached_export
     from sbert.folder import read_folder
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     path = resolve_model(name)
     spec = read_folder(path)

@@ -53,9 +53,9 @@ def train_and_score(model: str, objective: str, pooling: str, concat: tuple[str,
                     data: dict[str, Any], args: argparse.Namespace) -> float:
     """One training run; returns STSb dev Spearman x100."""
     from sbert.encoder import SentenceEncoder
-    from sbert.losses import CosineSimilarityLoss, SoftmaxLoss
     from sbert.training.checkpoint import seed_everything
     from sbert.training.evaluate import STSEvaluator
+    from sbert.training.losses import CosineSimilarityLoss, SoftmaxLoss
     from sbert.training.recipes import set_pooling
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
 
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     model = str(resolve_model(args.model))
     nli = load_data("nli-softmax", args.limit, args.eval_limit, head_eval=False)

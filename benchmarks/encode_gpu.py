@@ -40,7 +40,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from sbert.encoder import SentenceEncoder
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")

@@ -189,7 +189,7 @@ def main() -> None:
 
     import torch
 
-    from sbert.parallel import available_cores
+    from sbert.runtime import available_cores
 
     warnings.filterwarnings("ignore", message=".*were truncated")
     models = ["all-MiniLM-L6-v2"] if args.quick else args.models

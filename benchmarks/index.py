@@ -106,8 +106,8 @@ def peak_rss_mb() -> float:
 
 def child(kind: str, source: str, n: int, n_queries: int) -> None:
     """Build, query and measure one index in this fresh process; print JSON."""
-    from sbert.index import Index
-    from sbert.search import semantic_search
+    from sbert.search.index import Index
+    from sbert.search.semantic import semantic_search
 
     if kind == "data":
         emb = np.load(source)[:n]

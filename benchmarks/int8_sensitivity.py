@@ -37,23 +37,18 @@ def main() -> None:
     parser.add_argument("--model", default="all-mpnet-base-v2")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/out/int8_sensitivity"))
     parser.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
-                        help="smooth the activations first (sbert.export.smooth_activations)")
+                        help="smooth the activations first (graph.smooth_activations)")
     parser.add_argument("--min-ratio", type=float, default=None,
                         help="smooth inputs at least this uneven (default: the exporter's)")
     args = parser.parse_args()
 
     import onnx
 
+    from sbert.backends.onnx.export import export_transformer
+    from sbert.backends.onnx.graph import SMOOTH_MIN_RATIO, smooth_activations
+    from sbert.backends.onnx.quantize import probe_feed, quantize_int8
     from sbert.encoder import SentenceEncoder
-    from sbert.export import (
-        SMOOTH_MIN_RATIO,
-        export_transformer,
-        probe_feed,
-        quantize_int8,
-        smooth_activations,
-    )
-    from sbert.onnx_backend import OnnxBackend
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     sents = sts_test_sentences()
     src = resolve_model(args.model)
@@ -62,15 +57,15 @@ def main() -> None:
     # named after the export's cache folder (name + hash): bundled models' folders are all "model"
     plain = args.work / f"{folder.name}.plain.onnx"
     if not plain.exists():
-        export_transformer(SentenceEncoder(str(src)), plain)
+        source_encoder = SentenceEncoder(str(src))
+        export_transformer(source_encoder.backend, source_encoder.tokenizer, plain)
     enc = SentenceEncoder(str(folder), backend="onnx")
     graph = onnx.load(str(plain), load_external_data=False).graph
     names = [n.name for n in graph.node if n.op_type == "MatMul"]
 
     def embed(path: Path, texts: list[str]) -> np.ndarray:
-        enc.backend = OnnxBackend(enc.spec, file=str(path.resolve()))
-        emb = enc.encode(texts, batch_size=32, show_progress=False)
-        return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        graph_encoder = SentenceEncoder(str(folder), backend="onnx", file=str(path.resolve()))
+        return graph_encoder.encode(texts, batch_size=32, normalize=True, show_progress=False)
 
     def pick(pattern: str, layers: set[int] | None = None) -> list[str]:
         out = []
@@ -104,7 +99,7 @@ def main() -> None:
     if args.smooth is not None:
         source = args.work / "smoothed.onnx"
         ratio = SMOOTH_MIN_RATIO if args.min_ratio is None else args.min_ratio
-        done = smooth_activations(plain, source, [probe_feed(enc)], args.smooth, ratio)
+        done = smooth_activations(plain, source, [probe_feed(enc.tokenizer)], args.smooth, ratio)
         print(f"smoothed {len(done)} MatMul inputs (alpha {args.smooth}, min ratio {ratio}); "
               f"fp32 min cosine {(embed(source, sents) * ref).sum(1).min():.6f}", flush=True)
     for group in args.groups:

@@ -89,7 +89,7 @@ def peak_rss_mb() -> float:
 
 def child_big(n: int, source: str) -> None:
     """Mine ``n`` x dim embeddings in this fresh process; print time and peak RSS as JSON."""
-    from sbert.search import paraphrase_mining
+    from sbert.search.mining import paraphrase_mining
 
     base = np.load(source)
     rng = np.random.default_rng(0)

@@ -39,14 +39,10 @@ ROBUSTNESS = ["", " ", "word " * 600, "\u00e9\u00e8 \U0001f600 " * 50]
 def build_variants(name: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
     """Export once and derive every candidate graph; returns the folder and name -> file."""
     from sbert import SentenceEncoder
-    from sbert.export import (
-        _ffn_output_matmuls,
-        export_transformer,
-        fuse_graph,
-        optimize_graph,
-        quantize_int8,
-    )
-    from sbert.resolve import cache_dir
+    from sbert.backends.onnx.export import export_transformer
+    from sbert.backends.onnx.graph import fuse_graph, optimize_graph
+    from sbert.backends.onnx.quantize import _ffn_output_matmuls, quantize_int8
+    from sbert.runtime import cache_dir
 
     folder = cache_dir() / "bench-variants" / name
     onnx_dir = folder / "onnx"
@@ -68,7 +64,7 @@ def build_variants(name: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
         encoder.tokenizer.save(folder)
     onnx_dir.mkdir(parents=True, exist_ok=True)
     raw = onnx_dir / files["fp32-plain"]
-    export_transformer(encoder, raw)
+    export_transformer(encoder.backend, encoder.tokenizer, raw)
     optimize_graph(raw, onnx_dir / files["fp32-ortopt"])
     fused = onnx_dir / files["fp32-fused"]
     if not fuse_graph(raw, fused, encoder.spec.transformer_path):

@@ -74,8 +74,12 @@ def run_ours(model: str, recipe: str, data: dict[str, Any], args: argparse.Names
     import torch
 
     from sbert.encoder import SentenceEncoder
-    from sbert.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
     from sbert.training.evaluate import STSEvaluator, head_accuracy
+    from sbert.training.losses import (
+        CosineSimilarityLoss,
+        MultipleNegativesRankingLoss,
+        SoftmaxLoss,
+    )
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
     encoder = SentenceEncoder(model, device="cpu", max_seq_length=args.max_seq_length)
@@ -192,7 +196,7 @@ def main() -> None:
 
     import torch
 
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -111,7 +111,7 @@ def test_save_roundtrip(tiny_encoder: SentenceEncoder, tmp_path: Path) -> None:
 
 def test_import_sbert_is_light() -> None:
     code = (
-        "import sys, sbert, sbert.folder, sbert.textio, sbert.cli.main; "
+        "import sys, sbert, sbert.folder, sbert.data.text, sbert.cli.main; "
         "heavy = [m for m in ('torch', 'transformers', 'sklearn', 'onnxruntime') "
         "if m in sys.modules]; "
         "print(heavy)"

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sbert.parallel import WorkerError, available_cores, encode_parallel, threads_per_worker
+from sbert.errors import WorkerError
+from sbert.parallel import encode_parallel
+from sbert.runtime import available_cores, threads_per_worker
 from tests.conftest import has_module
 
 SENTENCES = [f"the {w} man plays with a {v} dog" for w in ("big", "small", "happy", "sad")

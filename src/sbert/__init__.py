@@ -9,19 +9,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sbert._lazy import lazy_exports
-
-__version__ = "0.1.0"
+from sbert._version import __version__
 
 # public name -> module that defines it; resolved on first attribute access
 _LAZY: dict[str, str] = {
     "SentenceEncoder": "sbert.encoder",
     "read_folder": "sbert.folder",
-    "resolve_model": "sbert.resolve",
-    "DEFAULT_MODEL": "sbert.resolve",
+    "resolve_model": "sbert.models",
+    "DEFAULT_MODEL": "sbert.models",
     "cos_sim": "sbert.similarity",
-    "semantic_search": "sbert.search",
-    "paraphrase_mining": "sbert.search",
-    "community_detection": "sbert.clustering",
+    "dot_score": "sbert.similarity",
+    "semantic_search": "sbert.search.semantic",
+    "paraphrase_mining": "sbert.search.mining",
+    "community_detection": "sbert.search.clustering",
+    "Index": "sbert.search.index",
+    "SbertError": "sbert.errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover

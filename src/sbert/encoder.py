@@ -4,100 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
-from sbert.folder import FolderSpec, read_folder, write_folder_files
-from sbert.resolve import DEFAULT_MODEL, resolve_model
-from sbert.tokenization import Tokenizer
+from sbert.backends import BACKENDS, Backend, load_tokenizer
+from sbert.errors import ModelFolderError
+from sbert.folder import FolderSettings, read_folder
+from sbert.models import DEFAULT_MODEL, resolve_model
+from sbert.runtime import resolve_threads
+from sbert.similarity import normalize as normalize_rows
+from sbert.similarity import pairwise_similarity, similarity
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
-PRECISIONS = ("fp32", "bf16")  # torch backend: bf16 runs under autocast
-_TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-    "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
-)
 # show a progress bar by default from this many sentences on
 PROGRESS_MIN_SENTENCES = 2048
-
-
-class Backend(Protocol):
-    """Runs the network on one padded batch; tokenization and batching stay in the encoder."""
-
-    dimension: int
-    threads: int  # CPU cores it uses
-    streams: int  # batches the encoder may run at once, from as many threads
-
-    def embed(
-        self,
-        input_ids: np.ndarray,
-        attention_mask: np.ndarray,
-        token_type_ids: np.ndarray,
-        alone: bool = False,
-    ) -> Any:
-        """``(batch, seq)`` int64 arrays -> ``(batch, dim)`` float32 (numpy or torch).
-
-        ``alone``: the call's only batch; nothing runs beside it.
-        """
-        ...
-
-
-class TorchBackend:
-    """The default backend: the torch :class:`~sbert.network.SentenceNetwork`."""
-
-    streams = 1  # torch has one process-wide intra-op pool: one batch at a time on all cores
-
-    def __init__(
-        self, spec: FolderSpec, device: str | None = None, threads: int | None = None,
-        precision: str = "fp32",
-    ) -> None:
-        import torch
-
-        from sbert.network import SentenceNetwork
-        from sbert.parallel import available_cores
-
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.threads = threads = threads or available_cores()
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
-        self.network = SentenceNetwork.from_spec(spec).to(self.device)
-        if self.device.type == "cpu":
-            from sbert.cpu_kernels import use_onednn_linears
-
-            use_onednn_linears(self.network)  # ~2x on CPUs where MKL is slow (AMD EPYC)
-        self.dimension = self.network.dimension
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
-        # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README
-        self.autocast = precision == "bf16"
-
-    def embed(
-        self,
-        input_ids: np.ndarray,
-        attention_mask: np.ndarray,
-        token_type_ids: np.ndarray,
-        alone: bool = False,
-    ) -> Any:
-        import torch
-
-        dev = self.device
-        with torch.inference_mode(), torch.autocast(
-            dev.type, dtype=torch.bfloat16, enabled=self.autocast
-        ):
-            return self.network(
-                torch.from_numpy(input_ids).to(dev),
-                torch.from_numpy(attention_mask).to(dev),
-                torch.from_numpy(token_type_ids).to(dev),
-            ).float()  # (batch, dim)
 
 
 class SentenceEncoder:
@@ -112,7 +37,9 @@ class SentenceEncoder:
         backend: ``"torch"`` (default) or ``"onnx"``. A folder without an ONNX graph is
             exported once into the sbert cache (fp32 and int8; needs torch that once).
         max_seq_length: override the folder's maximum sequence length.
-        threads: CPU threads for the forward pass; default: the cores this process may use.
+        threads: CPU threads for the forward pass. Default: ONNX uses the cores this process
+            may use; torch keeps its own setting. Given with the torch backend, it sets
+            torch's thread count, which is process-wide.
         **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
             ``streams=N`` for the number of batches ONNX runs at once (default: one per
             thread), ``precision="bf16"`` for torch bf16 autocast.
@@ -141,22 +68,17 @@ class SentenceEncoder:
         if backend == "onnx" and device not in (None, "cpu"):
             raise ValueError(f"the onnx backend runs on the CPU; got device={device!r}")
         if backend == "onnx" and not self.spec.onnx_files and self.spec.has_torch_weights:
-            from sbert.export import cached_export
+            from sbert.backends.onnx.cache import cached_export
 
             self.path = cached_export(self.path, self.spec)  # once; then from the cache
             self.spec = read_folder(self.path)
         self.backend_name = backend
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        self.threads = threads
+        self.threads = None if threads is None else resolve_threads(threads)
         self.backend: Backend = self._make_backend(backend, device, backend_options)
-        positions = _max_positions(self.spec.transformer_path)
-        self.tokenizer = Tokenizer.from_folder(
-            self.spec.transformer_path,
-            max_seq_length or self.spec.max_seq_length,
-            self.spec.do_lower_case,
-            positions,
-        )
+        self.tokenizer = load_tokenizer(self.spec, max_seq_length)
+        self.similarity_fn_name = self.spec.similarity_fn_name
+        self.prompts = dict(self.spec.prompts)
+        self.default_prompt_name = self.spec.default_prompt_name
         self.last_truncated = 0  # inputs truncated by the last encode() call
         self.total_truncated = 0  # ... by every call so far
 
@@ -166,14 +88,14 @@ class SentenceEncoder:
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
             if not self.spec.has_torch_weights and self.spec.onnx_files:
-                from sbert.folder import ModelFolderError
-
                 raise ModelFolderError(
                     f"{self.path} has ONNX graphs {self.spec.onnx_files} but no torch weights; "
                     "load it with backend='onnx' (CLI: --backend onnx)"
                 )
+            from sbert.backends.torch.backend import TorchBackend
+
             return TorchBackend(self.spec, device, self.threads, precision)
-        from sbert.onnx_backend import OnnxBackend  # noqa: PLC0415 - optional extra
+        from sbert.backends.onnx.backend import OnnxBackend
 
         return OnnxBackend(self.spec, threads=self.threads, **options)
 
@@ -191,22 +113,41 @@ class SentenceEncoder:
     def max_seq_length(self, value: int) -> None:
         self.tokenizer.set_max_seq_length(value)
 
+    def _torch_backend(self, what: str) -> Any:
+        from sbert.backends.torch.backend import TorchBackend
+
+        if not isinstance(self.backend, TorchBackend):
+            raise ValueError(f"{what} needs backend='torch'")
+        return self.backend
+
     @property
     def network(self) -> Any:
         """The torch module (torch backend only), for training."""
-        if not isinstance(self.backend, TorchBackend):
-            raise AttributeError("the network is only available with backend='torch'")
-        return self.backend.network
+        try:
+            return self._torch_backend("the network").network
+        except ValueError as err:
+            raise AttributeError(str(err)) from None
+
+    def set_pooling(self, mode: str, head: bool = True) -> None:
+        """Pool with ``mode`` (``mean``, ``max``, ``cls``...) from now on (torch backend).
+
+        Args:
+            mode: the pooling mode.
+            head: keep the Dense and Normalize modules (False: plain pooled token vectors,
+                as the "Avg BERT" and "CLS" baselines use).
+        """
+        self._torch_backend("set_pooling").network.set_pooling((mode,), head=head)
 
     @property
     def device(self) -> Any:
         return getattr(self.backend, "device", "cpu")
 
     def __repr__(self) -> str:
+        modes = getattr(getattr(self.backend, "network", None), "pooling", self.spec.pooling).modes
         return (
             f"SentenceEncoder({self.name!r}, backend={self.backend_name!r}, dim={self.dimension}, "
-            f"pooling={'+'.join(self.spec.pooling.modes)}, normalize={self.spec.normalize}, "
-            f"max_seq_length={self.max_seq_length})"
+            f"pooling={'+'.join(modes)}, normalize={self.spec.normalize}, "
+            f"similarity={self.similarity_fn_name!r}, max_seq_length={self.max_seq_length})"
         )
 
     # -- encoding ---------------------------------------------------------------------------
@@ -217,6 +158,9 @@ class SentenceEncoder:
         normalize: bool = False,
         convert_to: Literal["numpy", "torch"] = "numpy",
         show_progress: bool | None = None,
+        *,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
     ) -> Any:
         """Embed sentences.
 
@@ -229,6 +173,9 @@ class SentenceEncoder:
             normalize: L2-normalize the embeddings (then dot product = cosine).
             convert_to: ``"numpy"`` or ``"torch"``.
             show_progress: progress bar; default: on from 2,048 sentences.
+            prompt_name: prepend the model's prompt of this name (``encoder.prompts``).
+            prompt: prepend this text; overrides ``prompt_name``. With neither, the model's
+                ``default_prompt_name`` applies, as in sentence-transformers.
 
         Returns:
             ``(n, dim)`` float32 array or tensor; ``(0, dim)`` for no sentences.
@@ -241,18 +188,53 @@ class SentenceEncoder:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"sentence {i} is {type(text).__name__}, not str")
+        prefix = self._prompt(prompt_name, prompt)
+        if prefix:
+            texts = [prefix + text for text in texts]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)  # (n, dim)
         self.last_truncated = 0
         if texts:
             self._encode_into(texts, out, batch_size, show_progress)
         if normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, np.maximum(norms, 1e-12), out=out)
+            normalize_rows(out, out=out)
         if convert_to == "torch":
             import torch
 
             return torch.from_numpy(out)
         return out
+
+    def _prompt(self, prompt_name: str | None, prompt: str | None) -> str:
+        """The text to prepend: ``prompt``, the named prompt, or the default prompt."""
+        if prompt is None:
+            name = prompt_name if prompt_name is not None else self.default_prompt_name
+            if name is None:
+                return ""
+            if name not in self.prompts:
+                raise ValueError(f"unknown prompt_name {name!r}; this model's prompts are "
+                                 f"{sorted(self.prompts) or 'none'}")
+            prompt = self.prompts[name]
+        if prompt and not self.spec.pooling.include_prompt:
+            raise ModelFolderError(
+                f"{self.path}: pooling excludes prompt tokens (include_prompt=false), which "
+                "sbert does not support yet; encode without a prompt"
+            )
+        return prompt
+
+    # -- similarity -----------------------------------------------------------------------
+    def similarity(self, a: Any, b: Any) -> np.ndarray:
+        """Every embedding of ``a`` against every one of ``b``, by the model's function.
+
+        The function is the folder's ``similarity_fn_name`` (``cosine``, ``dot``,
+        ``euclidean`` or ``manhattan``; the last two as negative distances).
+
+        Returns:
+            ``(n, m)`` float32 numpy array.
+        """
+        return similarity(a, b, self.similarity_fn_name)
+
+    def similarity_pairwise(self, a: Any, b: Any) -> np.ndarray:
+        """Row ``i`` of ``a`` against row ``i`` of ``b`` by the model's function: ``(n,)``."""
+        return pairwise_similarity(a, b, self.similarity_fn_name).astype(np.float32)
 
     def _encode_into(
         self, texts: list[str], out: np.ndarray, batch_size: int, show_progress: bool | None
@@ -301,74 +283,36 @@ class SentenceEncoder:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     # -- persistence ------------------------------------------------------------------------
-    def export_onnx(self, path: str | os.PathLike[str], quantize: str | None = None) -> Path:
+    def settings(self) -> FolderSettings:
+        """What a saved folder records: max length, casing, similarity function, prompts."""
+        return FolderSettings(self.max_seq_length, self.spec.do_lower_case,
+                              self.similarity_fn_name, dict(self.prompts),
+                              self.default_prompt_name)
+
+    def export_onnx(
+        self, path: str | os.PathLike[str], quantize: str | None = None, **options: Any
+    ) -> Path:
         """Write the model folder with ``onnx/model.onnx`` (and ``--quantize int8`` graph).
 
-        See :func:`sbert.export.export_onnx`.
+        ``options`` (``optimize``, ``opset``) and the rest: see
+        :func:`sbert.backends.onnx.export.export_onnx`.
 
         Returns:
             The folder.
         """
-        from sbert.export import export_onnx
+        from sbert.backends.onnx.export import export_onnx
 
-        return export_onnx(self, path, quantize=quantize)
+        backend = self._torch_backend("export (the torch weights)")
+        return export_onnx(backend, self.spec, path, quantize=quantize,
+                           settings=self.settings(), tokenizer=self.tokenizer, **options)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as a sentence-transformers folder that sentence-transformers loads.
 
+        The folder keeps the similarity function and prompts.
+
         Returns:
             The folder.
         """
-        if not isinstance(self.backend, TorchBackend):
-            raise ValueError("save() needs backend='torch'; use export_onnx() for ONNX folders")
-        import torch
-        import transformers
-
-        from sbert import __version__
-
-        root = Path(path)
-        net = self.backend.network
-        dense_dirs = write_folder_files(
-            root,
-            net.pooling,
-            net.dense_configs,
-            net.normalize,
-            self.max_seq_length,
-            self.spec.do_lower_case,
-            {"sbert": __version__, "transformers": transformers.__version__,
-             "pytorch": torch.__version__},
-        )
-        net.save(root, dense_dirs)
-        src = self.spec.transformer_path
-        for name in _TOKENIZER_FILES:
-            if (src / name).exists() and (src / name).resolve() != (root / name).resolve():
-                shutil.copyfile(src / name, root / name)
-        _set_tokenizer_max_length(root, self.max_seq_length)
-        return root
-
-
-def _max_positions(path: Path) -> int | None:
-    import json
-
-    cfg = path / "config.json"
-    if not cfg.exists():
-        return None
-    data = json.loads(cfg.read_text(encoding="utf-8"))
-    value = data.get("max_position_embeddings")
-    if not isinstance(value, int):
-        return None
-    # RoBERTa/MPNet reserve pad_token_id + 1 positions before the first token
-    if data.get("model_type") in ("roberta", "xlm-roberta", "mpnet", "camembert"):
-        value -= int(data.get("pad_token_id", 1)) + 1
-    return value
-
-
-def _set_tokenizer_max_length(root: Path, max_len: int) -> None:
-    import json
-
-    cfg_file = root / "tokenizer_config.json"
-    cfg: dict[str, Any] = {}
-    if cfg_file.exists():
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    cfg["model_max_length"] = max_len
-    cfg_file.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+        backend = self._torch_backend("save() (use export_onnx() for ONNX folders)")
+        return Path(backend.save(Path(path), self.settings(), self.spec.transformer_path))

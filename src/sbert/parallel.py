@@ -1,4 +1,4 @@
-"""Cores and processes: how many threads to use, and encoding a large input with several workers.
+"""Encoding a large input with several worker processes on one machine.
 
 Each worker process loads its own encoder with ``cores // workers`` threads, so the workers
 never oversubscribe the CPU; chunks come back in input order, and an error in a worker is
@@ -14,29 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from sbert.errors import WorkerError
+from sbert.runtime import threads_per_worker
+
 logger = logging.getLogger(__name__)
 
 # sentences per task: big enough for smart batching, small enough to balance the workers
 CHUNK_SIZE = 2048
-
-
-class WorkerError(RuntimeError):
-    """A worker process failed; the message carries the worker's own error."""
-
-
-def available_cores() -> int:
-    """The number of cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """Threads each of ``workers`` processes may use so that together they fit the cores."""
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    return max(1, (cores or available_cores()) // workers)
 
 
 # -- worker side (module-level so that "spawn" can pickle them) ----------------------------------
@@ -49,7 +33,7 @@ def _init_worker(model: str, encoder_options: dict[str, Any]) -> None:
         from sbert.encoder import SentenceEncoder
 
         _WORKER["encoder"] = SentenceEncoder(model, **encoder_options)
-    except Exception as err:  # noqa: BLE001 - re-raised with each task, in the parent
+    except Exception as err:  # re-raised with each task, in the parent
         _WORKER["error"] = f"{type(err).__name__}: {err}"
 
 

@@ -1,15 +1,21 @@
-"""Similarity helpers (cosine, dot) that accept numpy arrays and torch tensors alike.
+"""Similarity of embeddings: normalisation, the four similarity functions, matrix and pairwise.
 
-Everything here works on numpy float32 matrices; torch tensors are converted (on the CPU)
-without importing torch unless the caller already passed one.
+The one owner of row normalisation and of the similarity functions sentence-transformers
+names in a model folder (``similarity_fn_name``): ``cosine``, ``dot``, ``euclidean`` and
+``manhattan`` (the last two as negative distances, so that higher always means more similar).
+Everything works on numpy float32 matrices; torch tensors are converted (on the CPU) without
+importing torch unless the caller already passed one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+SIMILARITY_FNS = ("cosine", "dot", "euclidean", "manhattan")
+# search and mining rank by a dot product: the functions that are one
 SCORES = ("cosine", "dot")
 
 
@@ -33,21 +39,31 @@ def as_matrix(embeddings: Any, name: str = "embeddings") -> np.ndarray:
     return arr
 
 
-def normalize(embeddings: Any) -> np.ndarray:
+def normalize(embeddings: Any, out: np.ndarray | None = None) -> np.ndarray:
     """Rows scaled to unit L2 length (zero rows stay zero).
 
+    Args:
+        embeddings: ``(n, dim)`` (numpy, torch or a list) or ``(dim,)``.
+        out: write the result here (may be the input array itself).
+
     Returns:
-        ``(n, dim)`` float32, a new array.
+        ``(n, dim)`` float32: ``out``, or a new array.
     """
     arr = as_matrix(embeddings)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)  # (n, 1)
-    return arr / np.maximum(norms, 1e-12)
+    return np.divide(arr, np.maximum(norms, 1e-12), out=out)
 
 
-def check_score(score: str) -> None:
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """``embeddings`` itself when its rows are already unit length (no copy), else normalized."""
+    norms = np.linalg.norm(embeddings, axis=1)  # (n,)
+    return embeddings if np.allclose(norms, 1.0, atol=1e-5) else normalize(embeddings)
+
+
+def check_score(score: str, allowed: tuple[str, ...] = SCORES) -> None:
     """Raise a ValueError naming the valid options for an unknown score name."""
-    if score not in SCORES:
-        raise ValueError(f"unknown score {score!r}; expected one of {SCORES}")
+    if score not in allowed:
+        raise ValueError(f"unknown score {score!r}; expected one of {allowed}")
 
 
 def prepare(embeddings: Any, score: str, name: str = "embeddings") -> np.ndarray:
@@ -70,9 +86,47 @@ def cos_sim(a: Any, b: Any) -> np.ndarray:
 
 
 def dot_score(a: Any, b: Any) -> np.ndarray:
-    """Dot product of every row of ``a`` with every row of ``b``.
-
-    Returns:
-        ``(n, m)`` float32 numpy array.
-    """
+    """Dot product of every row of ``a`` with every row of ``b``: ``(n, m)`` float32."""
     return as_matrix(a, "a") @ as_matrix(b, "b").T  # (n, m)
+
+
+def euclidean_sim(a: Any, b: Any) -> np.ndarray:
+    """Negative Euclidean distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
+    x, y = as_matrix(a, "a"), as_matrix(b, "b")
+    squared = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * (x @ y.T)  # (n, m)
+    return -np.sqrt(np.maximum(squared, 0)).astype(np.float32)
+
+
+def manhattan_sim(a: Any, b: Any) -> np.ndarray:
+    """Negative Manhattan distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
+    x, y = as_matrix(a, "a"), as_matrix(b, "b")
+    return -np.abs(x[:, None, :] - y[None, :, :]).sum(axis=2)  # (n, m)
+
+
+MATRIX_FNS: dict[str, Callable[[Any, Any], np.ndarray]] = {
+    "cosine": cos_sim, "dot": dot_score, "euclidean": euclidean_sim, "manhattan": manhattan_sim,
+}
+
+
+def similarity(a: Any, b: Any, fn: str = "cosine") -> np.ndarray:
+    """Every row of ``a`` against every row of ``b`` with the named function: ``(n, m)``."""
+    check_score(fn, SIMILARITY_FNS)
+    return MATRIX_FNS[fn](a, b)
+
+
+def pairwise_similarity(a: Any, b: Any, fn: str = "cosine") -> np.ndarray:
+    """Row ``i`` of ``a`` against row ``i`` of ``b``, in float64: ``(n,)``, higher = closer."""
+    check_score(fn, SIMILARITY_FNS)
+    x = np.asarray(as_matrix(a, "a"), dtype=np.float64)  # (n, dim)
+    y = np.asarray(as_matrix(b, "b"), dtype=np.float64)  # (n, dim)
+    if x.shape != y.shape:
+        raise ValueError(f"embedding shapes differ: {x.shape} vs {y.shape}")
+    if fn == "cosine":
+        nx = np.maximum(np.linalg.norm(x, axis=1), 1e-12)  # (n,)
+        ny = np.maximum(np.linalg.norm(y, axis=1), 1e-12)  # (n,)
+        return (x * y).sum(axis=1) / (nx * ny)
+    if fn == "dot":
+        return (x * y).sum(axis=1)
+    if fn == "euclidean":
+        return -np.linalg.norm(x - y, axis=1)
+    return -np.abs(x - y).sum(axis=1)  # manhattan

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sbert._optional import require
+from sbert.runtime import require
 
 logger = logging.getLogger(__name__)
 

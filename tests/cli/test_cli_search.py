@@ -28,7 +28,7 @@ def corpus(tmp_path: Path) -> Path:
 
 def test_mine_prints_and_writes(tiny_model_dir: Path, tiny_encoder, corpus: Path,  # noqa: ANN001
                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sbert.search import paraphrase_mining
+    from sbert.search.mining import paraphrase_mining
 
     model = ["--model", str(tiny_model_dir), "--device", "cpu"]
     code, out, err = run(["mine", str(corpus), "--top", "3", *model], capsys)

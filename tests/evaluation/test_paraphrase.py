@@ -5,37 +5,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbert.errors import InputFormatError
 from sbert.evaluation.paraphrase import (
     DuplicatesDataset,
     _mine,
     evaluate_paraphrase_mining,
-    mine_pairs,
     read_duplicates,
 )
-from sbert.textio import InputFormatError
 from tests.evaluation.conftest import BagOfWordsEncoder
 
 
-def test_mine_pairs_equals_brute_force() -> None:
+def test_mined_pairs_equal_brute_force() -> None:
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((40, 8)).astype(np.float32)
-    pairs, scores = mine_pairs(emb, top_k=39, max_pairs=10_000, chunk_size=7)
+    pairs, scores = _mine(emb, top_k=39, max_pairs=10_000)
     assert len(pairs) == 40 * 39 // 2
     norm = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     sims = norm @ norm.T
     assert np.allclose(scores, sims[pairs[:, 0], pairs[:, 1]], atol=1e-6)
     assert (pairs[:, 0] < pairs[:, 1]).all() and (np.diff(scores) <= 1e-7).all()
-    top, _ = mine_pairs(emb, top_k=3, max_pairs=5)
+    top, _ = _mine(emb, top_k=3, max_pairs=5)
     assert len(top) == 5 and tuple(top[0]) == tuple(pairs[0])
-
-
-def test_search_module_and_fallback_agree() -> None:
-    rng = np.random.default_rng(1)
-    emb = rng.standard_normal((300, 16)).astype(np.float32)
-    ours = mine_pairs(emb, top_k=5, max_pairs=400)
-    used = _mine(emb, 5, 400)  # sbert.search.paraphrase_mining when that module exists
-    assert set(map(tuple, ours[0].tolist())) == set(map(tuple, used[0].tolist()))
-    assert np.allclose(np.sort(ours[1]), np.sort(used[1]), atol=1e-5)
 
 
 def test_read_duplicates(tmp_path: Path) -> None:

@@ -3,14 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbert.evaluation.stats import (
-    average_precision,
-    best_f1,
-    pairwise_similarity,
-    pearson,
-    rankdata,
-    spearman,
-)
+from sbert.evaluation.stats import average_precision, best_f1, pearson, rankdata, spearman
+from sbert.similarity import pairwise_similarity
 from tests.conftest import has_module
 
 
@@ -40,7 +34,7 @@ def test_pairwise_similarities_are_higher_for_closer_rows() -> None:
     assert pairwise_similarity(a, b, "dot").tolist() == pytest.approx([2.0, 0.0])
     assert pairwise_similarity(a, b, "euclidean").tolist() == pytest.approx([-1.0, -(2**0.5)])
     assert pairwise_similarity(a, b, "manhattan").tolist() == pytest.approx([-1.0, -2.0])
-    with pytest.raises(ValueError, match="unknown similarity"):
+    with pytest.raises(ValueError, match="unknown score"):
         pairwise_similarity(a, b, "jaccard")
 
 

@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sbert.evaluation.readers import StsDataset, read_pairs_table
+from sbert.data.sts import StsDataset, read_pairs_table
 from sbert.evaluation.sts import EmbeddingSimilarityEvaluator, evaluate_sts, sts_metrics
 from tests.conftest import DATA_DIR, has_module, requires_data
 from tests.evaluation.conftest import BagOfWordsEncoder

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbert.errors import InputFormatError
 from sbert.evaluation.senteval import TASKS, load_task
 from sbert.evaluation.transfer import (
     C_GRID,
@@ -17,7 +18,6 @@ from sbert.evaluation.transfer import (
     pair_features,
     train_test,
 )
-from sbert.textio import InputFormatError
 from tests.conftest import DATA_DIR, has_module, requires_data
 from tests.evaluation.conftest import BagOfWordsEncoder
 

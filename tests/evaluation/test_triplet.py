@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbert.errors import InputFormatError
 from sbert.evaluation.triplet import (
     TripletDataset,
     evaluate_triplets,
     read_triplets,
     triplet_metrics,
 )
-from sbert.textio import InputFormatError
 from tests.evaluation.conftest import BagOfWordsEncoder
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.training.conftest import PAIRS
 
 from sbert.cli.main import main
+from tests.training.conftest import PAIRS
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import DATA_DIR, requires_data
 
+from sbert.errors import DataError
 from sbert.training.batching import TokenizedExamples, epoch_plan, no_duplicate_batches
 from sbert.training.data import (
-    DataError,
     Examples,
     concat_examples,
     nli_triplets,
@@ -20,6 +19,7 @@ from sbert.training.data import (
     read_sts,
     read_triplets,
 )
+from tests.conftest import DATA_DIR, requires_data
 
 
 def _write(path: Path, lines: list[str]) -> Path:

@@ -7,7 +7,9 @@ from importlib.util import find_spec
 import pytest
 import torch
 
-from sbert.losses import (
+from sbert.training.batching import TokenizedExamples
+from sbert.training.data import Examples
+from sbert.training.losses import (
     CoSENTLoss,
     CosineSimilarityLoss,
     MultipleNegativesRankingLoss,
@@ -16,8 +18,6 @@ from sbert.losses import (
     embed_columns,
     length_chunks,
 )
-from sbert.training.batching import TokenizedExamples
-from sbert.training.data import Examples
 
 
 def _features(encoder, examples, rows=None):  # noqa: ANN001, ANN202

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from sbert.encoder import SentenceEncoder
-from sbert.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from sbert.training.checkpoint import list_checkpoints, seed_everything
 from sbert.training.data import Examples
 from sbert.training.evaluate import STSEvaluator
+from sbert.training.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss, SoftmaxLoss
 from sbert.training.schedule import linear_schedule, param_groups, warmup_steps_for
 from sbert.training.trainer import Callback, TrainConfig, Trainer, TrainTask
 
@@ -138,7 +138,7 @@ def test_warmup_then_linear_decay_and_no_decay_groups(tiny_encoder) -> None:  # 
 def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_path: Path) -> None:  # noqa: ANN001
     """Any evaluator with ``primary_metric`` works, e.g. sbert.evaluation's STS evaluator."""
     sts = pytest.importorskip("sbert.evaluation.sts")
-    readers = pytest.importorskip("sbert.evaluation.readers")
+    readers = pytest.importorskip("sbert.data.sts")
     first, second = sts_examples.columns
     evaluator = sts.EmbeddingSimilarityEvaluator(
         readers.StsDataset("tiny", first, second, [s * 5 for s in sts_examples.labels])

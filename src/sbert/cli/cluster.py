@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from sbert.cli.common import load_encoder, model_option
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 
 @click.command()
@@ -35,16 +35,16 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
             n_clusters: int | None, column: str | None, output: Path | None, plot: Path | None,
             no_plot: bool, batch_size: int, model: str, device: str | None) -> None:
     """Cluster the sentences of INPUT_FILE; write the clusters (JSONL) and a map (PNG)."""
-    from sbert import clustering
-    from sbert.textio import read_sentences
+    from sbert.data.text import read_sentences
+    from sbert.search import clustering
 
     if method == "kmeans" and n_clusters is None:
-        raise UserError("--method kmeans needs --clusters K")
+        raise UsageError("--method kmeans needs --clusters K")
     sentences = read_sentences(input_file, column)
     if not sentences:
-        raise UserError(f"{input_file} holds no sentences")
+        raise UsageError(f"{input_file} holds no sentences")
     if n_clusters is not None and n_clusters > len(sentences):
-        raise UserError(f"--clusters {n_clusters} but {input_file} holds {len(sentences)} "
+        raise UsageError(f"--clusters {n_clusters} but {input_file} holds {len(sentences)} "
                         "sentences")
     output = output or Path(f"{input_file.stem}.clusters.jsonl")
     plot = None if no_plot else (plot or output.with_suffix(".png"))
@@ -98,7 +98,7 @@ def pca_2d(emb: np.ndarray) -> np.ndarray:
 def plot_map(path: Path, emb: np.ndarray, labels: np.ndarray, sentences: list[str],
              groups: list[list[int]], title: str) -> None:
     """Scatter the sentences on their PCA plane, coloured by cluster, centres labelled."""
-    from sbert._optional import require
+    from sbert.runtime import require
 
     matplotlib = require("matplotlib", "search")
     matplotlib.use("Agg")

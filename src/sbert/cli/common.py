@@ -66,13 +66,13 @@ def backend_options(
     backend: str | None, quantized: bool, threads: int | None, precision: str = "fp32"
 ) -> dict[str, Any]:
     """Encoder keyword arguments for ``--backend/--quantized/--threads/--precision``."""
-    from sbert.cli.main import UserError
+    from sbert.errors import UsageError
 
     if quantized and backend == "torch":
-        raise UserError("--quantized needs the ONNX backend; use --backend onnx --quantized")
+        raise UsageError("--quantized needs the ONNX backend; use --backend onnx --quantized")
     if precision != "fp32":
         if backend == "onnx" or quantized:
-            raise UserError("--precision bf16 is for the torch backend; ONNX has --quantized")
+            raise UsageError("--precision bf16 is for the torch backend; ONNX has --quantized")
         return {"precision": precision, **({"threads": threads} if threads else {})}
     options: dict[str, Any] = {}
     if backend is not None or quantized:
@@ -93,10 +93,10 @@ def current_backend_options() -> dict[str, Any]:
 
 def load_encoder(model: str, device: str | None = None, **options: Any) -> Any:
     """Load a :class:`~sbert.encoder.SentenceEncoder` with the command's backend options."""
-    from sbert.cli.main import UserError
     from sbert.encoder import SentenceEncoder
+    from sbert.errors import UsageError
 
     options = {**current_backend_options(), **options}
     if options.get("backend") == "onnx" and device not in (None, "cpu"):
-        raise UserError(f"--backend onnx runs on the CPU; drop --device {device}")
+        raise UsageError(f"--backend onnx runs on the CPU; drop --device {device}")
     return SentenceEncoder(model, device=device, **options)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sbert.cli.common import load_encoder, model_option
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 
 @click.command()
@@ -24,10 +24,10 @@ from sbert.cli.main import UserError
 def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
            normalize: bool, workers: int, model: str, device: str | None) -> None:
     """Embed every sentence of INPUT_FILE (.txt one per line, .csv/.tsv/.jsonl with --column)."""
-    from sbert.textio import OUTPUT_SUFFIXES, read_sentences, write_embeddings
+    from sbert.data.text import OUTPUT_SUFFIXES, read_sentences, write_embeddings
 
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UserError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
+        raise UsageError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
     sentences = read_sentences(input_file, column)
     if workers > 1:
         emb = _encode_workers(model, device, sentences, workers, batch_size, normalize)
@@ -43,14 +43,15 @@ def _encode_workers(model: str, device: str | None, sentences: list[str], worker
     from tqdm.auto import tqdm
 
     from sbert.cli.common import current_backend_options
-    from sbert.parallel import WorkerError, encode_parallel
-    from sbert.resolve import resolve_model
+    from sbert.errors import WorkerError
+    from sbert.models import resolve_model
+    from sbert.parallel import encode_parallel
 
     options = current_backend_options()
     if "threads" in options:
-        raise UserError("--threads and --workers: each worker gets cores/N threads; drop one")
+        raise UsageError("--threads and --workers: each worker gets cores/N threads; drop one")
     if device not in (None, "cpu"):
-        raise UserError("--workers splits the CPU cores; drop --device or use one worker")
+        raise UsageError("--workers splits the CPU cores; drop --device or use one worker")
     path = str(resolve_model(model))  # unpack a bundled model once, not in every worker
     with tqdm(total=len(sentences), desc="encode", unit="sent",
               disable=len(sentences) < 2048) as bar:
@@ -58,7 +59,7 @@ def _encode_workers(model: str, device: str | None, sentences: list[str], worker
             return encode_parallel(path, sentences, workers, batch_size, normalize,
                                    progress=bar.update, device="cpu", **options)
         except WorkerError as err:
-            raise UserError(str(err)) from err
+            raise UsageError(str(err)) from err
 
 
 @click.command()
@@ -71,12 +72,12 @@ def _encode_workers(model: str, device: str | None, sentences: list[str], worker
 def similarity(first: str, second: str, files: bool, column: str | None, model: str,
                device: str | None) -> None:
     """Cosine similarity of two sentences, or of two files of sentences line by line."""
-    from sbert.textio import read_sentences
+    from sbert.data.text import read_sentences
 
     if files:
         left, right = read_sentences(first, column), read_sentences(second, column)
         if len(left) != len(right):
-            raise UserError(f"{first} has {len(left)} sentences but {second} has {len(right)}")
+            raise UsageError(f"{first} has {len(left)} sentences but {second} has {len(right)}")
     else:
         left, right = [first], [second]
     encoder = load_encoder(model, device)
@@ -98,7 +99,7 @@ def info(model: str, device: str | None) -> None:
 
     from sbert.cli.common import current_backend_options
     from sbert.folder import read_folder
-    from sbert.resolve import resolve_model
+    from sbert.models import resolve_model
 
     options = {}
     if not current_backend_options():  # a folder with only ONNX graphs: describe it with onnx

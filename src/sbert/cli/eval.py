@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from sbert.cli.common import backend_flags, current_backend_options
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,12 +56,12 @@ def eval_group() -> None:
 
 
 def _load(spec: str, device: str | None) -> Any:
-    from sbert.baselines import load_model
+    from sbert.evaluation.baselines import load_model
 
     try:
         return load_model(spec, device, **current_backend_options())
     except ValueError as err:
-        raise UserError(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 def _finish(task: str, results: list[dict[str, Any]], columns: Sequence[str], primary: str,
@@ -97,7 +97,7 @@ def sts(models: tuple[str, ...], device: str | None, data: Path, batch_size: int
     folder of these. Years are scored pooled ("all", the paper's protocol) and per subset
     (SentEval mean / weighted mean).
     """
-    from sbert.evaluation import readers
+    from sbert.data import sts as readers
     from sbert.evaluation.sts import evaluate_sts
 
     if data.is_file() and data.name.startswith("SICK"):
@@ -115,7 +115,7 @@ def sts(models: tuple[str, ...], device: str | None, data: Path, batch_size: int
             try:
                 result = evaluate_sts(model, ds, batch_size=batch_size, return_similarities=True)
             except ValueError as err:
-                raise UserError(f"{ds.name}: {err}") from err
+                raise UsageError(f"{ds.name}: {err}") from err
             result["model"] = spec
             results.append(result)
             rows.append(result)
@@ -125,7 +125,7 @@ def sts(models: tuple[str, ...], device: str | None, data: Path, batch_size: int
 
 
 def _head_sts(ds: Any, n: int) -> Any:
-    from sbert.evaluation.readers import StsDataset
+    from sbert.data.sts import StsDataset
 
     return StsDataset(ds.name, ds.sentences1[:n], ds.sentences2[:n], ds.scores[:n],
                       ds.subsets[:n])
@@ -154,9 +154,9 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
     names = [t.strip().upper() for t in tasks.split(",") if t.strip()]
     unknown = [t for t in names if t not in TASKS]
     if unknown:
-        raise UserError(f"unknown transfer task(s) {unknown}; expected some of {list(TASKS)}")
+        raise UsageError(f"unknown transfer task(s) {unknown}; expected some of {list(TASKS)}")
     if not data.is_dir():
-        raise UserError(f"{data} is not a folder; expected the SentEval data folder")
+        raise UsageError(f"{data} is not a folder; expected the SentEval data folder")
     loaded = [load_task(data, name) for name in names]
     if limit is not None:
         loaded = [_sample_task(t, limit, seed) for t in loaded]
@@ -170,7 +170,7 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
                 result = evaluate_task(model, task, batch_size=batch_size, seed=seed,
                                        inner_folds=inner_folds, mrpc_features=mrpc_features)
             except ValueError as err:
-                raise UserError(f"{task.name}: {err}") from err
+                raise UsageError(f"{task.name}: {err}") from err
             result["model"] = spec
             own.append(result)
         if len(own) > 1:
@@ -209,7 +209,7 @@ def triplet(models: tuple[str, ...], device: str | None, data: Path, batch_size:
 
     files = sorted(p for p in data.iterdir() if ".tsv" in p.suffixes) if data.is_dir() else [data]
     if not files:
-        raise UserError(f"{data}: no .tsv files")
+        raise UsageError(f"{data}: no .tsv files")
     datasets = [read_triplets(p) for p in files]
     if limit is not None:
         datasets = [TripletDataset(d.name, d.anchors[:limit], d.positives[:limit],
@@ -219,7 +219,7 @@ def triplet(models: tuple[str, ...], device: str | None, data: Path, batch_size:
         model = _load(spec, device)
         for ds in datasets:
             if len(ds) == 0:
-                raise UserError(f"{ds.name}: no triplets")
+                raise UsageError(f"{ds.name}: no triplets")
             click.echo(f"{spec}: {ds.name} ({len(ds)} triplets)", err=True)
             result = evaluate_triplets(model, ds, batch_size=batch_size)
             result["model"] = spec
@@ -253,7 +253,7 @@ def paraphrase(models: tuple[str, ...], device: str | None, data: Path, batch_si
         ds = DuplicatesDataset(ds.name, ds.sentences[:limit],
                                {p for p in ds.duplicates if p[0] in keep and p[1] in keep})
     if not ds.duplicates:
-        raise UserError(f"{data}: no duplicate pairs (label 1) to score against")
+        raise UsageError(f"{data}: no duplicate pairs (label 1) to score against")
     results: list[dict[str, Any]] = []
     for spec in models:
         model = _load(spec, device)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 
 @click.group()
@@ -29,11 +29,10 @@ def onnx(model: str, out: Path, quantize: str | None, optimize: bool, opset: int
     folder to add the graphs in place. Encode the result with `--backend onnx [--quantized]`.
     """
     from sbert.cli.common import load_encoder
-    from sbert.export import export_onnx
 
     if out.exists() and not out.is_dir():
-        raise UserError(f"{out} is a file; give a folder for the exported model")
+        raise UsageError(f"{out} is a file; give a folder for the exported model")
     encoder = load_encoder(model, "cpu", backend="torch")
-    root = export_onnx(encoder, out, quantize=quantize, optimize=optimize, opset=opset)
+    root = encoder.export_onnx(out, quantize=quantize, optimize=optimize, opset=opset)
     written = sorted(p.relative_to(root).as_posix() for p in (root / "onnx").glob("*.onnx"))
     click.echo(f"wrote {', '.join(written)} in {root}", err=True)

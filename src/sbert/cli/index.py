@@ -11,21 +11,22 @@ from typing import Any
 import click
 
 from sbert.cli.common import load_encoder
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 _index_dir = click.argument("index_dir", type=click.Path(path_type=Path))
 
 
 @contextmanager
 def opened(index_dir: Path) -> Iterator[Any]:
-    """An open :class:`~sbert.index.Index`; its errors become one-line user errors."""
-    from sbert.index import Index, IndexFailure
+    """An open :class:`~sbert.search.index.Index`; its errors become one-line user errors."""
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index
 
     try:
         with Index.open(index_dir) as index:
             yield index
     except IndexFailure as err:
-        raise UserError(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 @click.group("index")
@@ -43,7 +44,8 @@ def index_group() -> None:
               help="HNSW graph degree: higher recalls better and takes more space.")
 def create(index_dir: Path, model: str, metric: str, connectivity: int) -> None:
     """Create an empty index in INDEX_DIR for the embeddings of --model."""
-    from sbert.index import Index, IndexFailure, model_id
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index, model_id
 
     encoder = load_encoder(model, "cpu")
     source = str(Path(model).resolve()) if Path(model).exists() else model
@@ -51,7 +53,7 @@ def create(index_dir: Path, model: str, metric: str, connectivity: int) -> None:
         Index.create(index_dir, model=model_id(encoder), dimension=encoder.dimension,
                      metric=metric, connectivity=connectivity, source=source).close()
     except IndexFailure as err:
-        raise UserError(str(err)) from err
+        raise UsageError(str(err)) from err
     click.echo(f"created {index_dir} ({model_id(encoder)}, {encoder.dimension}-d, {metric})",
                err=True)
 
@@ -150,7 +152,8 @@ def info(index_dir: Path) -> None:
 def read_records(path: Path, column: str | None) -> tuple[list[str], list[str] | None,
                                                            list[Any] | None]:
     """Texts, and for JSONL the optional ``id`` and ``metadata`` of each object."""
-    from sbert.textio import InputFormatError, read_sentences
+    from sbert.data.text import read_sentences
+    from sbert.errors import InputFormatError
 
     texts = read_sentences(path, column)
     if path.suffix.lower() != ".jsonl":

@@ -53,19 +53,9 @@ def cli(verbose: int) -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot be done."""
-    from sbert._optional import MissingExtraError
-    from sbert.folder import ModelFolderError
-    from sbert.resolve import ModelNotFoundError
-    from sbert.textio import InputFormatError
+    from sbert.errors import SbertError
 
-    return (
-        ModelNotFoundError, ModelFolderError, InputFormatError, MissingExtraError,
-        FileNotFoundError, IsADirectoryError, PermissionError, UserError,
-    )
-
-
-class UserError(Exception):
-    """Raise from a command for a one-line error and exit code 2."""
+    return (SbertError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sbert.cli.common import load_encoder, model_option
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 PAIR_SUFFIXES = (".tsv", ".jsonl")
 
@@ -30,14 +30,14 @@ PAIR_SUFFIXES = (".tsv", ".jsonl")
 def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column: str | None,
          output: Path | None, batch_size: int, model: str, device: str | None) -> None:
     """Find the most similar pairs of sentences in INPUT_FILE (exact, in bounded memory)."""
-    from sbert.search import paraphrase_mining
-    from sbert.textio import read_sentences
+    from sbert.data.text import read_sentences
+    from sbert.search.mining import paraphrase_mining
 
     if output is not None and output.suffix.lower() not in PAIR_SUFFIXES:
-        raise UserError(f"output {output}: unknown format; use one of {PAIR_SUFFIXES}")
+        raise UsageError(f"output {output}: unknown format; use one of {PAIR_SUFFIXES}")
     sentences = read_sentences(input_file, column)
     if len(sentences) < 2:
-        raise UserError(f"{input_file} holds {len(sentences)} sentence(s); mining needs two")
+        raise UsageError(f"{input_file} holds {len(sentences)} sentence(s); mining needs two")
     encoder = load_encoder(model, device)
     emb = encoder.encode(sentences, batch_size=batch_size)
     pairs = paraphrase_mining(emb, top_k=top_k, threshold=threshold, max_pairs=top)

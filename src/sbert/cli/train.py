@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sbert.cli.main import UserError
+from sbert.errors import UsageError
 
 RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
 
@@ -69,27 +69,26 @@ def train(
     """
     for name, value in (("--batch-size", batch_size), ("--grad-accum", grad_accum)):
         if value < 1:
-            raise UserError(f"{name} must be >= 1, got {value}")
+            raise UsageError(f"{name} must be >= 1, got {value}")
     if epochs is not None and epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {epochs}")
+        raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if output.exists() and any(output.iterdir()) and not resume:
         if (output / "checkpoints").exists():
-            raise UserError(f"{output} holds a run; pass --resume to continue it or pick a new "
+            raise UsageError(f"{output} holds a run; pass --resume to continue it or pick a new "
                             "--output")
     if precision == "fp16" and (device or "").startswith("cpu"):
-        raise UserError("fp16 needs a CUDA device; use --precision bf16 on CPU")
+        raise UsageError("fp16 needs a CUDA device; use --precision bf16 on CPU")
     from sbert.training.recipes import run_recipe
 
-    try:
-        result = run_recipe(
-            recipe, model, [*train_files, *more_train], output, dev, epochs=epochs, limit=limit,
-            pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
-            batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
-            grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
-            checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,
-        )
-    except ValueError as err:  # bad settings (e.g. fp16 on CPU, resume with other data)
-        raise UserError(str(err)) from err
+    # bad settings found later (fp16 on CPU, resume with other data) raise sbert.errors
+    # exceptions, which the entry point reports in one line; any other error is a bug
+    result = run_recipe(
+        recipe, model, [*train_files, *more_train], output, dev, epochs=epochs, limit=limit,
+        pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
+        batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
+        grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
+        checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,
+    )
     state = result.state
     best = ""
     if state.best_step is not None:

@@ -11,12 +11,12 @@ from sbert._lazy import lazy_exports
 
 # public name -> module; resolved on first access so ``import sbert.evaluation`` stays light
 _LAZY: dict[str, str] = {
-    "StsDataset": "sbert.evaluation.readers",
-    "load_sts": "sbert.evaluation.readers",
-    "read_pairs_table": "sbert.evaluation.readers",
-    "read_stsb_csv": "sbert.evaluation.readers",
-    "read_sick": "sbert.evaluation.readers",
-    "read_semeval_folder": "sbert.evaluation.readers",
+    "StsDataset": "sbert.data.sts",
+    "load_sts": "sbert.data.sts",
+    "read_pairs_table": "sbert.data.sts",
+    "read_stsb_csv": "sbert.data.sts",
+    "read_sick": "sbert.data.sts",
+    "read_semeval_folder": "sbert.data.sts",
     "evaluate_sts": "sbert.evaluation.sts",
     "sts_metrics": "sbert.evaluation.sts",
     "EmbeddingSimilarityEvaluator": "sbert.evaluation.sts",

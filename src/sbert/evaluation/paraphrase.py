@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from sbert.data.sts import _lines, column_indices
+from sbert.errors import InputFormatError
 from sbert.evaluation.common import Encoder, model_name
-from sbert.evaluation.readers import _lines, column_indices
 from sbert.evaluation.stats import average_precision, best_f1
-from sbert.textio import InputFormatError
+from sbert.search.mining import paraphrase_mining
 
 logger = logging.getLogger(__name__)
 
@@ -62,52 +63,8 @@ def read_duplicates(path: str | Path, name: str | None = None) -> DuplicatesData
     return DuplicatesDataset(name or path.name.split(".tsv")[0], list(index), duplicates)
 
 
-def mine_pairs(
-    embeddings: np.ndarray, top_k: int = 100, max_pairs: int = 500_000, chunk_size: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """The most similar pairs by cosine: the ``top_k`` neighbours of each row, deduplicated.
-
-    Args:
-        embeddings: ``(n, dim)``.
-        top_k: neighbours kept per sentence.
-        max_pairs: keep at most this many pairs, best first.
-        chunk_size: rows compared at once (memory is ``chunk_size * n`` floats).
-
-    Returns:
-        ``pairs`` ``(m, 2)`` with ``i < j`` and their ``scores`` ``(m,)``, best first.
-    """
-    emb = np.asarray(embeddings, dtype=np.float32)
-    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # (n, dim)
-    n = len(emb)
-    k = min(top_k, n - 1)
-    if k < 1:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for start in range(0, n, chunk_size):
-        sims = emb[start : start + chunk_size] @ emb.T  # (chunk, n)
-        chunk = len(sims)
-        sims[np.arange(chunk), np.arange(start, start + chunk)] = -np.inf  # no self-pairs
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (chunk, k)
-        rows.append(np.repeat(np.arange(start, start + chunk), k))
-        cols.append(top.reshape(-1))
-        vals.append(np.take_along_axis(sims, top, axis=1).reshape(-1))
-    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    lo, hi = np.minimum(r, c), np.maximum(r, c)
-    keys, first = np.unique(lo * n + hi, return_index=True)  # each pair once
-    scores = v[first]
-    order = np.argsort(-scores, kind="mergesort")[:max_pairs]
-    pairs = np.stack([keys[order] // n, keys[order] % n], axis=1)  # (m, 2)
-    return pairs, scores[order]
-
-
 def _mine(embeddings: np.ndarray, top_k: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mine with ``sbert.search.paraphrase_mining`` when available, else :func:`mine_pairs`."""
-    try:
-        from sbert.search import paraphrase_mining
-    except ImportError:
-        return mine_pairs(embeddings, top_k, max_pairs)
+    """The mined pairs ``(m, 2)`` and their scores ``(m,)``, best first."""
     found = paraphrase_mining(embeddings, top_k=top_k, max_pairs=max_pairs)
     pairs = np.array([(i, j) for _, i, j in found], dtype=np.int64).reshape(-1, 2)
     scores = np.array([score for score, _, _ in found], dtype=np.float32)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sbert._optional import require
+from sbert.runtime import require
 
 logger = logging.getLogger(__name__)
 

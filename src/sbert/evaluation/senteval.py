@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbert.evaluation.readers import _lines, column_indices
-from sbert.textio import InputFormatError
+from sbert.data.sts import _lines, column_indices
+from sbert.errors import InputFormatError
 
 CV_TASKS = ("MR", "CR", "SUBJ", "MPQA")  # 10-fold cross-validation
 SPLIT_TASKS = ("SST2", "TREC", "MRPC")  # standard train (/dev) / test splits

@@ -1,11 +1,8 @@
-"""Correlations, pairwise similarities and ranking metrics in plain numpy (no scipy needed)."""
+"""Correlations and ranking metrics in plain numpy (no scipy needed)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-# similarity functions every STS result reports; higher = more similar for each of them
-SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
 
 
 def rankdata(values: np.ndarray) -> np.ndarray:
@@ -41,35 +38,6 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation (Pearson of average ranks, as scipy computes it)."""
     return pearson(rankdata(x), rankdata(y))
-
-
-def pairwise_similarity(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
-    """Row-wise similarity of two ``(n, dim)`` matrices, in float64.
-
-    Args:
-        a: first embeddings.
-        b: second embeddings, same shape.
-        kind: ``cosine``, ``dot``, ``euclidean`` (negative distance) or ``manhattan``
-            (negative distance).
-
-    Returns:
-        ``(n,)`` scores where higher means more similar.
-    """
-    a = np.asarray(a, dtype=np.float64)  # (n, dim)
-    b = np.asarray(b, dtype=np.float64)  # (n, dim)
-    if a.shape != b.shape:
-        raise ValueError(f"embedding shapes differ: {a.shape} vs {b.shape}")
-    if kind == "cosine":
-        na = np.maximum(np.linalg.norm(a, axis=1), 1e-12)  # (n,)
-        nb = np.maximum(np.linalg.norm(b, axis=1), 1e-12)  # (n,)
-        return (a * b).sum(axis=1) / (na * nb)
-    if kind == "dot":
-        return (a * b).sum(axis=1)
-    if kind == "euclidean":
-        return -np.linalg.norm(a - b, axis=1)
-    if kind == "manhattan":
-        return -np.abs(a - b).sum(axis=1)
-    raise ValueError(f"unknown similarity {kind!r}; expected one of {SIMILARITIES}")
 
 
 def average_precision(

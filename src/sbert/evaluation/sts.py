@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from sbert.data.sts import StsDataset
 from sbert.evaluation.common import Encoder, encode_unique, model_name
-from sbert.evaluation.readers import StsDataset
-from sbert.evaluation.stats import SIMILARITIES, pairwise_similarity, pearson, spearman
+from sbert.evaluation.stats import pearson, spearman
+from sbert.similarity import SIMILARITY_FNS as SIMILARITIES
+from sbert.similarity import pairwise_similarity
 
 logger = logging.getLogger(__name__)
 

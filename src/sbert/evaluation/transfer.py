@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from sbert._optional import require
 from sbert.evaluation.common import Encoder, encode_unique, model_name
 from sbert.evaluation.senteval import CV_TASKS, TASKS, TransferTask, load_task
+from sbert.runtime import require
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from sbert.data.nli import nli_to_triplets
+from sbert.data.sts import _lines
+from sbert.errors import InputFormatError
 from sbert.evaluation.common import Encoder, encode_unique, model_name
-from sbert.evaluation.readers import _lines
-from sbert.evaluation.stats import SIMILARITIES, pairwise_similarity
-from sbert.nli import nli_to_triplets
-from sbert.textio import InputFormatError
+from sbert.similarity import SIMILARITY_FNS as SIMILARITIES
+from sbert.similarity import pairwise_similarity
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sbert.nli import nli_to_triplets
-from sbert.textio import InputFormatError
+from sbert.data.nli import nli_to_triplets
+from sbert.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ _TRIPLET_KEYS = (
     ("sentence1", "sentence2", "sentence3"),
     ("query", "positive", "negative"),
 )
-
-
-class DataError(InputFormatError):
-    """A training file cannot be read: the message names the file and line."""
 
 
 @dataclass
@@ -219,7 +215,7 @@ def nli_triplets(nli: Examples) -> Examples:
     """(anchor, entailed, contradicted) triplets from NLI pairs, for in-batch negatives.
 
     Each entailed hypothesis of a premise with at least one contradiction gives one triplet
-    (see :func:`sbert.nli.nli_to_triplets`).
+    (see :func:`sbert.data.nli.nli_to_triplets`).
 
     Returns:
         Three text columns (anchor, positive, hard negative), no labels.

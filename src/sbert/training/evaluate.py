@@ -1,17 +1,19 @@
 """Small evaluators used during training: STS Spearman of cosine, NLI head accuracy.
 
-The evaluation package (``sbert.evaluation``) holds the full evaluators; these two are what
-the trainer needs to pick the best checkpoint and what the parity benchmark reports, and
-they work on any function that embeds sentences (ours or the reference's).
+The STS one is :mod:`sbert.evaluation.sts` under the name and shape the trainer wants; both
+also score any function that embeds sentences (ours or the reference's), for the parity
+benchmark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
+from sbert.data.sts import StsDataset
+from sbert.evaluation.sts import evaluate_sts, sts_metrics
 from sbert.training.data import Examples
 
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -25,30 +27,11 @@ class Evaluator(Protocol):
     def __call__(self, encoder: Any) -> dict[str, float]: ...
 
 
-def sts_scores(embed: EmbedFn, first: Sequence[str], second: Sequence[str]) -> np.ndarray:
-    """Cosine similarity of each pair ``(n,)``, each distinct sentence embedded once."""
-    texts = list(dict.fromkeys([*first, *second]))
-    emb = np.asarray(embed(texts), dtype=np.float64)  # (distinct, dim)
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    pos = {t: i for i, t in enumerate(texts)}
-    a = emb[[pos[t] for t in first]]  # (n, dim)
-    b = emb[[pos[t] for t in second]]  # (n, dim)
-    return np.einsum("nd,nd->n", a, b)
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation (ties get their average rank)."""
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
-
-
 class STSEvaluator:
     """Spearman (x100) between cosine similarity and gold scores on sentence pairs.
 
-    Uses ``sbert.evaluation``'s STS evaluation where it is installed (all its metrics are
-    returned), else a scipy Spearman of cosine. The primary metric is
-    ``<name>_spearman_cosine`` either way.
+    Runs :func:`sbert.evaluation.sts.evaluate_sts` and returns all its metrics, prefixed with
+    ``name``; the primary metric is ``<name>_spearman_cosine``.
 
     Args:
         examples: two text columns and gold scores (see :func:`~sbert.training.data.read_sts`).
@@ -57,34 +40,29 @@ class STSEvaluator:
     """
 
     def __init__(self, examples: Examples, name: str = "sts", batch_size: int = 64) -> None:
-        self.examples = examples
+        first, second = examples.columns
+        self.dataset = StsDataset(name, first, second, list(examples.labels))
         self.name = name
         self.batch_size = batch_size
         self.primary_metric = f"{name}_spearman_cosine"
 
     def __call__(self, encoder: Any) -> dict[str, float]:
-        first, second = self.examples.columns
-        try:
-            from sbert.evaluation.readers import StsDataset
-            from sbert.evaluation.sts import evaluate_sts
-        except ImportError:
-
-            def embed(texts: list[str]) -> np.ndarray:
-                return encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
-
-            return {self.primary_metric: self.score(embed)}
-        data = StsDataset(self.name, first, second, list(self.examples.labels))
-        result = evaluate_sts(encoder, data, batch_size=self.batch_size, show_progress=False)
+        result = evaluate_sts(encoder, self.dataset, batch_size=self.batch_size,
+                              show_progress=False)
         return {
             f"{self.name}_{k}": float(v) for k, v in result.items()
             if isinstance(v, int | float) and k != "pairs"
         }
 
     def score(self, embed: EmbedFn) -> float:
-        """Spearman x100 of cosine for any embedding function."""
-        first, second = self.examples.columns
-        cos = sts_scores(embed, first, second)
-        return 100.0 * spearman(cos, np.asarray(self.examples.labels))
+        """Spearman x100 of cosine for any embedding function (ours or the reference's)."""
+        data = self.dataset
+        texts = list(dict.fromkeys([*data.sentences1, *data.sentences2]))
+        emb = np.asarray(embed(texts), dtype=np.float32)  # (distinct, dim)
+        pos = {t: i for i, t in enumerate(texts)}
+        first = emb[[pos[t] for t in data.sentences1]]  # (n, dim)
+        second = emb[[pos[t] for t in data.sentences2]]  # (n, dim)
+        return float(sts_metrics(first, second, data.scores)["spearman_cosine"])
 
 
 def head_accuracy(embed: EmbedFn, logits: Callable[[Any, Any], Any], nli: Examples) -> float:

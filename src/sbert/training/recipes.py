@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sbert.errors import DataError, UsageError
 from sbert.training.data import (
-    DataError,
     Examples,
     concat_examples,
     nli_triplets,
@@ -36,7 +36,7 @@ def read_anchor_triplets(path: str | Path) -> Examples:
 
 
 def _softmax(encoder: Any, concat: Sequence[str] | None) -> Any:
-    from sbert.losses import SoftmaxLoss
+    from sbert.training.losses import SoftmaxLoss
 
     dim = encoder.network.dimension
     return SoftmaxLoss(encoder.network, dim, 3, concat or ("u", "v", "|u-v|"))
@@ -44,7 +44,7 @@ def _softmax(encoder: Any, concat: Sequence[str] | None) -> Any:
 
 def _loss(name: str) -> Callable[[Any, Sequence[str] | None], Any]:
     def make(encoder: Any, concat: Sequence[str] | None) -> Any:
-        from sbert import losses
+        from sbert.training import losses
 
         return getattr(losses, name)(encoder.network)
 
@@ -84,19 +84,8 @@ RECIPES: dict[str, Recipe] = {
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; the error lists the known ones."""
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
+        raise UsageError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
     return RECIPES[name]
-
-
-def set_pooling(encoder: Any, mode: str) -> None:
-    """Switch the encoder's pooling (``mean``, ``max``, ``cls``) before training."""
-    from sbert.folder import POOLING_MODES
-
-    if mode not in POOLING_MODES:
-        raise ValueError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
-    net = encoder.network
-    net.pooling.modes = (mode,)
-    encoder.backend.dimension = net.dimension  # the backend caches the output size
 
 
 def sts_evaluator(examples: Examples, name: str) -> Any:
@@ -160,13 +149,13 @@ def run_recipe(
     spec = get_recipe(recipe)
     cfg = TrainConfig(epochs=epochs or spec.epochs, **config)
     if not train:
-        raise ValueError("give at least one training file")
+        raise UsageError("give at least one training file")
     examples = concat_examples([spec.read(f) for f in train]).subset(limit)
     evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
     seed_everything(cfg.seed)  # the classifier head's initial weights
     encoder = SentenceEncoder(model, device=device, max_seq_length=max_seq_length)
     if pooling:
-        set_pooling(encoder, pooling)
+        encoder.set_pooling(pooling)
     loss = spec.make_loss(encoder, concat)
     output = Path(output)
     trainer = Trainer(

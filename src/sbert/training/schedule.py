@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sbert.errors import UsageError
+
 _NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias", "layer_norm", "layernorm", "norm.weight")
 
 
@@ -47,7 +49,7 @@ def make_optimizer(
 def warmup_steps_for(total_steps: int, warmup: float) -> int:
     """``warmup`` < 1 is a fraction of the steps (rounded up), otherwise a step count."""
     if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
+        raise UsageError(f"warmup must be >= 0, got {warmup}")
     return math.ceil(total_steps * warmup) if warmup < 1 else int(warmup)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sbert.errors import UsageError
 from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
 from sbert.training.checkpoint import (
     list_checkpoints,
@@ -136,14 +137,14 @@ class Trainer:
     ) -> None:
         self.config = config or TrainConfig()
         if self.config.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.config.precision!r}; expected {PRECISIONS}")
+            raise UsageError(f"unknown precision {self.config.precision!r}; expected {PRECISIONS}")
         if not tasks:
             raise ValueError("give at least one TrainTask")
         self.encoder = encoder
         self.network: nn.Module = encoder.network
         self.device = torch.device(encoder.device)
         if self.config.precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device; use precision='bf16' on CPU")
+            raise UsageError("fp16 needs a CUDA device; use precision='bf16' on CPU")
         self.tasks = list(tasks)
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.evaluator = evaluator
@@ -292,7 +293,7 @@ class Trainer:
         tmp.rename(self.best_dir)
 
     def _load_best(self) -> None:
-        from sbert.network import SentenceNetwork
+        from sbert.backends.torch.network import SentenceNetwork
 
         assert self.best_dir is not None
         from sbert.folder import read_folder
@@ -338,7 +339,7 @@ class Trainer:
             path = Path(str(resume))
         ckpt = load_checkpoint(path)
         if ckpt["data"] != plan_fingerprint(self.plans):
-            raise ValueError(
+            raise UsageError(
                 f"{path} was saved with other data, batch size, seed or epochs; resume with the "
                 "same settings or start a new output folder"
             )

@@ -1,0 +1,69 @@
+"""Exports made on demand: a folder with torch weights only gets its ONNX graphs once, in the
+sbert cache, the first time it is loaded with ``backend="onnx"``."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from sbert.errors import MissingExtraError
+from sbert.folder import FP32_FILE, INT8_FILE, FolderSpec
+from sbert.runtime import cache_dir, has_module
+
+logger = logging.getLogger(__name__)
+
+# bump when the export's defaults change, so cached exports are made again
+EXPORT_FORMAT = 7
+
+
+def cache_folder(path: Path, spec: FolderSpec) -> Path:
+    """Where :func:`cached_export` keeps the export of ``path``.
+
+    The key covers the folder's path, its weight and config files' sizes and times, and
+    :data:`EXPORT_FORMAT`.
+    """
+    stamp = [str(Path(path).resolve()), str(EXPORT_FORMAT)]
+    for f in sorted(spec.transformer_path.iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"):
+            st = f.stat()
+            stamp.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"{Path(path).name}-{key}"
+
+
+def cached_export(path: Path, spec: FolderSpec) -> Path:
+    """The ONNX export (fp32 and int8) of a folder that has torch weights only, made once.
+
+    ``SentenceEncoder(name, backend="onnx")`` on such a folder calls this: the first load
+    exports into ``<sbert cache>/onnx/`` (needs torch, about a minute for a small model);
+    later loads reuse the export (in :func:`cache_folder`).
+
+    Returns:
+        The exported folder.
+    """
+    out = cache_folder(path, spec)
+    if (out / INT8_FILE).exists() and (out / FP32_FILE).exists():
+        return out
+    if not has_module("torch"):
+        raise MissingExtraError(
+            f"{path} has no ONNX graph, and exporting one needs torch once: install it "
+            "(pip install 'sbert[torch]') or run `sbert export onnx MODEL OUT --quantize int8` "
+            "on a machine that has it, then load OUT"
+        )
+    from sbert.backends.onnx.export import export_onnx
+    from sbert.backends.torch.backend import TorchBackend
+
+    logger.warning("%s has no ONNX graph: exporting it once to %s (later loads reuse it)",
+                   path, out)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    try:
+        export_onnx(TorchBackend(spec, device="cpu"), spec, tmp, quantize="int8")
+        if out.exists():  # another process finished first, or an incomplete earlier export
+            shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

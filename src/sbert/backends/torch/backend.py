@@ -1,0 +1,97 @@
+"""The default backend: the torch :class:`~sbert.backends.torch.network.SentenceNetwork`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbert._version import __version__
+from sbert.folder import FolderSettings, FolderSpec, copy_tokenizer_files, write_folder_files
+from sbert.runtime import resolve_threads, set_torch_threads
+
+PRECISIONS = ("fp32", "bf16")  # bf16 runs under autocast
+
+
+class TorchBackend:
+    """Runs the network with torch, one batch at a time on every thread.
+
+    Args:
+        spec: the parsed model folder.
+        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+        threads: when given, torch's intra-op thread count is set to it. torch has one
+            process-wide pool, so this changes it for the whole process; by default it is
+            left as it is.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+    """
+
+    streams = 1  # torch has one process-wide intra-op pool: one batch at a time on all cores
+
+    def __init__(
+        self, spec: FolderSpec, device: str | None = None, threads: int | None = None,
+        precision: str = "fp32",
+    ) -> None:
+        import torch
+
+        from sbert.backends.torch.network import SentenceNetwork
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if threads is not None:
+            set_torch_threads(resolve_threads(threads))
+        self.threads = torch.get_num_threads()
+        self.network = SentenceNetwork.from_spec(spec).to(self.device)
+        if self.device.type == "cpu":
+            from sbert.backends.torch.kernels import use_onednn_linears
+
+            use_onednn_linears(self.network)  # ~2x on CPUs where MKL is slow (AMD EPYC)
+        # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README
+        self.autocast = precision == "bf16"
+
+    @property
+    def dimension(self) -> int:
+        return int(self.network.dimension)
+
+    def embed(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray,
+        alone: bool = False,
+    ) -> Any:
+        import torch
+
+        dev = self.device
+        with torch.inference_mode(), torch.autocast(
+            dev.type, dtype=torch.bfloat16, enabled=self.autocast
+        ):
+            return self.network(
+                torch.from_numpy(input_ids).to(dev),
+                torch.from_numpy(attention_mask).to(dev),
+                torch.from_numpy(token_type_ids).to(dev),
+            ).float()  # (batch, dim)
+
+    def save(self, root: Path, settings: FolderSettings, tokenizer_source: Path) -> Path:
+        """Write a sentence-transformers folder: configs, weights and tokenizer files.
+
+        Args:
+            root: the folder (created).
+            settings: the folder-level settings to record.
+            tokenizer_source: the folder whose tokenizer files are copied.
+        """
+        import torch
+        import transformers
+
+        net = self.network
+        dense_dirs = write_folder_files(
+            root, net.pooling, net.dense_configs, net.normalize, settings,
+            {"sbert": __version__, "transformers": transformers.__version__,
+             "pytorch": torch.__version__},
+        )
+        net.save(root, dense_dirs)
+        copy_tokenizer_files(tokenizer_source, root, settings.max_seq_length)
+        return root

@@ -1,0 +1,6 @@
+"""Data files: one reader per format, shared by the CLI, training and evaluation.
+
+* :mod:`.text`: sentences from text/CSV/TSV/JSONL files; embeddings to .npy/.parquet/JSONL.
+* :mod:`.sts`: scored sentence pairs (STS benchmark, SICK, SemEval STS12-16, generic tables).
+* :mod:`.nli`: NLI pairs and the triplets made from them.
+"""

@@ -1,0 +1,24 @@
+"""Model folders in the sentence-transformers format: the spec, reading and writing."""
+
+from __future__ import annotations
+
+from sbert.folder.read import max_positions, parse_pooling_config, read_folder, read_model_config
+from sbert.folder.spec import (
+    FP32_FILE,
+    INT8_FILE,
+    MODULE_TYPES,
+    POOLING_MODES,
+    SIMILARITY_FNS,
+    TOKENIZER_FILES,
+    DenseConfig,
+    FolderSpec,
+    PoolingConfig,
+)
+from sbert.folder.write import FolderSettings, copy_tokenizer_files, write_folder_files
+
+__all__ = [
+    "FP32_FILE", "INT8_FILE", "MODULE_TYPES", "POOLING_MODES", "SIMILARITY_FNS",
+    "TOKENIZER_FILES", "DenseConfig", "FolderSettings", "FolderSpec", "PoolingConfig",
+    "copy_tokenizer_files", "max_positions", "parse_pooling_config", "read_folder",
+    "read_model_config", "write_folder_files",
+]

@@ -1,0 +1,254 @@
+"""Read sentence-transformers model folders (and plain Hugging Face folders) into a spec."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sbert.errors import ModelFolderError
+from sbert.files import read_json
+from sbert.folder.spec import (
+    MODULE_TYPES,
+    POOLING_MODES,
+    SIMILARITY_FNS,
+    DenseConfig,
+    FolderSpec,
+    PoolingConfig,
+)
+
+logger = logging.getLogger(__name__)
+
+# legacy boolean keys of 1_Pooling/config.json, in the order sentence-transformers concatenates
+LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+_MODE_ALIASES = {"mean_sqrt_len_tokens": "mean_sqrt_len", "mean_tokens": "mean", "cls_token": "cls"}
+
+ACTIVATION_PATHS = {
+    "identity": "torch.nn.modules.linear.Identity",
+    "tanh": "torch.nn.modules.activation.Tanh",
+    "relu": "torch.nn.modules.activation.ReLU",
+    "gelu": "torch.nn.modules.activation.GELU",
+    "sigmoid": "torch.nn.modules.activation.Sigmoid",
+}
+_ACTIVATION_NAMES = {path: name for name, path in ACTIVATION_PATHS.items()}
+
+_ST_CONFIG_FILES = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+ST_TOP_CONFIG = "config_sentence_transformers.json"
+# RoBERTa-like models reserve pad_token_id + 1 positions before the first token
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet", "camembert")
+
+
+def _json(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except ValueError as err:
+        raise ModelFolderError(str(err)) from err
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    data = _json(path)
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_model_config(folder: Path) -> dict[str, Any]:
+    """The transformer's ``config.json`` (``{}`` when the folder has none)."""
+    path = Path(folder) / "config.json"
+    return _json_object(path) if path.is_file() else {}
+
+
+def max_positions(config: dict[str, Any]) -> int | None:
+    """How many tokens the transformer of ``config`` can embed (None when unknown)."""
+    value = config.get("max_position_embeddings")
+    if not isinstance(value, int):
+        return None
+    if config.get("model_type") in _OFFSET_POSITIONS:
+        value -= int(config.get("pad_token_id", 1)) + 1
+    return value
+
+
+def parse_pooling_config(cfg: dict[str, Any]) -> PoolingConfig:
+    """Parse ``1_Pooling/config.json``: legacy booleans or the 6.x ``pooling_mode`` key."""
+    dim = int(cfg.get("embedding_dimension", cfg.get("word_embedding_dimension", 0)))
+    raw = cfg.get("pooling_mode")
+    modes: list[str]
+    if raw is not None:
+        modes = [raw] if isinstance(raw, str) else list(raw)
+    else:
+        modes = [mode for key, mode in LEGACY_POOLING_KEYS.items() if cfg.get(key)]
+    modes = [_MODE_ALIASES.get(m, m) for m in modes]
+    if not modes:
+        raise ModelFolderError("pooling config selects no pooling mode")
+    for mode in modes:
+        if mode not in POOLING_MODES:
+            raise ModelFolderError(
+                f"unsupported pooling mode {mode!r}; expected one of {POOLING_MODES}"
+            )
+    return PoolingConfig(tuple(modes), dim, bool(cfg.get("include_prompt", True)))
+
+
+def _parse_dense(folder: Path) -> DenseConfig:
+    cfg = _json_object(folder / "config.json")
+    act_path = cfg.get("activation_function", ACTIVATION_PATHS["tanh"])
+    activation = _ACTIVATION_NAMES.get(act_path)
+    if activation is None:
+        raise ModelFolderError(
+            f"{folder}: unsupported Dense activation {act_path!r}; "
+            f"supported: {sorted(_ACTIVATION_NAMES)}"
+        )
+    if cfg.get("use_residual"):
+        raise ModelFolderError(f"{folder}: Dense with use_residual=True is not supported")
+    return DenseConfig(
+        int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True)),
+        activation, folder,
+    )
+
+
+def _st_config(path: Path) -> dict[str, Any]:
+    for name in _ST_CONFIG_FILES:
+        if (path / name).exists():
+            return _json_object(path / name)
+    return {}
+
+
+def _tokenizer_max_length(path: Path) -> int | None:
+    cfg_path = path / "tokenizer_config.json"
+    if not cfg_path.exists():
+        return None
+    value = _json_object(cfg_path).get("model_max_length")
+    if isinstance(value, int) and 0 < value < 100_000:
+        return value
+    return None
+
+
+def _onnx_files(root: Path) -> list[str]:
+    onnx_dir = root / "onnx"
+    if not onnx_dir.is_dir():
+        return []
+    return sorted(str(p.relative_to(root)) for p in onnx_dir.glob("*.onnx"))
+
+
+def _top_config(root: Path) -> tuple[str, dict[str, str], str | None]:
+    """``similarity_fn_name``, ``prompts`` and ``default_prompt_name`` of a folder."""
+    path = root / ST_TOP_CONFIG
+    if not path.exists():
+        return "cosine", {}, None
+    cfg = _json_object(path)
+    similarity = cfg.get("similarity_fn_name") or "cosine"
+    if similarity not in SIMILARITY_FNS:
+        raise ModelFolderError(
+            f"{path}: unknown similarity_fn_name {similarity!r}; expected one of {SIMILARITY_FNS}"
+        )
+    prompts = cfg.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise ModelFolderError(f"{path}: 'prompts' must map names to prompt strings")
+    default = cfg.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise ModelFolderError(
+            f"{path}: default_prompt_name {default!r} is not one of the prompts {sorted(prompts)}"
+        )
+    return similarity, dict(prompts), default
+
+
+def read_folder(path: str | Path) -> FolderSpec:
+    """Read a sentence-transformers folder, or a plain Hugging Face model folder.
+
+    Args:
+        path: a local folder.
+
+    Returns:
+        The parsed :class:`FolderSpec`; weights are not loaded.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelFolderError(f"{root} is not a folder")
+    modules_file = root / "modules.json"
+    if not modules_file.exists():
+        if not (root / "config.json").exists():
+            raise ModelFolderError(
+                f"{root} has neither modules.json (sentence-transformers) nor config.json "
+                "(Hugging Face); is it a model folder?"
+            )
+        logger.info("%s has no modules.json: plain Hugging Face model, using mean pooling", root)
+        config = read_model_config(root)
+        return FolderSpec(
+            root=root,
+            transformer_path=root,
+            pooling=PoolingConfig(("mean",), int(config.get("hidden_size", 0))),
+            max_seq_length=_tokenizer_max_length(root),
+            is_sentence_transformers=False,
+            onnx_files=_onnx_files(root),
+            max_positions=max_positions(config),
+            model_type=config.get("model_type"),
+        )
+
+    modules = _json(modules_file)
+    if not isinstance(modules, list):
+        raise ModelFolderError(f"{modules_file}: expected a JSON list of modules")
+    transformer_path: Path | None = None
+    pooling: PoolingConfig | None = None
+    dense: list[DenseConfig] = []
+    normalize = False
+    st_cfg: dict[str, Any] = {}
+    for entry in sorted(modules, key=lambda m: int(m.get("idx", 0))):
+        type_name = entry.get("type", "")
+        kind = MODULE_TYPES.get(type_name)
+        if kind is None:
+            raise ModelFolderError(
+                f"{modules_file}: module type {type_name!r} is not supported; sbert knows "
+                f"Transformer, Pooling, Dense and Normalize modules (it never imports a class "
+                "named by a file)"
+            )
+        mod_path = root / entry.get("path", "")
+        if kind == "transformer":
+            if transformer_path is not None:
+                raise ModelFolderError(f"{modules_file}: more than one Transformer module")
+            transformer_path = mod_path
+            st_cfg = _st_config(mod_path)
+        elif kind == "pooling":
+            pooling = parse_pooling_config(_json_object(mod_path / "config.json"))
+        elif kind == "dense":
+            dense.append(_parse_dense(mod_path))
+        elif kind == "normalize":
+            normalize = True  # the folder itself may be missing: Normalize has no weights
+    if transformer_path is None:
+        raise ModelFolderError(f"{modules_file}: no Transformer module")
+    if pooling is None:
+        raise ModelFolderError(f"{modules_file}: no Pooling module")
+
+    max_len = st_cfg.get("max_seq_length") or _tokenizer_max_length(transformer_path)
+    similarity, prompts, default_prompt = _top_config(root)
+    config = read_model_config(transformer_path)
+    return FolderSpec(
+        root=root,
+        transformer_path=transformer_path,
+        pooling=pooling,
+        dense=dense,
+        normalize=normalize,
+        max_seq_length=int(max_len) if max_len else None,
+        do_lower_case=bool(st_cfg.get("do_lower_case", False)),
+        similarity_fn_name=similarity,
+        prompts=prompts,
+        default_prompt_name=default_prompt,
+        onnx_files=_onnx_files(root),
+        max_positions=max_positions(config),
+        model_type=config.get("model_type"),
+    )

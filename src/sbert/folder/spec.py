@@ -1,0 +1,108 @@
+"""What a sentence-transformers model folder holds, as data: the module table and the spec.
+
+The folder format is sbert's interoperability contract: ``modules.json`` (an ordered list of
+modules), the Hugging Face transformer (at the root or in ``0_Transformer/``),
+``1_Pooling/config.json``, optional ``N_Dense/`` and ``N_Normalize`` modules,
+``config_sentence_transformers.json`` (similarity function and prompts) and optional
+``onnx/model*.onnx`` graphs. Module types are looked up in :data:`MODULE_TYPES`; a type that
+is not in the table is refused with a message, never imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# every spelling of a module type that sentence-transformers 2.x-6.x writes -> our kind
+MODULE_TYPES: dict[str, str] = {
+    "sentence_transformers.models.Transformer": "transformer",
+    "sentence_transformers.models.Transformer.Transformer": "transformer",
+    "sentence_transformers.base.modules.transformer.Transformer": "transformer",
+    "sentence_transformers.models.Pooling": "pooling",
+    "sentence_transformers.models.Pooling.Pooling": "pooling",
+    "sentence_transformers.sentence_transformer.modules.pooling.Pooling": "pooling",
+    "sentence_transformers.models.Dense": "dense",
+    "sentence_transformers.models.Dense.Dense": "dense",
+    "sentence_transformers.base.modules.dense.Dense": "dense",
+    "sentence_transformers.models.Normalize": "normalize",
+    "sentence_transformers.models.Normalize.Normalize": "normalize",
+    "sentence_transformers.base.modules.normalize.Normalize": "normalize",
+}
+
+# the type names we write: the classic spelling, which every sentence-transformers release loads
+WRITE_TYPES: dict[str, str] = {
+    "transformer": "sentence_transformers.models.Transformer",
+    "pooling": "sentence_transformers.models.Pooling",
+    "dense": "sentence_transformers.models.Dense",
+    "normalize": "sentence_transformers.models.Normalize",
+}
+
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len")
+
+# Dense activations we know by name (sentence-transformers stores the class path)
+ACTIVATIONS = ("identity", "tanh", "relu", "gelu", "sigmoid")
+
+# the similarity functions sentence-transformers names in config_sentence_transformers.json
+SIMILARITY_FNS = ("cosine", "dot", "euclidean", "manhattan")
+
+# the tokenizer files a model folder may carry (copied as they are when a model is saved)
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+    "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
+)
+
+# ONNX graphs inside a folder, as sentence-transformers and optimum name them
+FP32_FILE = "onnx/model.onnx"
+INT8_FILE = "onnx/model_qint8_avx512_vnni.onnx"
+
+# the transformer's weight files, any of which makes a folder loadable by the torch backend
+TORCH_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+@dataclass
+class PoolingConfig:
+    """Pooling of token embeddings into one sentence vector."""
+
+    modes: tuple[str, ...] = ("mean",)
+    dimension: int = 0  # the transformer's hidden size; 0 until known
+    include_prompt: bool = True
+
+    @property
+    def output_dimension(self) -> int:
+        return self.dimension * len(self.modes)
+
+
+@dataclass
+class DenseConfig:
+    """A linear layer (with activation) after pooling, stored in ``N_Dense/``."""
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    activation: str = "tanh"
+    path: Path | None = None  # folder holding the weights, when loaded from disk
+
+
+@dataclass
+class FolderSpec:
+    """Everything sbert needs to rebuild a sentence encoder from a folder."""
+
+    root: Path
+    transformer_path: Path
+    pooling: PoolingConfig
+    dense: list[DenseConfig] = field(default_factory=list)
+    normalize: bool = False
+    max_seq_length: int | None = None
+    do_lower_case: bool = False
+    is_sentence_transformers: bool = True
+    similarity_fn_name: str = "cosine"
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    onnx_files: list[str] = field(default_factory=list)
+    # from the transformer's config.json: positions it can embed (None when unknown)
+    max_positions: int | None = None
+    model_type: str | None = None
+
+    @property
+    def has_torch_weights(self) -> bool:
+        return any((self.transformer_path / n).exists() for n in TORCH_WEIGHT_FILES)

@@ -1,0 +1,83 @@
+"""The usearch side of :mod:`sbert.search.index`: file names, atomic saves, checked reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sbert.runtime import require
+
+logger = logging.getLogger(__name__)
+
+METRICS = {"cosine": "cos", "dot": "ip"}  # our score name -> usearch metric
+
+
+def vectors_path(root: Path, generation: int) -> Path:
+    """The usearch file of one generation of an index folder."""
+    return root / f"vectors-{generation}.usearch"
+
+
+def save_vectors(vectors: Any, path: Path) -> None:
+    """Write a usearch index atomically: temporary file, fsync, rename, fsync the folder."""
+    tmp = path.with_name(path.name + ".tmp")
+    vectors.save(str(tmp))
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_vectors(path: Path, view: bool, expected: int) -> Any:
+    """The usearch index in ``path`` if it reads and holds ``expected`` vectors, else None."""
+    usearch = require("usearch.index", "search")
+    if not path.is_file():
+        return None
+    try:
+        vectors = usearch.Index.restore(str(path), view=view)
+    except Exception as err:  # any damage means: rebuild
+        logger.warning("cannot read %s (%s)", path, err)
+        return None
+    return vectors if vectors is not None and len(vectors) == expected else None
+
+
+def new_vectors(dimension: int, metric: str, connectivity: int) -> Any:
+    """An empty float32 usearch HNSW index."""
+    usearch = require("usearch.index", "search")
+    return usearch.Index(ndim=dimension, metric=METRICS[metric], dtype="f32",
+                         connectivity=connectivity)
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most ``size`` items (SQLite limits ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@contextmanager
+def progress_bar(total: int, show: bool) -> Iterator[Any]:
+    """A usearch progress callback drawing a tqdm bar (None when ``show`` is False)."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="index", unit="vec") as bar:
+        step = max(1, total // 200)
+
+        def progress(processed: int, total: int) -> bool:
+            if processed - bar.n >= step or processed == total:
+                bar.update(processed - bar.n)
+            return True
+
+        # usearch checks the annotations as types, not as the strings this module makes
+        progress.__annotations__ = {"processed": int, "total": int, "return": bool}
+        yield progress

@@ -1,0 +1,197 @@
+"""The persistent index: add/search/delete/reopen, model checks, repair, and durability
+when a real writer process is killed (SIGKILL) in the middle of ``add``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import has_module
+
+pytestmark = pytest.mark.skipif(not has_module("usearch"), reason="needs usearch (sbert[search])")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def make(path: Path, n: int = 0, dim: int = 16):  # noqa: ANN201 - Index
+    from sbert.search.index import Index
+
+    index = Index.create(path, model="test-model", dimension=dim)
+    if n:
+        index.add([f"s{i}" for i in range(n)], vectors(n, dim))
+    return index
+
+
+def test_add_search_delete_reopen(tmp_path: Path) -> None:
+    from sbert.search.index import Index
+
+    emb = vectors(200)
+    with make(tmp_path / "ix") as index:
+        ids = index.add([f"s{i}" for i in range(200)], emb,
+                        metadata=[{"n": i} if i % 2 else None for i in range(200)])
+        assert len(index) == 200 and ids[:2] == ["1", "2"]
+        hits = index.search(emb[:3], k=4)
+        assert [h[0].text for h in hits] == ["s0", "s1", "s2"]
+        assert hits[1][0].score == pytest.approx(1.0, abs=1e-5) and hits[1][0].metadata == {"n": 1}
+        exact = index.search(emb[10], k=5, exact=True)[0]
+        scores = (emb / np.linalg.norm(emb, axis=1, keepdims=True)) @ (
+            emb[10] / np.linalg.norm(emb[10]))
+        assert [h.text for h in exact] == [f"s{i}" for i in np.argsort(-scores)[:5]]
+        assert index.delete(["1", "3", "missing", "3"]) == 2
+        generation = index.info()["generation"]
+        assert index.delete(["missing"]) == 0 and index.info()["generation"] == generation
+        assert index.search(emb[0], k=1, exact=True)[0][0].text != "s0"
+    with Index.open(tmp_path / "ix") as index:
+        assert len(index) == 198 and index.model == "test-model"
+        assert index.get(["2", "1"])[0].text == "s1" and index.get(["1"]) == [None]
+        index.add(["extra"], emb[:1], ids=["x"])
+        assert index.search(emb[0], k=1)[0][0].id == "x"
+        files = sorted(p.name for p in (tmp_path / "ix").glob("vectors-*"))
+        assert files == [f"vectors-{index.info()['generation']}.usearch"]
+
+
+def test_refuses_other_models_and_bad_input(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index
+
+    with make(tmp_path / "ix", n=5) as index:
+        with pytest.raises(IndexFailure, match="test-model"):
+            index.search(vectors(1), model="other-model")
+        with pytest.raises(IndexFailure, match="dimension 32"):
+            index.search(np.zeros((1, 32), dtype=np.float32))
+        with pytest.raises(IndexFailure, match="test-model"):
+            index.search_texts(["a query"], tiny_encoder)
+        with pytest.raises(IndexFailure, match="already in the index"):
+            index.add(["dup"], vectors(1), ids=["1"])
+        assert len(index) == 5 and index.search(vectors(1), k=10)[0][-1].id in set("12345")
+    with pytest.raises(IndexFailure, match="not empty"):
+        Index.create(tmp_path / "ix", model="m", dimension=16)
+    with pytest.raises(IndexFailure, match="no index"):
+        Index.open(tmp_path / "nothing")
+
+
+def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
+    from sbert.search.index import Index, model_id
+
+    index = Index.create(tmp_path / "ix", model=model_id(tiny_encoder),
+                         dimension=tiny_encoder.dimension)
+    sentences = ["a man is eating food", "the dog runs in the park", "a red car"]
+    index.add_texts(sentences, tiny_encoder)
+    assert index.search_texts(["the dog runs in the park"], tiny_encoder, k=1)[0][0].text == (
+        "the dog runs in the park")
+
+
+def test_repairs_a_missing_vector_file(tmp_path: Path) -> None:
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=50).close()
+    for path in (tmp_path / "ix").glob("vectors-*"):
+        path.unlink()
+    with Index.open(tmp_path / "ix") as index:
+        assert len(index) == 50
+        assert index.search(vectors(50)[7], k=1, exact=True)[0][0].text == "s7"
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import sbert.search.index.store as mod
+
+    path, point = sys.argv[1], sys.argv[2]
+    index = mod.Index.open(path)
+    save = mod._save_vectors
+
+    def pause():
+        print("ready", flush=True)
+        time.sleep(60)
+
+    def patched_save(vectors, target):
+        if point == "before-save":
+            pause()
+        save(vectors, target)
+        if point == "after-save":
+            pause()
+
+    mod._save_vectors = patched_save
+    if point == "after-commit":
+        index._remove_stale = pause
+    if point == "loop":
+        for b in range(1000):
+            print("batch", b, flush=True)
+            index.add([f"b{b}-{i}" for i in range(50)],
+                      np.random.default_rng(b).standard_normal((50, 16)).astype(np.float32))
+    else:
+        index.add([f"new{i}" for i in range(100)],
+                  np.random.default_rng(1).standard_normal((100, 16)).astype(np.float32))
+""")
+
+
+def run_and_kill(path: Path, point: str, wait_for: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), point],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.strip() == wait_for:
+                break
+        else:
+            pytest.fail(f"the writer exited before {wait_for!r} (code {proc.wait()})")
+        if point == "loop":
+            time.sleep(0.05)  # somewhere inside the next add
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(("point", "expected"),
+                         [("before-save", 20), ("after-save", 20), ("after-commit", 120)])
+def test_killed_writer_leaves_all_or_nothing(tmp_path: Path, point: str, expected: int) -> None:
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=20).close()
+    run_and_kill(tmp_path / "ix", point, "ready")
+    with Index.open(tmp_path / "ix") as index:
+        assert len(index) == expected
+        new = index.search(np.random.default_rng(1).standard_normal(16), k=1, exact=True)[0][0]
+        assert new.text.startswith("new") == (expected == 120)
+        index.add(["after"], vectors(1, seed=9))  # still writable; strays cleaned up
+        assert len(index) == expected + 1
+        assert len(list((tmp_path / "ix").glob("vectors-*"))) == 1
+
+
+def test_killed_at_a_random_moment_keeps_whole_batches(tmp_path: Path) -> None:
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix").close()
+    run_and_kill(tmp_path / "ix", "loop", "batch 3")
+    with Index.open(tmp_path / "ix") as index:
+        n = len(index)
+        assert n % 50 == 0 and n >= 150
+        texts = {hit.text for hit in index.get([str(k) for k in range(1, n + 1)]) if hit}
+        assert texts == {f"b{b}-{i}" for b in range(n // 50) for i in range(50)}
+        hits = index.search(vectors(3, seed=4), k=5)
+        assert all(len(h) == 5 for h in hits)
+
+
+def test_a_reader_sees_another_writers_batch(tmp_path: Path) -> None:
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=10).close()
+    with Index.open(tmp_path / "ix") as reader, Index.open(tmp_path / "ix") as writer:
+        assert reader.search(vectors(1, seed=7), k=1)[0][0].text.startswith("s")
+        writer.add(["fresh"], vectors(1, seed=7))
+        assert reader.search(vectors(1, seed=7), k=1)[0][0].text == "fresh"
