@@ -109,9 +109,31 @@ def test_save_roundtrip(tiny_encoder: SentenceEncoder, tmp_path: Path) -> None:
     np.testing.assert_allclose(again.encode(SENTENCES), tiny_encoder.encode(SENTENCES), atol=1e-6)
 
 
+def test_torch_threads_change_only_when_asked(tiny_model_dir: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        enc = SentenceEncoder(tiny_model_dir, device="cpu")
+        assert torch.get_num_threads() == before and enc.backend.threads == before
+        SentenceEncoder(tiny_model_dir, device="cpu", threads=1)
+        assert torch.get_num_threads() == 1  # asked for: torch's pool is process-wide
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_loading_leaves_the_folder_spec_as_read(tiny_hf_dir: Path) -> None:
+    enc = SentenceEncoder(tiny_hf_dir, device="cpu")  # no modules.json: hidden size from config
+    assert enc.spec.pooling.dimension == 32
+    enc.set_pooling("cls", head=False)
+    assert enc.spec.pooling.modes == ("mean",)  # the network has its own copy
+    assert "pooling=cls" in repr(enc)
+
+
 def test_import_sbert_is_light() -> None:
     code = (
-        "import sys, sbert, sbert.folder, sbert.data.text, sbert.cli.main; "
+        "import sys, sbert, sbert.folder, sbert.data.text, sbert.cli.main, sbert.cli.common, "
+        "sbert.search, sbert.backends, sbert.models, sbert.errors; "
         "heavy = [m for m in ('torch', 'transformers', 'sklearn', 'onnxruntime') "
         "if m in sys.modules]; "
         "print(heavy)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -18,8 +17,6 @@ from sbert.models import DEFAULT_MODEL, resolve_model
 from sbert.runtime import resolve_threads
 from sbert.similarity import normalize as normalize_rows
 from sbert.similarity import pairwise_similarity, similarity
-
-logger = logging.getLogger(__name__)
 
 # show a progress bar by default from this many sentences on
 PROGRESS_MIN_SENTENCES = 2048

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,6 @@ from typing import Any
 import numpy as np
 
 from sbert.runtime import require
-
-logger = logging.getLogger(__name__)
 
 # fewest texts per chunk worth a thread of their own
 PARALLEL_CHUNK_MIN = 512

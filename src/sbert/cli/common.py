@@ -8,9 +8,11 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from sbert.backends import BACKENDS
+from sbert.models import DEFAULT_MODEL
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-BACKENDS = ("torch", "onnx")  # as sbert.encoder.BACKENDS, without importing it
 _BACKEND_KEY = "sbert.backend_options"
 
 
@@ -21,7 +23,7 @@ def model_option(func: F) -> F:
         "--device", default=None, help="torch device (cpu, cuda...); default: CUDA if available."
     )(out)
     out = click.option(
-        "--model", "-m", "model", default="all-MiniLM-L6-v2", show_default=True,
+        "--model", "-m", "model", default=DEFAULT_MODEL, show_default=True,
         help="Model folder, bundled model name or hub id.",
     )(out)
     return cast(F, out)

@@ -8,7 +8,6 @@ show_progress)`` returning ``(n, dim)`` float32. :func:`load_model` turns a comm
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,6 @@ import numpy as np
 
 from sbert.runtime import require
 from sbert.similarity import normalize as normalize_rows
-
-logger = logging.getLogger(__name__)
 
 GLOVE_NAMES = ("glove", "glove-6b-50d")
 TOKEN_POOLINGS = ("avg", "cls")

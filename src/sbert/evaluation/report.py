@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from collections.abc import Sequence
@@ -13,8 +12,6 @@ from typing import Any
 import numpy as np
 
 from sbert.runtime import require
-
-logger = logging.getLogger(__name__)
 
 
 def _fmt(value: Any) -> str:

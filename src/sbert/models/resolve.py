@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from sbert.errors import ModelNotFoundError
 from sbert.models.bundled import DEFAULT_MODEL, bundled_model
-
-logger = logging.getLogger(__name__)
 
 
 def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> Path:

@@ -8,15 +8,12 @@ agglomerative wrappers use scikit-learn (the ``search`` extra).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
 from sbert.runtime import require
 from sbert.similarity import normalize
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("community", "kmeans", "agglomerative")
 

@@ -9,19 +9,15 @@ the running top-k lists of its rows and of its columns. Peak memory is bounded e
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from sbert.runtime import has_module
+from sbert.runtime import available_cores, has_module
 from sbert.search.topk import RunningTopK
 from sbert.similarity import check_score, prepare
-
-logger = logging.getLogger(__name__)
 
 # show a progress bar by default when mining at least this many embeddings
 PROGRESS_MIN_ROWS = 20_000
@@ -145,7 +141,7 @@ def _mine_blocks(emb: np.ndarray, k: int, block: int, show_progress: bool | None
     below_diagonal = np.tri(min(block, n), dtype=bool)  # (block, block), True where j <= i
     # an off-diagonal tile updates two disjoint sets of rows: merge them on two threads
     # (numpy releases the GIL in the comparisons, selections and partitions)
-    pool = ThreadPoolExecutor(max_workers=1) if (os.cpu_count() or 1) > 1 else None
+    pool = ThreadPoolExecutor(max_workers=1) if available_cores() > 1 else None
     with tqdm(total=n_tiles, desc="mine", unit="tile", disable=not show_progress) as bar:
         for r_start in starts:
             rows = emb[r_start:r_start + block]  # (b, dim)

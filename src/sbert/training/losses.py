@@ -8,15 +8,12 @@ The network's weights are shared by every column: the siamese / triplet setup of
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from sbert.errors import UsageError
-
-logger = logging.getLogger(__name__)
 
 Features = Sequence[dict[str, torch.Tensor]]
 

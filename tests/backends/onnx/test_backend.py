@@ -146,14 +146,23 @@ def test_torch_only_folder_is_exported_once_into_the_cache(
 
     monkeypatch.setenv("SBERT_CACHE", str(tmp_path / "cache"))
     torch_emb = SentenceEncoder(tiny_model_dir, device="cpu").encode(SENTENCES[:3])
-    with caplog.at_level("WARNING", logger="sbert.backends.onnx.quantize"):
+    built = []
+    init = SentenceEncoder.__init__
+
+    def counting_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(args)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceEncoder, "__init__", counting_init)
+    with caplog.at_level("WARNING", logger="sbert.backends.onnx.cache"):
         enc = SentenceEncoder(tiny_model_dir, backend="onnx", quantized=True)
     assert "exporting it once" in caplog.text
+    assert len(built) == 1  # the export works on the backend: no second encoder is built
     assert enc.path.parent == tmp_path / "cache" / "onnx"
     graph = enc.path / "onnx" / "model.onnx"
     stamp = graph.stat().st_mtime_ns
     caplog.clear()
-    with caplog.at_level("WARNING", logger="sbert.backends.onnx.quantize"):
+    with caplog.at_level("WARNING", logger="sbert.backends.onnx.cache"):
         fp32 = SentenceEncoder(tiny_model_dir, backend="onnx")
     assert "exporting" not in caplog.text and fp32.path == enc.path
     assert graph.stat().st_mtime_ns == stamp  # reused, not exported again
