@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from sbert.errors import MissingExtraError
+from sbert.errors import MissingExtraError, UsageError
 
 # environment variables sbert reads
 CACHE_ENV = "SBERT_CACHE"
@@ -31,14 +31,14 @@ def resolve_threads(threads: int | None) -> int:
     if threads is None:
         return available_cores()
     if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+        raise UsageError(f"threads must be >= 1, got {threads}")
     return threads
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """Threads each of ``workers`` processes may use so that together they fit the cores."""
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise UsageError(f"workers must be >= 1, got {workers}")
     return max(1, (cores or available_cores()) // workers)
 
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from sbert.training.data import Examples
+
+
+@pytest.fixture
+def tiny_encoder(tiny_model_dir: Path) -> Any:
+    """A fresh tiny encoder per test: training changes its weights in place, and the
+    session-wide one must stay as loaded for the other tests."""
+    from sbert import SentenceEncoder
+
+    return SentenceEncoder(tiny_model_dir, device="cpu")
 
 PAIRS = [
     ("a man is playing a guitar", "a man plays music", "entailment", 4.2),

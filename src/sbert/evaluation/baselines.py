@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sbert.errors import UsageError
 from sbert.runtime import require
 from sbert.similarity import normalize as normalize_rows
 
@@ -32,7 +33,7 @@ def _finish(out: np.ndarray, normalize: bool, convert_to: str) -> Any:
 
         return torch.from_numpy(np.ascontiguousarray(out))
     if convert_to != "numpy":
-        raise ValueError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
+        raise UsageError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
     return out
 
 
@@ -59,7 +60,7 @@ class GloveEncoder:
         self.vectors = np.load(vectors, mmap_mode="r")  # (vocab, dim)
         words = _read_vocabulary(Path(vocabulary))
         if len(words) != len(self.vectors):
-            raise ValueError(
+            raise UsageError(
                 f"{vocabulary} has {len(words)} words but {vectors} has {len(self.vectors)} rows"
             )
         self.vocab = {w: i for i, w in reversed(list(enumerate(words)))}  # first occurrence wins
@@ -123,7 +124,7 @@ class TokenPoolingEncoder:
         device: str | None = None, max_seq_length: int | None = None,
     ) -> None:
         if pooling not in TOKEN_POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; expected one of {TOKEN_POOLINGS}")
+            raise UsageError(f"unknown pooling {pooling!r}; expected one of {TOKEN_POOLINGS}")
         from sbert.encoder import SentenceEncoder
 
         self.encoder = SentenceEncoder(model_name_or_path, device=device,

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sbert.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ def encode_unique(
         model.encode(unique, batch_size=batch_size, show_progress=show_progress), dtype=np.float32
     )  # (unique, dim)
     if emb.ndim != 2 or emb.shape[0] != len(unique):
-        raise ValueError(f"the encoder returned shape {emb.shape} for {len(unique)} sentences")
+        raise UsageError(f"the encoder returned shape {emb.shape} for {len(unique)} sentences")
     return emb[positions]  # (n, dim)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sbert.errors import UsageError
+
 
 def rankdata(values: np.ndarray) -> np.ndarray:
     """Ranks starting at 1, ties get their average rank (scipy's ``rankdata(method="average")``)."""
@@ -26,7 +28,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"pearson needs two 1-D arrays of equal length, got {x.shape}, {y.shape}")
+        raise UsageError(f"pearson needs two 1-D arrays of equal length, got {x.shape}, {y.shape}")
     xm = x - x.mean()
     ym = y - y.mean()
     denom = np.sqrt((xm * xm).sum() * (ym * ym).sum())

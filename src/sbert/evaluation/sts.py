@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sbert.data.sts import StsDataset
+from sbert.errors import UsageError
 from sbert.evaluation.common import Encoder, encode_unique, model_name
 from sbert.evaluation.stats import pearson, spearman
 from sbert.similarity import SIMILARITY_FNS as SIMILARITIES
@@ -48,7 +49,7 @@ def sts_metrics(
     """
     gold = np.asarray(scores, dtype=np.float64)
     if len(gold) < 2:
-        raise ValueError(f"need at least 2 scored pairs for a correlation, got {len(gold)}")
+        raise UsageError(f"need at least 2 scored pairs for a correlation, got {len(gold)}")
     sims = {kind: pairwise_similarity(embeddings1, embeddings2, kind) for kind in SIMILARITIES}
     out: dict[str, Any] = {"pairs": int(len(gold)), "protocol": "all (pooled)"}
     for kind, sim in sims.items():
@@ -97,7 +98,7 @@ def evaluate_sts(
     """
     if embeddings is None:
         if model is None:
-            raise ValueError("give a model or precomputed embeddings")
+            raise UsageError("give a model or precomputed embeddings")
         n = len(dataset)
         emb = encode_unique(
             model, dataset.sentences1 + dataset.sentences2, batch_size, show_progress

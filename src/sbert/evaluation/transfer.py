@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sbert.errors import UsageError
 from sbert.evaluation.common import Encoder, encode_unique, model_name
 from sbert.evaluation.senteval import CV_TASKS, TASKS, TransferTask, load_task
 from sbert.runtime import require
@@ -138,7 +139,7 @@ def pair_features(u: np.ndarray, v: np.ndarray, kind: str = "senteval") -> np.nd
         return np.concatenate([np.abs(u - v), u * v], axis=1)  # (n, 2 * dim)
     if kind == "full":
         return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)  # (n, 4 * dim)
-    raise ValueError(f"unknown pair features {kind!r}; expected one of {MRPC_FEATURES}")
+    raise UsageError(f"unknown pair features {kind!r}; expected one of {MRPC_FEATURES}")
 
 
 def _label_ids(labels: Sequence[str], classes: list[str]) -> np.ndarray:

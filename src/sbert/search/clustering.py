@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sbert.errors import UsageError
 from sbert.runtime import require
 from sbert.similarity import normalize
 
@@ -43,7 +44,7 @@ def community_detection(
     from tqdm.auto import tqdm
 
     if min_size < 1:
-        raise ValueError(f"min_size must be >= 1, got {min_size}")
+        raise UsageError(f"min_size must be >= 1, got {min_size}")
     emb = normalize(embeddings)
     n = emb.shape[0]
     if n < min_size or n == 0:
@@ -91,7 +92,7 @@ def kmeans(embeddings: Any, n_clusters: int, seed: int = 0) -> np.ndarray:
     cluster = require("sklearn.cluster", "search")
     emb = normalize(embeddings)
     if not 1 <= n_clusters <= emb.shape[0]:
-        raise ValueError(f"n_clusters must be between 1 and {emb.shape[0]}, got {n_clusters}")
+        raise UsageError(f"n_clusters must be between 1 and {emb.shape[0]}, got {n_clusters}")
     model = cluster.KMeans(n_clusters=n_clusters, n_init="auto", random_state=seed)
     return np.asarray(model.fit_predict(emb), dtype=np.int64)
 
@@ -115,7 +116,7 @@ def agglomerative(
     """
     cluster = require("sklearn.cluster", "search")
     if (n_clusters is None) == (distance_threshold is None):
-        raise ValueError("give exactly one of n_clusters and distance_threshold")
+        raise UsageError("give exactly one of n_clusters and distance_threshold")
     emb = normalize(embeddings)
     if emb.shape[0] < 2:
         return np.zeros(emb.shape[0], dtype=np.int64)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sbert.errors import UsageError
 from sbert.runtime import available_cores, has_module
 from sbert.search.topk import RunningTopK
 from sbert.similarity import check_score, prepare
@@ -60,7 +61,7 @@ def paraphrase_mining(
     """
     check_score(score)
     if top_k < 1 or max_pairs < 1 or block_size < 1:
-        raise ValueError("top_k, max_pairs and block_size must be >= 1")
+        raise UsageError("top_k, max_pairs and block_size must be >= 1")
     emb = prepare(_embed(embeddings_or_sentences, encoder, batch_size), score)
     n = emb.shape[0]
     if n < 2:

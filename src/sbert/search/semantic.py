@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sbert.errors import UsageError
 from sbert.search.topk import RunningTopK
 from sbert.similarity import check_score, prepare
 
@@ -35,12 +36,12 @@ def semantic_search(
     queries = prepare(query_embeddings, score, "query_embeddings")
     corpus = prepare(corpus_embeddings, score, "corpus_embeddings")
     if queries.shape[1] != corpus.shape[1]:
-        raise ValueError(
+        raise UsageError(
             f"queries have dimension {queries.shape[1]} but the corpus {corpus.shape[1]}; "
             "encode both with the same model"
         )
     if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+        raise UsageError(f"top_k must be >= 1, got {top_k}")
     n = corpus.shape[0]
     if n == 0:
         return [[] for _ in range(queries.shape[0])]

@@ -227,7 +227,7 @@ class MultipleNegativesRankingLoss(nn.Module):
 
     def forward(self, features: Features, labels: torch.Tensor | None = None) -> torch.Tensor:
         if len(features) < 2:
-            raise ValueError("MultipleNegativesRankingLoss needs (anchor, positive[, negative])")
+            raise UsageError("MultipleNegativesRankingLoss needs (anchor, positive[, negative])")
         emb = [e.float() for e in embed_columns(self.model, features)]
         anchors = nn.functional.normalize(emb[0], dim=1)  # (batch, dim)
         candidates = nn.functional.normalize(torch.cat(emb[1:]), dim=1)  # (batch * k, dim)

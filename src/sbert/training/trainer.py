@@ -139,7 +139,7 @@ class Trainer:
         if self.config.precision not in PRECISIONS:
             raise UsageError(f"unknown precision {self.config.precision!r}; expected {PRECISIONS}")
         if not tasks:
-            raise ValueError("give at least one TrainTask")
+            raise UsageError("give at least one TrainTask")
         self.encoder = encoder
         self.network: nn.Module = encoder.network
         self.device = torch.device(encoder.device)
@@ -309,7 +309,7 @@ class Trainer:
     @property
     def checkpoint_dir(self) -> Path:
         if self.output_dir is None:
-            raise ValueError("checkpoints need an output_dir")
+            raise UsageError("checkpoints need an output_dir")
         return self.output_dir / "checkpoints"
 
     def save_checkpoint(self) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sbert.errors import ModelFolderError
+from sbert.errors import ModelFolderError, UsageError
 from sbert.folder import FP32_FILE, INT8_FILE, DenseConfig, FolderSpec
 from sbert.runtime import require, resolve_threads
 from sbert.similarity import normalize
@@ -100,7 +100,7 @@ class OnnxBackend:
         self.path = choose_onnx_file(spec, quantized, file)
         self.threads = resolve_threads(threads)
         if streams is not None and streams < 1:
-            raise ValueError(f"streams must be >= 1, got {streams}")
+            raise UsageError(f"streams must be >= 1, got {streams}")
         self.providers = providers or ["CPUExecutionProvider"]
         cpu_only = self.providers == ["CPUExecutionProvider"]
         self.streams = min(streams or self.threads, self.threads) if cpu_only else 1
@@ -214,7 +214,7 @@ def pool_numpy(
             divisor = counts if mode == "mean" else np.sqrt(counts)
             outputs.append(summed / divisor)
         else:
-            raise ValueError(f"unknown pooling mode {mode!r}")
+            raise UsageError(f"unknown pooling mode {mode!r}")
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
 
 

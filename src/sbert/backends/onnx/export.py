@@ -17,6 +17,7 @@ from sbert.backends.base import load_tokenizer
 from sbert.backends.onnx.graph import bias_gemm, optimize_graph
 from sbert.backends.onnx.quantize import quantize_checked
 from sbert.backends.torch.backend import TorchBackend
+from sbert.errors import UsageError
 from sbert.folder import FP32_FILE, INT8_FILE, FolderSettings, FolderSpec
 from sbert.tokenization import Tokenizer
 
@@ -55,7 +56,7 @@ def export_onnx(
         The folder.
     """
     if quantize is not None and quantize not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
+        raise UsageError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
     tokenizer = tokenizer or load_tokenizer(spec)
     root = Path(path)
     if not root.exists() or root.resolve() != spec.root.resolve():

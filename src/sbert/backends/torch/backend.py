@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sbert._version import __version__
+from sbert.errors import UsageError
 from sbert.folder import FolderSettings, FolderSpec, copy_tokenizer_files, write_folder_files
 from sbert.runtime import resolve_threads, set_torch_threads
 
@@ -37,7 +38,7 @@ class TorchBackend:
         from sbert.backends.torch.network import SentenceNetwork
 
         if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+            raise UsageError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

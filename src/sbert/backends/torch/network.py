@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from sbert.backends.torch.pooling import pool
+from sbert.errors import UsageError
 from sbert.folder import POOLING_MODES, DenseConfig, FolderSpec, PoolingConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -80,10 +81,10 @@ class SentenceNetwork(nn.Module):
         """
         for mode in modes:
             if mode not in POOLING_MODES:
-                raise ValueError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
+                raise UsageError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
         pooling = dataclasses.replace(self.pooling, modes=tuple(modes))
         if head and len(self.dense) and pooling.output_dimension != self.pooling.output_dimension:
-            raise ValueError(
+            raise UsageError(
                 f"pooling {'+'.join(modes)} gives {pooling.output_dimension} values but the "
                 f"Dense layer takes {self.pooling.output_dimension}; drop the head (head=False)"
             )

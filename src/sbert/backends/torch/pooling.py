@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from sbert.errors import UsageError
 from sbert.folder import POOLING_MODES
 
 
@@ -37,5 +38,5 @@ def pool(
             divisor = counts if mode == "mean" else counts.sqrt()
             outputs.append(summed / divisor)
         else:
-            raise ValueError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
+            raise UsageError(f"unknown pooling mode {mode!r}; expected one of {POOLING_MODES}")
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
