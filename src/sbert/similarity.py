@@ -91,16 +91,32 @@ def dot_score(a: Any, b: Any) -> np.ndarray:
 
 
 def euclidean_sim(a: Any, b: Any) -> np.ndarray:
-    """Negative Euclidean distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
-    x, y = as_matrix(a, "a"), as_matrix(b, "b")
+    """Negative Euclidean distance of every row of ``a`` to every row of ``b``: ``(n, m)``.
+
+    Computed as ``|x|^2 + |y|^2 - 2 x.y`` in float64, so that the distance of a vector to
+    itself stays 0 (in float32 the cancellation can leave 0.01 or more).
+    """
+    x = as_matrix(a, "a").astype(np.float64)  # (n, dim)
+    y = as_matrix(b, "b").astype(np.float64)  # (m, dim)
     squared = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * (x @ y.T)  # (n, m)
-    return -np.sqrt(np.maximum(squared, 0)).astype(np.float32)
+    return (-np.sqrt(np.maximum(squared, 0))).astype(np.float32)
+
+
+# elements of the (rows, m, dim) difference block manhattan_sim holds at once (64 MiB)
+_BLOCK_ELEMENTS = 1 << 24
 
 
 def manhattan_sim(a: Any, b: Any) -> np.ndarray:
     """Negative Manhattan distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
     x, y = as_matrix(a, "a"), as_matrix(b, "b")
-    return -np.abs(x[:, None, :] - y[None, :, :]).sum(axis=2)  # (n, m)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"embedding dimensions differ: {x.shape[1]} vs {y.shape[1]}")
+    out = np.empty((x.shape[0], y.shape[0]), dtype=np.float32)  # (n, m)
+    rows = max(1, _BLOCK_ELEMENTS // max(1, y.shape[0] * y.shape[1]))
+    for start in range(0, x.shape[0], rows):
+        block = x[start : start + rows, None, :] - y[None, :, :]  # (rows, m, dim)
+        out[start : start + rows] = -np.abs(block).sum(axis=2)
+    return out
 
 
 MATRIX_FNS: dict[str, Callable[[Any, Any], np.ndarray]] = {
