@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sbert.backends import BACKENDS, Backend, load_tokenizer
-from sbert.errors import ModelFolderError
+from sbert.errors import ModelFolderError, UsageError
 from sbert.folder import FolderSettings, read_folder
 from sbert.models import DEFAULT_MODEL, resolve_model
 from sbert.runtime import resolve_threads
@@ -25,7 +25,11 @@ PROGRESS_MIN_SENTENCES = 2048
 class SentenceEncoder:
     """A sentence embedding model: transformer, pooling, optional dense and normalize.
 
-    Each sentence is encoded once; compare embeddings by cosine similarity.
+    Each sentence is encoded once; compare embeddings with :meth:`similarity`, which uses the
+    model's ``similarity_fn_name``. Three attributes come from the folder's
+    ``config_sentence_transformers.json`` and go back into it on :meth:`save`: change them by
+    assignment (``enc.similarity_fn_name = "dot"``, ``enc.prompts["query"] = "query: "``,
+    ``enc.default_prompt_name = "query"``); saving checks them.
 
     Args:
         model_name_or_path: a local sentence-transformers or Hugging Face folder, a bundled
@@ -41,10 +45,15 @@ class SentenceEncoder:
             ``streams=N`` for the number of batches ONNX runs at once (default: one per
             thread), ``precision="bf16"`` for torch bf16 autocast.
 
+    Attributes:
+        similarity_fn_name: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
+        prompts: prompt name -> text prepended by ``encode(prompt_name=...)``.
+        default_prompt_name: the prompt ``encode`` applies when given none (or None).
+
     Example:
         >>> enc = SentenceEncoder()  # all-MiniLM-L6-v2, bundled
-        >>> emb = enc.encode(["A man is eating food.", "A man eats."], normalize=True)
-        >>> float(emb[0] @ emb[1])  # cosine similarity
+        >>> emb = enc.encode(["A man is eating food.", "A man eats."])
+        >>> float(enc.similarity(emb[:1], emb[1:])[0, 0])  # cosine, this model's function
     """
 
     def __init__(
@@ -207,13 +216,15 @@ class SentenceEncoder:
             if name is None:
                 return ""
             if name not in self.prompts:
-                raise ValueError(f"unknown prompt_name {name!r}; this model's prompts are "
-                                 f"{sorted(self.prompts) or 'none'}")
+                what = "prompt_name" if prompt_name is not None else "default_prompt_name"
+                raise UsageError(f"unknown {what} {name!r}; this model's prompts are "
+                                 f"{sorted(self.prompts) or '(none)'}")
             prompt = self.prompts[name]
         if prompt and not self.spec.pooling.include_prompt:
             raise ModelFolderError(
                 f"{self.path}: pooling excludes prompt tokens (include_prompt=false), which "
-                "sbert does not support yet; encode without a prompt"
+                "sbert does not support yet; encode without a prompt (prompt='' also skips "
+                "the default prompt)"
             )
         return prompt
 
@@ -281,7 +292,12 @@ class SentenceEncoder:
 
     # -- persistence ------------------------------------------------------------------------
     def settings(self) -> FolderSettings:
-        """What a saved folder records: max length, casing, similarity function, prompts."""
+        """What a saved folder records: max length, casing, similarity function, prompts.
+
+        Raises:
+            UsageError: ``similarity_fn_name`` is unknown, or ``default_prompt_name`` is not
+                one of ``prompts``.
+        """
         return FolderSettings(self.max_seq_length, self.spec.do_lower_case,
                               self.similarity_fn_name, dict(self.prompts),
                               self.default_prompt_name)
@@ -306,7 +322,8 @@ class SentenceEncoder:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as a sentence-transformers folder that sentence-transformers loads.
 
-        The folder keeps the similarity function and prompts.
+        The folder keeps the similarity function and prompts; they are checked first, so a
+        bad value raises :class:`~sbert.errors.UsageError` before anything is written.
 
         Returns:
             The folder.

@@ -9,12 +9,13 @@ from typing import Any
 from sbert.errors import ModelFolderError
 from sbert.files import read_json
 from sbert.folder.spec import (
+    MODEL_TYPE,
     MODULE_TYPES,
     POOLING_MODES,
-    SIMILARITY_FNS,
     DenseConfig,
     FolderSpec,
     PoolingConfig,
+    settings_problem,
 )
 
 logger = logging.getLogger(__name__)
@@ -150,22 +151,20 @@ def _top_config(root: Path) -> tuple[str, dict[str, str], str | None]:
     if not path.exists():
         return "cosine", {}, None
     cfg = _json_object(path)
+    model_type = cfg.get("model_type", MODEL_TYPE)
+    if model_type != MODEL_TYPE:
+        raise ModelFolderError(
+            f"{path}: this is a {model_type} model; sbert loads {MODEL_TYPE} models only"
+        )
     similarity = cfg.get("similarity_fn_name") or "cosine"
-    if similarity not in SIMILARITY_FNS:
-        raise ModelFolderError(
-            f"{path}: unknown similarity_fn_name {similarity!r}; expected one of {SIMILARITY_FNS}"
-        )
     prompts = cfg.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
-    ):
-        raise ModelFolderError(f"{path}: 'prompts' must map names to prompt strings")
+    if isinstance(prompts, dict):  # sentence-transformers reads a null prompt as ""
+        prompts = {name: "" if text is None else text for name, text in prompts.items()}
     default = cfg.get("default_prompt_name")
-    if default is not None and default not in prompts:
-        raise ModelFolderError(
-            f"{path}: default_prompt_name {default!r} is not one of the prompts {sorted(prompts)}"
-        )
-    return similarity, dict(prompts), default
+    problem = settings_problem(similarity, prompts, default)
+    if problem:
+        raise ModelFolderError(f"{path}: {problem}")
+    return similarity, prompts, default
 
 
 def read_folder(path: str | Path) -> FolderSpec:

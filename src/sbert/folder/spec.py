@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sbert.similarity import SIMILARITY_FNS
+
 # every spelling of a module type that sentence-transformers 2.x-6.x writes -> our kind
 MODULE_TYPES: dict[str, str] = {
     "sentence_transformers.models.Transformer": "transformer",
@@ -42,8 +44,8 @@ POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len")
 # Dense activations we know by name (sentence-transformers stores the class path)
 ACTIVATIONS = ("identity", "tanh", "relu", "gelu", "sigmoid")
 
-# the similarity functions sentence-transformers names in config_sentence_transformers.json
-SIMILARITY_FNS = ("cosine", "dot", "euclidean", "manhattan")
+# the model class config_sentence_transformers.json names ("model_type", 3.x on): the one we load
+MODEL_TYPE = "SentenceTransformer"
 
 # the tokenizer files a model folder may carry (copied as they are when a model is saved)
 TOKENIZER_FILES = (
@@ -106,3 +108,25 @@ class FolderSpec:
     @property
     def has_torch_weights(self) -> bool:
         return any((self.transformer_path / n).exists() for n in TORCH_WEIGHT_FILES)
+
+
+def settings_problem(
+    similarity_fn_name: object, prompts: object, default_prompt_name: object
+) -> str | None:
+    """What is wrong with a folder's similarity function and prompts; None when nothing is.
+
+    The rules ``config_sentence_transformers.json`` must follow, for reading and for saving:
+    a similarity function of :data:`SIMILARITY_FNS`, prompts mapping names to strings, and a
+    default prompt that is one of them (or none).
+    """
+    if similarity_fn_name not in SIMILARITY_FNS:
+        return (f"unknown similarity_fn_name {similarity_fn_name!r}; "
+                f"expected one of {SIMILARITY_FNS}")
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        return f"prompts must map prompt names to prompt strings, got {prompts!r}"
+    if default_prompt_name is not None and default_prompt_name not in prompts:
+        return (f"default_prompt_name {default_prompt_name!r} is not one of the prompts "
+                f"{sorted(prompts) or '(none)'}")
+    return None

@@ -7,27 +7,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sbert.errors import UsageError
 from sbert.files import read_json, write_json
 from sbert.folder.read import ACTIVATION_PATHS, LEGACY_POOLING_KEYS, ST_TOP_CONFIG
 from sbert.folder.spec import (
+    MODEL_TYPE,
     POOLING_MODES,
     TOKENIZER_FILES,
     WRITE_TYPES,
     DenseConfig,
     FolderSpec,
     PoolingConfig,
+    settings_problem,
 )
 
 
 @dataclass
 class FolderSettings:
-    """The folder-level settings a saved model keeps (``config_sentence_transformers.json``)."""
+    """The folder-level settings a saved model keeps (``config_sentence_transformers.json``).
+
+    Checked when made: an unknown similarity function, or a default prompt that is not one of
+    the prompts, raises :class:`~sbert.errors.UsageError` before anything is written.
+    """
 
     max_seq_length: int | None = None
     do_lower_case: bool = False
     similarity_fn_name: str = "cosine"
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = settings_problem(self.similarity_fn_name, self.prompts,
+                                   self.default_prompt_name)
+        if problem:
+            raise UsageError(f"cannot save the model: {problem}")
 
     @classmethod
     def from_spec(cls, spec: FolderSpec) -> FolderSettings:
@@ -92,7 +105,7 @@ def write_folder_files(
         st_cfg = {"max_seq_length": settings.max_seq_length, **st_cfg}
     write_json(root / "sentence_bert_config.json", st_cfg)
     write_json(root / ST_TOP_CONFIG, {
-        "__version__": versions, "prompts": dict(settings.prompts),
+        "model_type": MODEL_TYPE, "__version__": versions, "prompts": dict(settings.prompts),
         "default_prompt_name": settings.default_prompt_name,
         "similarity_fn_name": settings.similarity_fn_name,
     })
