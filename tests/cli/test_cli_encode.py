@@ -74,8 +74,9 @@ def test_user_errors_are_one_line(args: list[str], message: str, sentences_txt: 
 
 def test_similarity_sentences_and_files(tiny_model_dir: Path, tiny_encoder, tmp_path: Path,  # noqa: ANN001
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["similarity", "a man", "a man", "-m", str(tiny_model_dir)], capsys)
+    code, out, err = run(["similarity", "a man", "a man", "-m", str(tiny_model_dir)], capsys)
     assert code == 0 and float(out.strip()) == pytest.approx(1.0, abs=1e-4)
+    assert "similarity function: cosine (the model's similarity_fn_name)" in err
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("the dog\na cat\n"), b.write_text("the dog\nthe car\n")
     code, out, _ = run(["similarity", str(a), str(b), "--files", "-m", str(tiny_model_dir)], capsys)
@@ -85,6 +86,27 @@ def test_similarity_sentences_and_files(tiny_model_dir: Path, tiny_encoder, tmp_
     b.write_text("one line\n")
     code, _, err = run(["similarity", str(a), str(b), "--files", "-m", str(tiny_model_dir)], capsys)
     assert code == 2 and "has 2 sentences" in err
+
+
+def test_similarity_uses_the_models_function(tiny_model_dir: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from sbert import SentenceEncoder
+
+    enc = SentenceEncoder(tiny_model_dir, device="cpu")
+    enc.similarity_fn_name = "euclidean"
+    enc.prompts, enc.default_prompt_name = {"query": "query: "}, "query"
+    model = str(enc.save(tmp_path / "euclidean"))
+    a, b = enc.encode(["a man"]), enc.encode(["the dog runs"])  # with the default prompt
+    code, out, err = run(["similarity", "a man", "the dog runs", "-m", model], capsys)
+    assert code == 0 and "similarity function: euclidean (the model's" in err
+    assert float(out) == pytest.approx(float(enc.similarity_pairwise(a, b)[0]), abs=1e-4)
+    assert float(out) < -0.01  # a negative distance, not a cosine
+    code, out, err = run(["similarity", "a man", "the dog runs", "-m", model, "-f", "cosine"],
+                         capsys)
+    assert code == 0 and "similarity function: cosine (--function)" in err
+    assert float(out) == pytest.approx(float((a * b).sum()), abs=1e-4)  # unit rows: dot = cos
+    code, _, err = run(["similarity", "a", "b", "-m", model, "-f", "cos"], capsys)
+    assert code == 2 and "'cos' is not one of" in err
 
 
 def test_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ import click
 
 from sbert.cli.common import load_encoder, model_option
 from sbert.errors import UsageError
+from sbert.similarity import SIMILARITY_FNS, pairwise_similarity
 
 
 @click.command()
@@ -68,10 +69,16 @@ def _encode_workers(model: str, device: str | None, sentences: list[str], worker
 @click.option("--files", is_flag=True,
               help="FIRST and SECOND are files of sentences, compared line by line.")
 @click.option("--column", "-c", default=None, help="Text column for CSV/TSV/JSONL files.")
+@click.option("--function", "-f", default=None, type=click.Choice(SIMILARITY_FNS), metavar="FN",
+              help=f"{', '.join(SIMILARITY_FNS)}; default: the model's similarity_fn_name.")
 @model_option
-def similarity(first: str, second: str, files: bool, column: str | None, model: str,
-               device: str | None) -> None:
-    """Cosine similarity of two sentences, or of two files of sentences line by line."""
+def similarity(first: str, second: str, files: bool, column: str | None, function: str | None,
+               model: str, device: str | None) -> None:
+    """Similarity of two sentences, or of two files of sentences line by line.
+
+    Uses the model's similarity function (cosine unless its folder names dot, euclidean or
+    manhattan; the last two as negative distances) and names it on stderr.
+    """
     from sbert.data.text import read_sentences
 
     if files:
@@ -81,9 +88,10 @@ def similarity(first: str, second: str, files: bool, column: str | None, model: 
     else:
         left, right = [first], [second]
     encoder = load_encoder(model, device)
-    a = encoder.encode(left, normalize=True)
-    b = encoder.encode(right, normalize=True)
-    scores = (a * b).sum(axis=1)
+    fn = function or encoder.similarity_fn_name
+    scores = pairwise_similarity(encoder.encode(left), encoder.encode(right), fn)  # (n,)
+    source = "--function" if function else "the model's similarity_fn_name"
+    click.echo(f"similarity function: {fn} ({source})", err=True)
     for i, score in enumerate(scores):
         if files:
             click.echo(f"{score:.4f}\t{left[i]}\t{right[i]}")
