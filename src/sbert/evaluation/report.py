@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from sbert import files
 from sbert.runtime import require
 
 
@@ -67,8 +67,7 @@ def write_json(path: str | Path, results: Sequence[dict[str, Any]], models: Sequ
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"task": task, "model": models[0] if len(models) == 1 else list(models),
            "models": list(models), "results": [_jsonable(strip_arrays(r)) for r in results]}
-    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    return path
+    return files.write_json(path, doc)
 
 
 def _pyplot() -> Any:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from sbert.errors import UsageError
+from sbert.files import write_json
 from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
 from sbert.training.checkpoint import (
     list_checkpoints,
@@ -288,7 +289,7 @@ class Trainer:
         heads = {i: _head_state(t.loss) for i, t in enumerate(self.tasks)}
         torch.save(heads, tmp / "loss_heads.pt")
         info = {"step": self.state.step, "metrics": metrics}
-        (tmp / "best.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        write_json(tmp / "best.json", info)
         shutil.rmtree(self.best_dir, ignore_errors=True)
         tmp.rename(self.best_dir)
 
