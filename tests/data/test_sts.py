@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from sbert.data.sts import (
     read_sts_file,
     read_stsb_csv,
 )
-from sbert.errors import InputFormatError
+from sbert.errors import DataError, InputFormatError
 from tests.conftest import DATA_DIR, requires_data
 
 SICK_FULL_HEADER = (
@@ -56,6 +58,22 @@ def test_malformed_row_names_file_and_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad3.tsv", "s1\ts2\tscore\n")
     with pytest.raises(InputFormatError, match="sentence1"):
         read_pairs_table(path)
+
+
+def test_jsonl_gz_with_aliases_and_a_score_range(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl.gz"
+    rows = [{"text_a": "A", "text_b": 'say "x"', "similarity": 5}, {"text_a": "C",
+                                                                      "text_b": "D",
+                                                                      "similarity": 2.5}]
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    ds = read_pairs_table(path)
+    assert ds.name == "pairs"
+    assert (ds.sentences1, ds.sentences2, ds.scores) == (["A", "C"], ['say "x"', "D"], [5.0, 2.5])
+    assert read_sts_file(path).scores == ds.scores
+    assert read_pairs_table(path, max_score=5).scores == ds.scores
+    with pytest.raises(DataError, match=r"pairs\.jsonl\.gz:1: score 5\.0 is outside \[0, 4\]"):
+        read_pairs_table(path, max_score=4)
 
 
 def test_stsb_original_csv_ignores_licence_columns(tmp_path: Path) -> None:

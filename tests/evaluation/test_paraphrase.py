@@ -1,17 +1,11 @@
-from __future__ import annotations
+"""Paraphrase mining; the reader's tests are in tests/data/test_duplicates.py."""
 
-from pathlib import Path
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sbert.errors import InputFormatError
-from sbert.evaluation.paraphrase import (
-    DuplicatesDataset,
-    _mine,
-    evaluate_paraphrase_mining,
-    read_duplicates,
-)
+from sbert.evaluation.paraphrase import DuplicatesDataset, _mine, evaluate_paraphrase_mining
 from tests.evaluation.conftest import BagOfWordsEncoder
 
 
@@ -26,18 +20,6 @@ def test_mined_pairs_equal_brute_force() -> None:
     assert (pairs[:, 0] < pairs[:, 1]).all() and (np.diff(scores) <= 1e-7).all()
     top, _ = _mine(emb, top_k=3, max_pairs=5)
     assert len(top) == 5 and tuple(top[0]) == tuple(pairs[0])
-
-
-def test_read_duplicates(tmp_path: Path) -> None:
-    path = tmp_path / "quora.tsv"
-    path.write_text("sentence1\tsentence2\tlabel\nq1 ?\tq2 ?\t1\nq1 ?\tq3\t0\nq4\tq2 ?\t1\n",
-                    encoding="utf-8")
-    ds = read_duplicates(path)
-    assert ds.sentences == ["q1 ?", "q2 ?", "q3", "q4"]
-    assert ds.duplicates == {(0, 1), (1, 3)}
-    path.write_text("sentence1\tsentence2\tlabel\na\tb\tyes\n", encoding="utf-8")
-    with pytest.raises(InputFormatError, match=r"quora.tsv:2: label 'yes'"):
-        read_duplicates(path)
 
 
 def test_perfect_embeddings_give_perfect_scores(bow: BagOfWordsEncoder) -> None:

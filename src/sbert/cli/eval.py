@@ -205,7 +205,8 @@ def triplet(models: tuple[str, ...], device: str | None, data: Path, batch_size:
     label) from which (premise, entailment, contradiction) triplets are built, or a folder:
     every TSV in it is scored.
     """
-    from sbert.evaluation.triplet import TripletDataset, evaluate_triplets, read_triplets
+    from sbert.data.triplets import TripletDataset, read_triplets
+    from sbert.evaluation.triplet import evaluate_triplets
 
     files = sorted(p for p in data.iterdir() if ".tsv" in p.suffixes) if data.is_dir() else [data]
     if not files:
@@ -241,11 +242,8 @@ def paraphrase(models: tuple[str, ...], device: str | None, data: Path, batch_si
     DATA: a TSV with sentence1, sentence2 and a 0/1 label (the Quora pairs); every distinct
     sentence is mined against every other.
     """
-    from sbert.evaluation.paraphrase import (
-        DuplicatesDataset,
-        evaluate_paraphrase_mining,
-        read_duplicates,
-    )
+    from sbert.data.duplicates import DuplicatesDataset, read_duplicates
+    from sbert.evaluation.paraphrase import evaluate_paraphrase_mining
 
     ds = read_duplicates(data)
     if limit is not None:

@@ -1,23 +1,28 @@
-"""Readers for STS data: generic TSV/CSV, STS benchmark ``sts-*.csv``, SICK, SemEval STS12-16.
+"""Scored sentence pairs: generic tables, STS benchmark ``sts-*.csv``, SICK, SemEval STS12-16.
 
-Every reader returns :class:`StsDataset` objects. A malformed row raises
-:class:`~sbert.errors.InputFormatError` naming the file and line; columns are never shifted.
-TSV files are read with no quoting (sentences contain ``"``).
+Every reader returns :class:`StsDataset` objects; training reads the same tables through
+:func:`read_pairs_table`. A malformed row raises :class:`~sbert.errors.DataError` naming the
+file and line; columns are never shifted. TSV files are read with no quoting (sentences
+contain ``"``).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbert.errors import InputFormatError
+from sbert.data.tables import file_stem, lines, open_table
+from sbert.errors import DataError, InputFormatError
 
 _SEMEVAL_INPUT = re.compile(r"^STS\.input\.(?P<name>.+)\.txt$")
+
+# column name and its aliases, for sentence 1, sentence 2 and the score
+PAIR_COLUMNS = (
+    ("sentence1", "text_a", "premise"),
+    ("sentence2", "text_b", "hypothesis"),
+    ("score", "similarity", "label"),
+)
 
 
 @dataclass
@@ -55,86 +60,41 @@ class StsDataset:
         return list(dict.fromkeys(self.subsets))
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return path.open(encoding="utf-8-sig", newline="")  # a BOM, if any, is dropped
-
-
-def column_indices(path: Path, header: list[str], needed: Sequence[str]) -> list[int]:
-    """Positions of ``needed`` columns in a header row; a one-line error names the missing."""
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise InputFormatError(
-            f"{path}:1: no column(s) {missing} in header {header}; expected {', '.join(needed)}"
-        )
-    return [header.index(c) for c in needed]
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line without its newline)``; a UTF-8 BOM on the first line is dropped."""
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
-            yield lineno, line
-
-
 def _score(path: Path, lineno: int, text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise InputFormatError(f"{path}:{lineno}: score {text!r} is not a number") from None
+        raise DataError(f"{path}:{lineno}: score {text!r} is not a number") from None
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".tsv", ".csv", ".txt"):
-        name = name.removesuffix(suffix)
-    return name
+def read_pairs_table(path: str | Path, name: str | None = None, *,
+                     max_score: float | None = None) -> StsDataset:
+    """A table of sentence pairs with a similarity score (see :mod:`sbert.data.tables`).
 
+    TSV (``.tsv``, ``.txt``) is split on tabs with no quoting, CSV uses standard quoting,
+    JSONL holds one object per line; any may be ``.gz``. Columns: ``sentence1`` (or
+    ``text_a``, ``premise``), ``sentence2`` (or ``text_b``, ``hypothesis``) and ``score``
+    (or ``similarity``, ``label``).
 
-def read_pairs_table(path: str | Path, name: str | None = None) -> StsDataset:
-    """A TSV/CSV with a header holding ``sentence1``, ``sentence2`` and ``score`` columns.
-
-    TSV (``.tsv``, ``.tsv.gz``) is split on tabs with no quoting; CSV uses standard quoting.
+    Args:
+        path: the file.
+        name: dataset name; default the file name without its suffixes.
+        max_score: when given, a score outside ``[0, max_score]`` is an error naming the line.
     """
     path = Path(path)
-    is_csv = ".csv" in path.suffixes
-    rows: Iterator[tuple[int, list[str]]]
-    if is_csv:
-        rows = _csv_rows(path)
-    else:
-        rows = ((n, line.split("\t")) for n, line in _lines(path))
-    header: list[str] | None = None
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
-    for lineno, row in rows:
-        if header is None:
-            header = [h.strip() for h in row]
-            i1, i2, isc = column_indices(path, header, ("sentence1", "sentence2", "score"))
-            continue
-        if not row or row == [""]:
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(
-                f"{path}:{lineno}: {len(row)} fields, expected {len(header)} ({header})"
-            )
-        s1.append(row[i1])
-        s2.append(row[i2])
-        scores.append(_score(path, lineno, row[isc]))
-    if header is None:
-        raise InputFormatError(f"{path}: empty file; expected a header sentence1, sentence2, score")
-    return StsDataset(name or _stem(path), s1, s2, scores)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        for row in reader:
-            yield reader.line_num, row
+    with open_table(path) as table:
+        keys = table.require(*PAIR_COLUMNS)
+        for lineno, (first, second, raw) in table.select(keys):
+            score = _score(path, lineno, raw)
+            if max_score is not None and not 0.0 <= score <= max_score:
+                raise DataError(f"{path}:{lineno}: score {score} is outside [0, {max_score}]")
+            s1.append(first)
+            s2.append(second)
+            scores.append(score)
+    return StsDataset(name or file_stem(path), s1, s2, scores)
 
 
 def read_stsb_csv(path: str | Path, name: str | None = None) -> StsDataset:
@@ -148,12 +108,12 @@ def read_stsb_csv(path: str | Path, name: str | None = None) -> StsDataset:
     s2: list[str] = []
     scores: list[float] = []
     subsets: list[str] = []
-    for lineno, line in _lines(path):
+    for lineno, line in lines(path):
         if not line:
             continue
         row = line.split("\t")
         if len(row) < 7:
-            raise InputFormatError(
+            raise DataError(
                 f"{path}:{lineno}: {len(row)} fields, expected at least 7 "
                 "(genre, file, year, id, score, sentence1, sentence2)"
             )
@@ -161,7 +121,7 @@ def read_stsb_csv(path: str | Path, name: str | None = None) -> StsDataset:
         s1.append(row[5])
         s2.append(row[6])
         subsets.append(row[1])
-    return StsDataset(name or _stem(path), s1, s2, scores, subsets)
+    return StsDataset(name or file_stem(path), s1, s2, scores, subsets)
 
 
 SICK_SPLITS = ("TRAIN", "TRIAL", "TEST")
@@ -183,29 +143,20 @@ def read_sick(path: str | Path, split: str = "TEST", name: str | None = None) ->
     split = split.upper()
     if split not in SICK_SPLITS:
         raise ValueError(f"unknown SICK split {split!r}; expected one of {SICK_SPLITS}")
-    header: list[str] | None = None
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
-    for lineno, line in _lines(path):
-        row = line.split("\t")
-        if header is None:
-            header = row
-            needed = ("sentence_A", "sentence_B", "relatedness_score")
-            ia, ib, isc = column_indices(path, header, needed)  # not a SICK file otherwise
-            iset = header.index("SemEval_set") if "SemEval_set" in header else None
-            continue
-        if not line:
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        if iset is not None and row[iset].strip().upper() != split:
-            continue
-        s1.append(row[ia])
-        s2.append(row[ib])
-        scores.append(_score(path, lineno, row[isc]))
-    if header is None:
-        raise InputFormatError(f"{path}: empty file; expected a SICK header")
+    with open_table(path) as table:
+        keys = table.require("sentence_A", "sentence_B", "relatedness_score")  # else not SICK
+        semeval_set = table.find("SemEval_set")
+        if semeval_set is not None:
+            keys.append(semeval_set)
+        for lineno, (a, b, raw, *subset) in table.select(keys):
+            if subset and subset[0].strip().upper() != split:
+                continue
+            s1.append(a)
+            s2.append(b)
+            scores.append(_score(path, lineno, raw))
     return StsDataset(name or "SICK-R", s1, s2, scores)
 
 
@@ -217,10 +168,10 @@ def read_semeval_pair(input_path: str | Path, gold_path: str | Path, subset: str
     skipped, as SentEval does.
     """
     input_path, gold_path = Path(input_path), Path(gold_path)
-    inputs = list(_lines(input_path))
-    golds = list(_lines(gold_path))
+    inputs = list(lines(input_path))
+    golds = list(lines(gold_path))
     if len(inputs) != len(golds):
-        raise InputFormatError(
+        raise DataError(
             f"{gold_path}: {len(golds)} lines but {input_path} has {len(inputs)}; they must "
             "align line by line"
         )
@@ -232,7 +183,7 @@ def read_semeval_pair(input_path: str | Path, gold_path: str | Path, subset: str
             continue
         row = line.split("\t")
         if len(row) < 2:
-            raise InputFormatError(f"{input_path}:{lineno}: expected sentence1<TAB>sentence2")
+            raise DataError(f"{input_path}:{lineno}: expected sentence1<TAB>sentence2")
         s1.append(row[0])
         s2.append(row[1])
         scores.append(_score(gold_path, lineno, gold.strip()))
@@ -279,11 +230,11 @@ def read_sts_file(path: str | Path) -> StsDataset:
                                  match["name"])
     if path.name.startswith("sts-") and ".csv" in path.suffixes:
         return read_stsb_csv(path)
-    if ".tsv" in path.suffixes or ".csv" in path.suffixes:
+    if {".tsv", ".csv", ".jsonl"} & set(path.suffixes):
         return read_pairs_table(path)
     raise InputFormatError(
-        f"{path}: unknown STS format; expected a .tsv/.csv with sentence1, sentence2, score, "
-        "an sts-*.csv, a SICK*.txt or an STS.input.<set>.txt"
+        f"{path}: unknown STS format; expected a .tsv/.csv/.jsonl with sentence1, sentence2, "
+        "score, an sts-*.csv, a SICK*.txt or an STS.input.<set>.txt"
     )
 
 

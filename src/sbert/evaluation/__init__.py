@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sbert._lazy import lazy_exports
 
-# public name -> module; resolved on first access so ``import sbert.evaluation`` stays light
+# public name -> module; resolved on first access so ``import sbert.evaluation`` stays light.
+# The dataset readers are those of sbert.data (one per format, shared with training).
 _LAZY: dict[str, str] = {
     "StsDataset": "sbert.data.sts",
     "load_sts": "sbert.data.sts",
@@ -23,9 +24,11 @@ _LAZY: dict[str, str] = {
     "load_task": "sbert.evaluation.senteval",
     "evaluate_task": "sbert.evaluation.transfer",
     "evaluate_transfer": "sbert.evaluation.transfer",
-    "read_triplets": "sbert.evaluation.triplet",
+    "TripletDataset": "sbert.data.triplets",
+    "read_triplets": "sbert.data.triplets",
     "evaluate_triplets": "sbert.evaluation.triplet",
-    "read_duplicates": "sbert.evaluation.paraphrase",
+    "DuplicatesDataset": "sbert.data.duplicates",
+    "read_duplicates": "sbert.data.duplicates",
     "evaluate_paraphrase_mining": "sbert.evaluation.paraphrase",
 }
 

@@ -9,58 +9,19 @@ pairs that were never mined count as missed) and F1 at the best threshold.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sbert.data.sts import _lines, column_indices
-from sbert.errors import InputFormatError
+from sbert.data.duplicates import DuplicatesDataset, read_duplicates
 from sbert.evaluation.common import Encoder, model_name
 from sbert.evaluation.stats import average_precision, best_f1
 from sbert.search.mining import paraphrase_mining
 
+# the reader lives in sbert.data.duplicates; re-exported for ``sbert.evaluation.paraphrase``
+__all__ = ["DuplicatesDataset", "evaluate_paraphrase_mining", "read_duplicates"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DuplicatesDataset:
-    """Distinct sentences and the index pairs ``(i, j)``, ``i < j``, that are duplicates."""
-
-    name: str
-    sentences: list[str]
-    duplicates: set[tuple[int, int]]
-
-
-def read_duplicates(path: str | Path, name: str | None = None) -> DuplicatesDataset:
-    """A TSV (no quoting) with ``sentence1``, ``sentence2`` and a 0/1 ``label`` (Quora pairs).
-
-    Every distinct sentence of the file is part of the corpus; label-1 rows are the gold pairs.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"paraphrase data {path} does not exist")
-    header: list[str] | None = None
-    index: dict[str, int] = {}
-    duplicates: set[tuple[int, int]] = set()
-    for lineno, line in _lines(path):
-        row = line.split("\t")
-        if header is None:
-            header = row
-            i1, i2, il = column_indices(path, header, ("sentence1", "sentence2", "label"))
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        if row[il] not in ("0", "1"):
-            raise InputFormatError(f"{path}:{lineno}: label {row[il]!r} is not 0 or 1")
-        a = index.setdefault(row[i1], len(index))
-        b = index.setdefault(row[i2], len(index))
-        if row[il] == "1" and a != b:
-            duplicates.add((min(a, b), max(a, b)))
-    if header is None:
-        raise InputFormatError(f"{path}: empty file; expected a header sentence1, sentence2, label")
-    return DuplicatesDataset(name or path.name.split(".tsv")[0], list(index), duplicates)
 
 
 def _mine(embeddings: np.ndarray, top_k: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbert.data.sts import _lines, column_indices
-from sbert.errors import InputFormatError
+from sbert.data.tables import open_table
 
 CV_TASKS = ("MR", "CR", "SUBJ", "MPQA")  # 10-fold cross-validation
 SPLIT_TASKS = ("SST2", "TREC", "MRPC")  # standard train (/dev) / test splits
@@ -41,28 +40,22 @@ class TransferTask:
 
 
 def read_labelled_tsv(path: Path, pair: bool = False) -> LabelledSplit:
-    """A header-first TSV with ``sentence``/``label`` (or ``sentence1``/``sentence2``/``label``)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"transfer data {path} does not exist")
-    header: list[str] | None = None
+    """A table with ``sentence``/``label`` (or ``sentence1``/``sentence2``/``label``) columns.
+
+    Read by :func:`sbert.data.tables.open_table`: TSV with no quoting, CSV or JSONL, optionally
+    ``.gz``; a malformed row names the file and line.
+    """
     texts: list[str] = []
     texts2: list[str] = []
     labels: list[str] = []
-    for lineno, line in _lines(path):
-        row = line.split("\t")
-        if header is None:
-            header = row
-            cols = ("sentence1", "sentence2", "label") if pair else ("sentence", "label")
-            idx = column_indices(path, header, cols)
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        texts.append(row[idx[0]])
-        if pair:
-            texts2.append(row[idx[1]])
-        labels.append(row[idx[-1]])
-    if header is None:
-        raise InputFormatError(f"{path}: empty file; expected a header line")
+    with open_table(path) as table:
+        keys = table.require(*(("sentence1", "sentence2", "label") if pair
+                               else ("sentence", "label")))
+        for _, row in table.select(keys):
+            texts.append(row[0])
+            if pair:
+                texts2.append(row[1])
+            labels.append(row[-1])
     return LabelledSplit(texts, labels, texts2 if pair else None)
 
 

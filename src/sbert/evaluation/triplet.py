@@ -4,90 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sbert.data.nli import nli_to_triplets
-from sbert.data.sts import _lines
-from sbert.errors import InputFormatError
+from sbert.data.triplets import TripletDataset, read_triplets, triplets_from_nli
 from sbert.evaluation.common import Encoder, encode_unique, model_name
 from sbert.similarity import SIMILARITY_FNS as SIMILARITIES
 from sbert.similarity import pairwise_similarity
 
+# the readers live in sbert.data.triplets; re-exported for ``sbert.evaluation.triplet`` users
+__all__ = ["TripletDataset", "evaluate_triplets", "read_triplets", "triplet_metrics",
+           "triplets_from_nli"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TripletDataset:
-    """(anchor, positive, negative) texts."""
-
-    name: str
-    anchors: list[str]
-    positives: list[str]
-    negatives: list[str]
-
-    def __len__(self) -> int:
-        return len(self.anchors)
-
-
-def read_triplets(path: str | Path, name: str | None = None) -> TripletDataset:
-    """A TSV (no quoting) with a header holding ``anchor``, ``positive``, ``negative`` columns.
-
-    An NLI file (``premise``, ``hypothesis``, ``label``) is turned into triplets with
-    :func:`triplets_from_nli` instead.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"triplet data {path} does not exist")
-    header: list[str] | None = None
-    cols: list[list[str]] = [[], [], []]
-    idx: list[int] = []
-    for lineno, line in _lines(path):
-        row = line.split("\t")
-        if header is None:
-            header = row
-            if {"premise", "hypothesis", "label"} <= set(header):
-                return triplets_from_nli(path, name)
-            missing = [c for c in ("anchor", "positive", "negative") if c not in header]
-            if missing:
-                raise InputFormatError(
-                    f"{path}:1: no column(s) {missing} in header {header}; expected anchor, "
-                    "positive, negative (or an NLI file: premise, hypothesis, label)"
-                )
-            idx = [header.index(c) for c in ("anchor", "positive", "negative")]
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        for col, i in zip(cols, idx, strict=True):
-            col.append(row[i])
-    if header is None:
-        raise InputFormatError(f"{path}: empty file; expected a header anchor, positive, negative")
-    return TripletDataset(name or path.name.split(".")[0], *cols)
-
-
-def triplets_from_nli(path: str | Path, name: str | None = None) -> TripletDataset:
-    """Triplets (premise, entailed hypothesis, contradicting hypothesis) from an NLI TSV.
-
-    Each entailment hypothesis of a premise is paired with the premise's contradiction
-    hypothesis of the same index (cycling when there are fewer), so the set is deterministic.
-    """
-    path = Path(path)
-    header: list[str] | None = None
-    rows: list[tuple[str, str, str]] = []
-    for lineno, line in _lines(path):
-        row = line.split("\t")
-        if header is None:
-            header = row
-            ip, ih, il = (header.index(c) for c in ("premise", "hypothesis", "label"))
-            continue
-        if len(row) != len(header):
-            raise InputFormatError(f"{path}:{lineno}: {len(row)} fields, expected {len(header)}")
-        rows.append((row[ip], row[ih], row[il]))
-    anchors, positives, negatives = nli_to_triplets(rows)
-    return TripletDataset(name or path.name.split(".tsv")[0], anchors, positives, negatives)
 
 
 def triplet_metrics(anchors: np.ndarray, positives: np.ndarray, negatives: np.ndarray,
