@@ -109,9 +109,10 @@ def test_we_load_reference_save(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 
 def sts_sentences(limit: int | None = None) -> list[str]:
-    lines = (DATA_DIR / "stsbenchmark" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    rows = [line.split("\t") for line in lines]
-    out = [r[0] for r in rows] + [r[1] for r in rows]
+    from sbert.data.sts import read_pairs_table
+
+    data = read_pairs_table(DATA_DIR / "stsbenchmark" / "test.tsv")
+    out = data.sentences1 + data.sentences2
     return out[:limit] if limit else out
 
 

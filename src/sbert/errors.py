@@ -25,7 +25,7 @@ class InputFormatError(SbertError, ValueError):
 
 
 class DataError(InputFormatError):
-    """A training file cannot be read: the message names the file and line."""
+    """A data file cannot be read: the message names the file and line and what is wrong."""
 
 
 class MissingExtraError(SbertError, ImportError):

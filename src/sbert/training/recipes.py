@@ -12,27 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sbert.errors import DataError, UsageError
+from sbert.errors import UsageError
 from sbert.training.data import (
     Examples,
     concat_examples,
-    nli_triplets,
     read_nli,
     read_sts,
     read_triplets,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def read_anchor_triplets(path: str | Path) -> Examples:
-    """Triplets from a triplet file, or (premise, entailed, contradicted) from an NLI file."""
-    try:
-        return read_triplets(path)
-    except DataError as err:
-        if "expected triplet columns" not in str(err):
-            raise
-    return nli_triplets(read_nli(path))
 
 
 def _softmax(encoder: Any, concat: Sequence[str] | None) -> Any:
@@ -69,7 +58,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("nli-softmax", "NLI pairs, softmax classifier on (u, v, |u-v|), cross-entropy",
                read_nli, _softmax, epochs=1),
         Recipe("nli-mnrl", "(anchor, entailment, contradiction) triplets from NLI, in-batch "
-               "negatives (MultipleNegativesRankingLoss, scale 20)", read_anchor_triplets,
+               "negatives (MultipleNegativesRankingLoss, scale 20)", read_triplets,
                _loss("MultipleNegativesRankingLoss"), epochs=1, no_duplicates=True),
         Recipe("sts", "STS pairs with 0-5 scores, MSE of cosine similarity (CosineSimilarityLoss)",
                read_sts, _loss("CosineSimilarityLoss"), epochs=4),

@@ -112,9 +112,10 @@ def test_cli_info_lists_backends(tiny_encoder, tmp_path: Path,
 
 
 def _sts_sentences(limit: int) -> list[str]:
-    lines = (DATA_DIR / "stsbenchmark" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    rows = [line.split("\t") for line in lines]
-    return [s for row in rows for s in row[:2]][:limit]
+    from sbert.data.sts import read_pairs_table
+
+    data = read_pairs_table(DATA_DIR / "stsbenchmark" / "test.tsv")
+    return [s for pair in zip(data.sentences1, data.sentences2, strict=True) for s in pair][:limit]
 
 
 @pytest.mark.slow
