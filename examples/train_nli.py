@@ -41,7 +41,7 @@ def main() -> None:
     if args.recipe == "nli-softmax":
         mismatched = read_nli(DATA / "nli" / "multinli_1.0_dev_mismatched.tsv")
 
-        def embed(texts: list[str]):  # noqa: ANN202
+        def embed(texts: list[str]):
             return result.encoder.encode(texts, batch_size=64)
 
         print("MultiNLI dev-mismatched accuracy:",

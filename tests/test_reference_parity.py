@@ -24,7 +24,7 @@ SENTENCES = [
 ]
 
 
-def _st(path: Path):  # noqa: ANN202
+def _st(path: Path):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path), device="cpu")

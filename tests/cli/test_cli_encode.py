@@ -19,7 +19,7 @@ def sentences_txt(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".parquet", ".jsonl"])
-def test_encode_formats(tiny_model_dir: Path, tiny_encoder, sentences_txt: Path, tmp_path: Path,  # noqa: ANN001
+def test_encode_formats(tiny_model_dir: Path, tiny_encoder, sentences_txt: Path, tmp_path: Path,
                         suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / f"emb{suffix}"
     code, _, err = run(["encode", str(sentences_txt), "-o", str(out), "--model",
@@ -72,7 +72,7 @@ def test_user_errors_are_one_line(args: list[str], message: str, sentences_txt: 
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_similarity_sentences_and_files(tiny_model_dir: Path, tiny_encoder, tmp_path: Path,  # noqa: ANN001
+def test_similarity_sentences_and_files(tiny_model_dir: Path, tiny_encoder, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["similarity", "a man", "a man", "-m", str(tiny_model_dir)], capsys)
     assert code == 0 and float(out.strip()) == pytest.approx(1.0, abs=1e-4)

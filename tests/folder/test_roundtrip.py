@@ -25,7 +25,7 @@ requires_reference = pytest.mark.skipif(
 )
 
 
-def _st(path: Path):  # noqa: ANN202
+def _st(path: Path):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path), device="cpu")

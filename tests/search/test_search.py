@@ -94,7 +94,7 @@ def test_mining_small_inputs() -> None:
         paraphrase_mining(np.eye(3), score="euclid")
 
 
-def test_mining_sentences_with_an_encoder(tiny_encoder) -> None:  # noqa: ANN001
+def test_mining_sentences_with_an_encoder(tiny_encoder) -> None:
     sentences = ["a man is eating food", "a man eats food", "the dog runs in the park", "a cat"]
     pairs = paraphrase_mining(sentences, encoder=tiny_encoder, top_k=3)
     emb = tiny_encoder.encode(sentences)
@@ -147,7 +147,7 @@ def test_semantic_search_empty_corpus() -> None:
 
 
 @pytest.mark.slow
-def test_minilm_mines_and_searches_the_sample_corpus(minilm) -> None:  # noqa: ANN001
+def test_minilm_mines_and_searches_the_sample_corpus(minilm) -> None:
     from pathlib import Path
 
     sample = Path(__file__).resolve().parents[2] / "data" / "sample_sentences.txt"

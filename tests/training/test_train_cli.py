@@ -23,7 +23,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     return nli, sts
 
 
-def test_train_cli_writes_a_model_folder(tiny_model_dir, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_train_cli_writes_a_model_folder(tiny_model_dir, tmp_path: Path, capsys) -> None:
     nli, sts = _files(tmp_path)
     out = tmp_path / "model"
     main(["train", "-r", "nli-softmax", "-m", str(tiny_model_dir), "--train", str(nli),
@@ -53,7 +53,7 @@ def test_train_cli_writes_a_model_folder(tiny_model_dir, tmp_path: Path, capsys)
 @pytest.mark.skipif(
     find_spec("sentence_transformers") is None, reason="needs sentence-transformers"
 )
-def test_trained_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path: Path) -> None:  # noqa: ANN001
+def test_trained_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
     from sbert.encoder import SentenceEncoder
@@ -69,7 +69,7 @@ def test_trained_folder_loads_in_sentence_transformers(tiny_model_dir, tmp_path:
     np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
-def test_train_cli_user_errors(tiny_model_dir, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_train_cli_user_errors(tiny_model_dir, tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("premise\thypothesis\tlabel\nA\tB\tentailment\nC\tD\tyes\n", encoding="utf-8")
     cases = [

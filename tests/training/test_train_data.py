@@ -95,7 +95,7 @@ def test_no_duplicate_batches_cover_all_rows_once() -> None:
         assert len(batch) <= 8
 
 
-def test_epoch_plan_is_seeded_round_robin(tiny_encoder, nli_examples, sts_examples) -> None:  # noqa: ANN001
+def test_epoch_plan_is_seeded_round_robin(tiny_encoder, nli_examples, sts_examples) -> None:
     small = Examples([c[:5] for c in sts_examples.columns], sts_examples.labels[:5])
     data = [TokenizedExamples(nli_examples, tiny_encoder.tokenizer),
             TokenizedExamples(small, tiny_encoder.tokenizer)]
@@ -108,7 +108,7 @@ def test_epoch_plan_is_seeded_round_robin(tiny_encoder, nli_examples, sts_exampl
     assert any((a[1] != b[1]).any() for a, b in zip(plan, other, strict=True) if a[0] == 0)
 
 
-def test_tokenized_batch_shapes(tiny_encoder, nli_examples) -> None:  # noqa: ANN001
+def test_tokenized_batch_shapes(tiny_encoder, nli_examples) -> None:
     data = TokenizedExamples(nli_examples, tiny_encoder.tokenizer)
     features, labels = data.batch(np.array([0, 3, 6]), "cpu")
     assert len(features) == 2 and labels.tolist() == [1.0, 0.0, 2.0]

@@ -20,7 +20,7 @@ from sbert.training.losses import (
 )
 
 
-def _features(encoder, examples, rows=None):  # noqa: ANN001, ANN202
+def _features(encoder, examples, rows=None):
     data = TokenizedExamples(examples, encoder.tokenizer)
     rows = torch.arange(len(data)).numpy() if rows is None else rows
     return data.batch(rows, "cpu")
@@ -33,11 +33,11 @@ class FixedEmbeddings(torch.nn.Module):
         super().__init__()
         self.table = torch.nn.Parameter(table.clone())
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: ANN001, ANN201
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
         return self.table[input_ids[:, 0]]  # (batch, dim)
 
 
-def _fixed(n_rows: int, dim: int = 8, seed: int = 0):  # noqa: ANN202
+def _fixed(n_rows: int, dim: int = 8, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     table = torch.randn(n_rows, dim, generator=gen)
     return FixedEmbeddings(table)
@@ -62,7 +62,7 @@ def test_length_chunks_cover_every_text_once() -> None:
     assert length_chunks([10] * 32) == [list(range(32))]
 
 
-def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:  # noqa: ANN001
+def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:
     """Regrouping texts by length changes neither the embeddings nor the gradients."""
     net = tiny_encoder.network.eval()
     words = "a man is playing a big red guitar in the park with the happy dog".split()
@@ -88,7 +88,7 @@ def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:  # noqa
 
 @pytest.mark.parametrize("concat", [("u", "v", "|u-v|"), ("u*v",), ("|u-v|", "u*v"),
                                     ("u", "v", "|u-v|", "u*v")])
-def test_softmax_loss_concat_and_gradients(tiny_encoder, nli_examples, concat) -> None:  # noqa: ANN001
+def test_softmax_loss_concat_and_gradients(tiny_encoder, nli_examples, concat) -> None:
     loss = SoftmaxLoss(tiny_encoder.network, tiny_encoder.dimension, 3, concat)
     assert loss.classifier.in_features == len(concat) * tiny_encoder.dimension
     features, labels = _features(tiny_encoder, nli_examples)
@@ -101,7 +101,7 @@ def test_softmax_loss_concat_and_gradients(tiny_encoder, nli_examples, concat) -
     tiny_encoder.network.zero_grad(set_to_none=True)
 
 
-def test_softmax_loss_rejects_unknown_part(tiny_encoder) -> None:  # noqa: ANN001
+def test_softmax_loss_rejects_unknown_part(tiny_encoder) -> None:
     with pytest.raises(ValueError, match="choose from"):
         SoftmaxLoss(tiny_encoder.network, tiny_encoder.dimension, 3, ("u", "u+v"))
 

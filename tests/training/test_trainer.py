@@ -47,7 +47,7 @@ def _run(model_dir: Path, nli: Examples, sts: Examples, out: Path, resume: bool 
 
 
 @pytest.mark.parametrize("grad_accum", [1, 2])
-def test_resume_after_interruption_is_exact(tiny_model_dir, nli_examples, sts_examples,  # noqa: ANN001
+def test_resume_after_interruption_is_exact(tiny_model_dir, nli_examples, sts_examples,
                                             tmp_path: Path, grad_accum: int) -> None:
     full = _run(tiny_model_dir, nli_examples, sts_examples, tmp_path / "full",
                 grad_accum=grad_accum)
@@ -69,7 +69,7 @@ def test_resume_after_interruption_is_exact(tiny_model_dir, nli_examples, sts_ex
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicated entries
 
 
-def test_resume_with_other_data_is_refused(tiny_model_dir, nli_examples, sts_examples,  # noqa: ANN001
+def test_resume_with_other_data_is_refused(tiny_model_dir, nli_examples, sts_examples,
                                            tmp_path: Path) -> None:
     with pytest.raises(Interrupt):
         _run(tiny_model_dir, nli_examples, sts_examples, tmp_path, stop_at=4)
@@ -77,7 +77,7 @@ def test_resume_with_other_data_is_refused(tiny_model_dir, nli_examples, sts_exa
         _run(tiny_model_dir, nli_examples.subset(9), sts_examples, tmp_path, resume=True)
 
 
-def test_training_learns_and_keeps_best(tiny_encoder, sts_examples, tmp_path: Path) -> None:  # noqa: ANN001
+def test_training_learns_and_keeps_best(tiny_encoder, sts_examples, tmp_path: Path) -> None:
     enc = SentenceEncoder(tiny_encoder.path, device="cpu")
     evaluator = STSEvaluator(sts_examples, "train")
     before = evaluator(enc)[evaluator.primary_metric]
@@ -97,7 +97,7 @@ def test_training_learns_and_keeps_best(tiny_encoder, sts_examples, tmp_path: Pa
     assert all(e["lr"] >= 0 for e in log if e["type"] == "train")
 
 
-def test_bf16_autocast_and_mnrl_on_cpu(tiny_encoder, triplet_examples) -> None:  # noqa: ANN001
+def test_bf16_autocast_and_mnrl_on_cpu(tiny_encoder, triplet_examples) -> None:
     enc = SentenceEncoder(tiny_encoder.path, device="cpu")
     cfg = TrainConfig(batch_size=4, precision="bf16", show_progress=False)
     loss = MultipleNegativesRankingLoss(enc.network)
@@ -109,7 +109,7 @@ def test_bf16_autocast_and_mnrl_on_cpu(tiny_encoder, triplet_examples) -> None: 
         assert param.dtype == torch.float32 and torch.isfinite(param).all()
 
 
-def test_fp16_needs_cuda(tiny_encoder, sts_examples) -> None:  # noqa: ANN001
+def test_fp16_needs_cuda(tiny_encoder, sts_examples) -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     loss = CosineSimilarityLoss(tiny_encoder.network)
@@ -117,7 +117,7 @@ def test_fp16_needs_cuda(tiny_encoder, sts_examples) -> None:  # noqa: ANN001
         Trainer(tiny_encoder, [TrainTask(sts_examples, loss)], TrainConfig(precision="fp16"))
 
 
-def test_warmup_then_linear_decay_and_no_decay_groups(tiny_encoder) -> None:  # noqa: ANN001
+def test_warmup_then_linear_decay_and_no_decay_groups(tiny_encoder) -> None:
     assert warmup_steps_for(100, 0.1) == 10 and warmup_steps_for(101, 0.1) == 11
     assert warmup_steps_for(100, 25) == 25
     groups = param_groups([SoftmaxLoss(tiny_encoder.network, tiny_encoder.dimension)], 0.01)
@@ -135,7 +135,7 @@ def test_warmup_then_linear_decay_and_no_decay_groups(tiny_encoder) -> None:  # 
     assert lrs == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25])
 
 
-def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_path: Path) -> None:  # noqa: ANN001
+def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_path: Path) -> None:
     """Any evaluator with ``primary_metric`` works, e.g. sbert.evaluation's STS evaluator."""
     sts = pytest.importorskip("sbert.evaluation.sts")
     readers = pytest.importorskip("sbert.data.sts")
@@ -153,12 +153,12 @@ def test_evaluator_of_the_evaluation_package(tiny_encoder, sts_examples, tmp_pat
 
 @pytest.mark.parametrize("clip_loss_params", [False, True])
 def test_clipping_covers_the_encoder_and_optionally_the_head(
-    tiny_encoder, nli_examples, monkeypatch, clip_loss_params: bool  # noqa: ANN001
+    tiny_encoder, nli_examples, monkeypatch, clip_loss_params: bool
 ) -> None:
     clipped: list[set[int]] = []
     real_clip = torch.nn.utils.clip_grad_norm_
 
-    def spy(params, max_norm, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def spy(params, max_norm, *args, **kwargs):
         params = list(params)
         clipped.append({id(p) for p in params})
         return real_clip(params, max_norm, *args, **kwargs)
