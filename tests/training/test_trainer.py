@@ -77,6 +77,32 @@ def test_resume_with_other_data_is_refused(tiny_model_dir, nli_examples, sts_exa
         _run(tiny_model_dir, nli_examples.subset(9), sts_examples, tmp_path, resume=True)
 
 
+class _Payload:
+    """Unpickling this runs code: it creates ``self.marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_checkpoint_runs_no_code(tiny_model_dir, nli_examples, sts_examples,
+                                           tmp_path: Path) -> None:
+    import torch
+
+    from sbert.errors import InputFormatError
+
+    with pytest.raises(Interrupt):
+        _run(tiny_model_dir, nli_examples, sts_examples, tmp_path, stop_at=4)
+    state_file = list_checkpoints(tmp_path / "checkpoints")[-1] / "training_state.pt"
+    marker = tmp_path / "payload-ran"
+    torch.save({"network": _Payload(marker)}, state_file)  # a planted checkpoint
+    with pytest.raises(InputFormatError, match="not a checkpoint sbert can read safely"):
+        _run(tiny_model_dir, nli_examples, sts_examples, tmp_path, resume=True)
+    assert not marker.exists()
+
+
 def test_training_learns_and_keeps_best(tiny_encoder, sts_examples, tmp_path: Path) -> None:
     enc = SentenceEncoder(tiny_encoder.path, device="cpu")
     evaluator = STSEvaluator(sts_examples, "train")

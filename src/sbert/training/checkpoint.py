@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sbert.errors import InputFormatError
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "training_state.pt"
@@ -31,10 +33,16 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every random generator training uses."""
+    """The state of every random generator training uses, as plain values and tensors.
+
+    Plain values only, so that :func:`load_checkpoint` can read it back with
+    ``weights_only=True``: the numpy state's key array becomes a tensor.
+    """
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos),
+                  int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -45,7 +53,8 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore generators saved by :func:`rng_state`."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -80,9 +89,21 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint folder (or its state file)."""
+    """Read a checkpoint folder (or its state file).
+
+    Read with ``weights_only=True``: tensors and plain values only, so a planted file cannot
+    run code; anything else is refused with :class:`~sbert.errors.InputFormatError`.
+    """
     file = path / STATE_FILE if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; expected {file}")
-    # our own file: it holds RNG states (numpy arrays, tuples), so not weights_only
-    return torch.load(file, map_location="cpu", weights_only=False)
+    try:
+        state: dict[str, Any] = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling refused or the file is damaged
+        raise InputFormatError(
+            f"{file} is not a checkpoint sbert can read safely ({type(err).__name__}); delete "
+            "the checkpoints folder to start the run again"
+        ) from err
+    if not isinstance(state, dict):
+        raise InputFormatError(f"{file} is not a checkpoint written by sbert")
+    return state
