@@ -1,17 +1,44 @@
-"""Helpers shared by the benchmark scripts: data loading, timing, machine limits."""
+"""Helpers shared by the benchmark scripts: data, timing, machine limits, tables, results.
+
+Every script prints its tables (Markdown) and writes them, with the machine and the library
+versions they came from, to ``benchmarks/results/<name>.<machine class>.json`` through
+:func:`write_result`; ``scripts/gen_results.py`` builds docs/RESULTS.md from those files.
+"""
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import importlib.metadata
+import json
 import os
+import platform
+import re
+import shlex
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-DATA = Path(os.environ.get("SBERT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SBERT_DATA", ROOT.parent / "shared" / "data"))
+OUT = Path(__file__).resolve().parent / "out"  # caches (embeddings, graphs): not results
+RESULTS = Path(__file__).resolve().parent / "results"
+SCHEMA = 1
+
+# the ISA features that decide which kernels run (x86: /proc/cpuinfo flags; Arm: Features)
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+             "amx_int8", "neon", "sve")
+# the first entry whose flag the CPU has names its class; results of one class sit together
+MACHINE_CLASSES = (("amx_tile", "avx512-amx"), ("avx512_bf16", "avx512-bf16"),
+                   ("avx512_vnni", "avx512-vnni"), ("avx512f", "avx512"), ("avx2", "avx2"),
+                   ("sve", "arm-sve"), ("neon", "arm-neon"))
+LIBRARIES = ("sbert", "torch", "onnxruntime", "sentence-transformers", "numpy", "transformers")
 
 
 def sts_pairs(limit: int | None = None) -> tuple[list[str], list[str], np.ndarray]:
@@ -59,6 +86,7 @@ def onednn_gflops(n: int = 2048, repeats: int = 5) -> float:
             run(a, b, None, "none", [], "")
             best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
 
 def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """The fp32 limit of onnxruntime: GFLOP/s of a large square MatMul."""
@@ -136,3 +164,242 @@ def median(values: list[float]) -> float:
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     return float(cos.min())
+
+
+# --- tables: what a script prints is what its JSON holds and what the docs show -------------
+
+Column = tuple[str, str, str]  # (key, label, format such as "{:.2f}x"; "" for str(value))
+
+
+def table(table_id: str, title: str, columns: Sequence[Column],
+          rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """One result table; the first column's value names a row (docs quote rows by it)."""
+    cols = [{"key": k, "label": label, "fmt": fmt} for k, label, fmt in columns]
+    keys = {c["key"] for c in cols}
+    out_rows = []
+    for row in rows:
+        unknown = set(row) - keys
+        if unknown:
+            raise ValueError(f"table {table_id!r}: row keys {sorted(unknown)} are not columns")
+        out_rows.append({k: _plain(row.get(k)) for k in (c["key"] for c in cols)})
+    return {"id": table_id, "title": title, "columns": cols, "rows": out_rows}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples to JSON's own types."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def format_cell(value: Any, fmt: str) -> str:
+    """A cell as text: ``fmt`` applies to numbers (each one of a list); None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(format_cell(v, fmt) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and fmt:
+        return fmt.format(value)
+    return str(value)
+
+
+def markdown_table(tab: dict[str, Any], rows: Sequence[str] | None = None,
+                   columns: Sequence[str] | None = None) -> str:
+    """The table as Markdown; ``rows`` (first-column values) and ``columns`` (keys) select."""
+    cols = tab["columns"]
+    if columns is not None:
+        by_key = {c["key"]: c for c in cols}
+        missing = [k for k in columns if k not in by_key]
+        if missing:
+            raise KeyError(f"table {tab['id']!r} has no columns {missing}; it has {list(by_key)}")
+        cols = [by_key[k] for k in columns]
+    body = tab["rows"]
+    if rows is not None:
+        first = tab["columns"][0]["key"]
+        by_name = {str(r[first]): r for r in body}
+        missing = [r for r in rows if r not in by_name]
+        if missing:
+            raise KeyError(f"table {tab['id']!r} has no rows {missing}; it has {list(by_name)}")
+        body = [by_name[r] for r in rows]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c["label"]) for c in cols) + " |",
+             "| " + " | ".join("---" for _ in cols) + " |"]
+    for r in body:
+        lines.append("| " + " | ".join(cell(format_cell(r[c["key"]], c["fmt"])) for c in cols)
+                     + " |")
+    return "\n".join(lines)
+
+
+def print_tables(tables: Sequence[dict[str, Any]]) -> None:
+    for tab in tables:
+        print(f"\n### {tab['title']}\n{markdown_table(tab)}", flush=True)
+
+
+# --- results: one JSON per benchmark and machine class --------------------------------------
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--out DIR`` (default benchmarks/results) and ``--no-write``."""
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the JSON results (default: benchmarks/results; "
+                             "smoke runs: a temporary folder)")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no JSON")
+
+
+def is_full(args: argparse.Namespace, parser: argparse.ArgumentParser,
+            keys: Sequence[str]) -> bool:
+    """Whether ``args`` has the defaults for every option in ``keys`` (the documented run)."""
+    return all(getattr(args, k) == parser.get_default(k) for k in keys)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def isa_flags() -> list[str]:
+    """The :data:`ISA_FLAGS` this CPU has (Arm's ``asimd`` is reported as ``neon``)."""
+    found: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                name = line.split(":", 1)[0].strip().lower()
+                if name in ("flags", "features"):
+                    found.update(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    if "asimd" in found:
+        found.add("neon")
+    if platform.machine().lower() in ("arm64", "aarch64") and sys.platform == "darwin":
+        found.add("neon")
+    return [f for f in ISA_FLAGS if f in found]
+
+
+def machine_class(flags: Sequence[str], gpu: str | None = None) -> str:
+    """``avx512-amx``, ``avx512-vnni``, ``avx2``, ``arm-sve``...; ``cuda-<gpu>`` for GPU runs."""
+    if gpu:
+        return "cuda-" + re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-")
+    for flag, name in MACHINE_CLASSES:
+        if flag in flags:
+            return name
+    return re.sub(r"[^a-z0-9]+", "-", platform.machine().lower()) or "unknown"
+
+
+def machine_info(device: str | None = None) -> dict[str, Any]:
+    """CPU model, ISA flags, cores this process may use, class; the GPU for a CUDA device."""
+    flags = isa_flags()
+    gpu = None
+    if device is not None and str(device).startswith("cuda"):
+        import torch
+
+        gpu = torch.cuda.get_device_name(torch.device(device))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"class": machine_class(flags, gpu), "cpu": cpu_model(), "isa": flags,
+            "cores": cores, "arch": platform.machine(), "gpu": gpu}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of sbert and the libraries it is measured against (None: absent)."""
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_state() -> tuple[str | None, bool]:
+    """The checked-out commit and whether tracked files differ from it."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain",
+                                                  "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return None, False
+
+
+def command_line() -> str:
+    """How this run was started, relative to the repository (a line to paste again)."""
+    exe = Path(sys.executable)
+    python = ".venv/bin/python" if exe.parent == ROOT / ".venv" / "bin" else "python"
+    script = Path(sys.argv[0]).resolve()
+    if script.is_relative_to(ROOT):
+        script = script.relative_to(ROOT)
+    return shlex.join([python, str(script), *sys.argv[1:]])
+
+
+def write_result(name: str, tables: Sequence[dict[str, Any]], args: argparse.Namespace, *,
+                 full: bool, notes: Sequence[str] = (), limits: dict[str, float] | None = None,
+                 raw: dict[str, Any] | None = None, device: str | None = None) -> Path | None:
+    """Write ``<args.out>/<name>.<machine class>.json``: the tables and where they came from.
+
+    Args:
+        name: the benchmark (the script's name, or ``train-sts`` for one recipe).
+        tables: from :func:`table`, in the order to show them.
+        args: the parsed options (``out``, ``no_write``; all are recorded).
+        full: whether this is the documented run (default sizes); a run that is not is
+            written only to an explicit ``--out``, never into benchmarks/results.
+        notes: lines that go with the tables (sizes, settings).
+        limits: the machine's measured matrix-multiply limits, GFLOP/s.
+        raw: anything else worth keeping (per-round seconds...).
+        device: the torch device measured; a CUDA device makes the class ``cuda-<gpu>``.
+
+    Returns:
+        The file written, or None.
+    """
+    if args.no_write:
+        return None
+    out = Path(args.out)
+    if not full and out.resolve() == RESULTS.resolve():
+        print(f"\nnot the documented run (smaller or other options): no JSON written to "
+              f"{RESULTS}; pass --out DIR to keep it", flush=True)
+        return None
+    commit, dirty = git_state()
+    machine = machine_info(device)
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "benchmark": name,
+        "full": full,
+        "command": command_line(),
+        "args": {k: _jsonable(v) for k, v in sorted(vars(args).items())},
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": commit,
+        "dirty": dirty,
+        "machine": machine,
+        "versions": library_versions(),
+        "limits_gflops": {k: round(v, 1) for k, v in (limits or {}).items()},
+        "notes": list(notes),
+        "tables": list(tables),
+        "raw": raw or {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.{machine['class']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"\nwrote {path}", flush=True)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

@@ -1,7 +1,8 @@
 """The paper's Table 6 ablation on the data we have: pooling x objective, and concatenations.
 
-    .venv/bin/python benchmarks/ablation.py [--model all-MiniLM-L6-v2] [--markdown OUT.md]
-    .venv/bin/python benchmarks/ablation.py --limit 64 --eval-limit 100 --sts-epochs 1   # smoke
+    .venv/bin/python benchmarks/ablation.py [--model all-MiniLM-L6-v2]
+    .venv/bin/python benchmarks/ablation.py --limit 64 --eval-limit 100 --sts-epochs 1 \
+        --out /tmp/bench                                                           # smoke
     python benchmarks/ablation.py --model FOLDER --device cuda --jobs 12   # parallel, GPU
 
 Rows (STS benchmark dev Spearman x100, as in the paper):
@@ -15,7 +16,7 @@ Rows (STS benchmark dev Spearman x100, as in the paper):
 The paper trained bert-base-uncased on all of SNLI + MultiNLI (~1M pairs); the default
 start model here is all-MiniLM-L6-v2 with 29k NLI pairs, so compare the ordering of the
 rows with the paper's, not the values. About 12 training runs: hours on 2 CPU cores, minutes
-on a GPU. Results go to docs/RESULTS.md (``--markdown`` writes the table).
+on a GPU. Writes benchmarks/results/ablation.<machine>.json (a CUDA run: the GPU's class).
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _common import (  # noqa: E402
+    add_output_options,
+    is_full,
+    print_tables,
+    table,
+    write_result,
+)
 from train import load_data  # noqa: E402
 
 # Reimers & Gurevych (2019), Table 6: STSb dev Spearman x100 (bert-base, full NLI / STSb)
@@ -56,12 +63,11 @@ def train_and_score(model: str, objective: str, pooling: str, concat: tuple[str,
     from sbert.training.checkpoint import seed_everything
     from sbert.training.evaluate import STSEvaluator
     from sbert.training.losses import CosineSimilarityLoss, SoftmaxLoss
-    from sbert.training.recipes import set_pooling
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
     seed_everything(args.seed)
     encoder = SentenceEncoder(model, device=args.device, max_seq_length=args.max_seq_length)
-    set_pooling(encoder, pooling)
+    encoder.set_pooling(pooling)
     if objective == "nli":
         loss: Any = SoftmaxLoss(encoder.network, encoder.dimension, 3, concat)
         train, epochs = data["nli"], 1
@@ -75,10 +81,6 @@ def train_and_score(model: str, objective: str, pooling: str, concat: tuple[str,
         return encoder.encode(texts, batch_size=64, show_progress=False)
 
     return STSEvaluator(data["dev"]).score(embed)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 RunKey = tuple[str, str, tuple[str, ...]]  # (objective, pooling, concatenation)
@@ -134,24 +136,25 @@ def run_all(keys: list[RunKey], model: str, data: dict[str, Any],
     return scores
 
 
-def table(scores: dict[RunKey, float], only: str | None) -> str:
-    rows: list[str] = []
+def tables(scores: dict[RunKey, float], only: str | None) -> list[dict[str, Any]]:
+    """The pooling table and the concatenation table, ours beside the paper's."""
+    out = []
     if only in (None, "pooling"):
-        rows += ["| pooling | NLI (ours) | NLI (paper) | STSb (ours) | STSb (paper) |",
-                 "| --- | --- | --- | --- | --- |"]
-        for pooling, (paper_nli, paper_sts) in PAPER_POOLING.items():
-            ours_nli = scores.get(("nli", pooling, DEFAULT_CONCAT))
-            ours_sts = scores.get(("sts", pooling, DEFAULT_CONCAT))
-            rows.append(f"| {pooling.upper()} | {_fmt(ours_nli)} | {paper_nli:.2f} | "
-                        f"{_fmt(ours_sts)} | {paper_sts:.2f} |")
-        rows.append("")
+        out.append(table("pooling", "pooling x objective, STSb dev Spearman x100", [
+            ("pooling", "pooling", ""), ("nli", "NLI (ours)", "{:.2f}"),
+            ("nli_paper", "NLI (paper)", "{:.2f}"), ("sts", "STSb (ours)", "{:.2f}"),
+            ("sts_paper", "STSb (paper)", "{:.2f}")], [
+            {"pooling": pooling.upper(), "nli": scores.get(("nli", pooling, DEFAULT_CONCAT)),
+             "nli_paper": paper_nli, "sts": scores.get(("sts", pooling, DEFAULT_CONCAT)),
+             "sts_paper": paper_sts}
+            for pooling, (paper_nli, paper_sts) in PAPER_POOLING.items()]))
     if only in (None, "concat"):
-        rows += ["| concatenation | NLI (ours) | NLI (paper) |", "| --- | --- | --- |"]
-        for concat, paper in PAPER_CONCAT.items():
-            name = ", ".join(concat).replace("|", "\\|")  # a bare | would split the cell
-            rows.append(f"| ({name}) | {_fmt(scores.get(('nli', 'mean', concat)))} | "
-                        f"{paper:.2f} |")
-    return "\n".join(rows)
+        out.append(table("concat", "classifier input (mean pooling, NLI), STSb dev Spearman x100",
+                         [("concat", "concatenation", ""), ("nli", "NLI (ours)", "{:.2f}"),
+                          ("nli_paper", "NLI (paper)", "{:.2f}")], [
+            {"concat": f"({', '.join(concat)})", "nli": scores.get(("nli", "mean", concat)),
+             "nli_paper": paper} for concat, paper in PAPER_CONCAT.items()]))
+    return out
 
 
 def main() -> None:
@@ -166,7 +169,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N training examples")
     parser.add_argument("--eval-limit", type=int, default=None, help="first N dev pairs")
     parser.add_argument("--only", choices=["pooling", "concat"], default=None)
-    parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
+    add_output_options(parser)
     args = parser.parse_args()
 
     from sbert.models import resolve_model
@@ -175,17 +178,27 @@ def main() -> None:
     nli = load_data("nli-softmax", args.limit, args.eval_limit, head_eval=False)
     data = {"nli": nli["train"], "dev": nli["dev"],
             "sts": load_data("sts", args.limit, args.eval_limit)["train"]}
-    print(f"start model {args.model}; NLI {len(data['nli'])} pairs, STSb train "
-          f"{len(data['sts'])} pairs, STSb dev {len(data['dev'])} pairs", flush=True)
+    notes = [f"start model {args.model}; NLI {len(data['nli'])} pairs (1 epoch), STSb train "
+             f"{len(data['sts'])} pairs ({args.sts_epochs} epochs), STSb dev "
+             f"{len(data['dev'])} pairs; seed {args.seed}, batch 16, lr 2e-5, max length "
+             f"{args.max_seq_length}, device {args.device or 'default'}; paper: Reimers & "
+             "Gurevych (2019), Table 6 (bert-base, all of SNLI + MultiNLI)"]
+    print(notes[0], flush=True)
     start = time.perf_counter()
     scores = run_all(plan(args.only), model, data, args)
-    text = table(scores, args.only)
-    print(f"\nSTS benchmark dev, Spearman x100 ({time.perf_counter() - start:.0f} s)\n" + text)
-    if args.limit or args.eval_limit:
-        print("(a --limit/--eval-limit run: a smoke test, not a measurement)")
-    if args.markdown:
-        args.markdown.write_text(text + "\n", encoding="utf-8")
+    notes.append(f"{len(scores)} training runs, {time.perf_counter() - start:.0f} s in all, "
+                 f"{args.jobs} at a time")
+    result = tables(scores, args.only)
+    print_tables(result)
+    device = args.device
+    if device is None:
+        import torch
 
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    write_result("ablation", result, args, notes=notes, device=device,
+                 raw={"scores": [[*k[:2], list(k[2]), v] for k, v in scores.items()]},
+                 full=is_full(args, parser, ("seed", "sts_epochs", "max_seq_length", "limit",
+                                             "eval_limit", "only")))
 
 if __name__ == "__main__":
     main()

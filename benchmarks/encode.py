@@ -10,8 +10,10 @@ Encodes the 2,758 STS benchmark test sentences with sentence-transformers' torch
 who goes first. Prints sentences/s, the median per-round ratio to the baseline, the GFLOP/s
 each reaches on the real tokens beside the machine's fp32 matrix-multiply limits (torch/MKL,
 oneDNN, onnxruntime) and the fp32 ceiling those imply, and the parity (minimum cosine) of
-every path against the baseline. Run it on an idle machine: a figure from a busy one is not
-a figure. The batch-size sweep, long inputs and all-mpnet-base-v2 are in encode_onnx.py.
+every path against the baseline, and writes them to benchmarks/results/encode.<machine>.json.
+Run it on an idle machine: a figure from a busy one is not a figure. The batch-size sweep,
+long inputs and all-mpnet-base-v2 are in encode_onnx.py. Smoke run:
+``--limit 200 --rounds 1 --out /tmp/bench``.
 """
 
 from __future__ import annotations
@@ -29,14 +31,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
+    add_output_options,
     bert_flops,
     exported,
+    is_full,
     matmul_gflops,
     median,
     min_cosine,
     onednn_gflops,
     ort_matmul_gflops,
+    print_tables,
     sts_test_sentences,
+    table,
+    write_result,
 )
 
 BASELINE = "sentence-transformers"
@@ -70,6 +77,7 @@ def main() -> None:
     parser.add_argument("--reexport", action="store_true", help="export the ONNX graphs again")
     parser.add_argument("--one-stream", action="store_true",
                         help="also time ONNX with streams=1 (one batch at a time, all cores)")
+    add_output_options(parser)
     args = parser.parse_args()
 
     import torch
@@ -114,27 +122,39 @@ def main() -> None:
     times = rotate(runs, args.rounds)
     base = times[BASELINE]
     n = len(sentences)
-    print(f"model {args.model}, {n} sentences, {n_tokens} real tokens "
-          f"({flops / 1e12:.3f} TFLOP of matrix work), batch {bs}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {args.rounds} rounds")
-    print("machine fp32 limits (2048^3 matmul): "
-          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in limits.items()))
-    best = max(limits.values())
-    ceiling = best * 1e9 / flops * n
-    print(f"| contender | sentences/s | x {BASELINE} | rounds | GFLOP/s | "
-          + " | ".join(f"of {k}" for k in limits) + " | min cosine vs baseline |")
-    print("|---|---:|---:|---|---:|" + "---:|" * len(limits) + "---:|")
+    notes = [f"model {args.model}, {n} STSb test sentences, {n_tokens} real tokens "
+             f"({flops / 1e12:.3f} TFLOP of matrix work), batch {bs}, "
+             f"{torch.get_num_threads()} torch threads, median of {args.rounds} rounds"]
+    columns = [("contender", "contender", ""), ("rate", "sentences/s", "{:.0f}"),
+               ("ratio", f"x {BASELINE} (median)", "{:.2f}x"),
+               ("rounds", "per round", "{:.2f}"), ("gflops", "GFLOP/s", "{:.0f}")]
+    columns += [(f"of_{k}", f"of {k} limit", "{:.0%}") for k in limits]
+    columns += [("min_cosine", "min cosine vs baseline", "{:.7f}")]
+    rows = []
     for name, ts in times.items():
         t = median(ts)
         rate = flops / t / 1e9
         ratios = [b / x for b, x in zip(base, ts, strict=True)]
-        shares = " | ".join(f"{rate / v:.0%}" for v in limits.values())
-        cos = f"{parity[name]:.7f}" if name in parity else "-"
-        print(f"| {name} | {n / t:.0f} | {median(ratios):.2f}x | "
-              f"{' '.join(f'{r:.2f}' for r in ratios)} | {rate:.0f} | {shares} | {cos} |")
-    print(f"| fp32 ceiling ({max(limits, key=lambda k: limits[k])} limit, real tokens) | "
-          f"{ceiling:.0f} | {ceiling / (n / median(base)):.2f}x | | {best:.0f} | | |")
-
+        rows.append({"contender": name, "rate": n / t, "ratio": median(ratios),
+                     "rounds": ratios, "gflops": rate,
+                     **{f"of_{k}": rate / v for k, v in limits.items()},
+                     "min_cosine": parity.get(name)})
+    best_name = max(limits, key=lambda k: limits[k])
+    ceiling = limits[best_name] * 1e9 / flops * n
+    notes.append(f"fp32 ceiling: the {best_name} limit on the real tokens")
+    rows.append({"contender": "fp32 ceiling",
+                 "rate": ceiling, "ratio": ceiling / (n / median(base)),
+                 "gflops": limits[best_name]})
+    tables = [table("speed", f"{args.model}, batch {bs}", columns, rows)]
+    print("\n".join(notes))
+    print("machine fp32 limits (2048^3 matmul): "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in limits.items()))
+    print_tables(tables)
+    write_result("encode", tables, args, notes=notes, limits=limits,
+                 raw={"seconds": times, "sentences": n, "real_tokens": n_tokens,
+                      "flops": flops},
+                 full=is_full(args, parser, ("model", "batch_size", "rounds", "limit",
+                                             "no_onnx")))
 
 if __name__ == "__main__":
     main()

@@ -14,8 +14,9 @@
 Each part runs in a fresh subprocess (numpy, SQLite and usearch only; no torch) that reports
 build seconds, recall@10 of the HNSW search against exact brute force (``sbert.search``),
 single-query latency p50/p99 (ANN and exact, SQLite lookup included), reopen time, size on
-disk, and peak RSS (VmHWM). Smoke run: ``--limit 3000 --synthetic 20000 --queries 100``.
-The HNSW build dominates: expect a few minutes for the 1M vectors on an idle 2-core machine.
+disk, and peak RSS (VmHWM); the table goes to benchmarks/results/index.<machine>.json.
+Smoke run: ``--limit 3000 --synthetic 20000 --queries 100 --out /tmp/bench``. The HNSW
+build dominates: expect a few minutes for the 1M vectors on an idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import DATA, OUT  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    OUT,
+    add_output_options,
+    is_full,
+    print_tables,
+    table,
+    write_result,
+)
 
 TEXT_COLUMNS = ("sentence", "sentence1", "sentence2", "premise", "hypothesis")
 
@@ -169,15 +178,12 @@ def run_child(kind: str, source: str, n: int, n_queries: int) -> dict:
     return result
 
 
-def report(title: str, r: dict) -> None:
-    print(f"{title}: {r['n']:,} vectors, {r['queries']} queries\n"
-          f"  build {r['build_s']:.1f} s ({r['n'] / r['build_s']:,.0f}/s), "
-          f"reopen {1000 * r['reopen_s']:.0f} ms\n"
-          f"  recall@10 ANN vs exact {r['recall_at_10']:.4f} (goal >= 0.95)\n"
-          f"  latency per query: ANN p50 {r['ann_p50_ms']:.2f} ms, p99 {r['ann_p99_ms']:.2f} ms;"
-          f" exact p50 {r['exact_p50_ms']:.1f} ms\n"
-          f"  on disk {r['size_mb']:.0f} MB {r['files_mb']}; peak RSS {r['peak_rss_mb']:.0f} MB",
-          flush=True)
+def row(data: str, r: dict) -> dict:
+    """One table row from a child's measurements."""
+    return {"data": data, "vectors": r["n"], "queries": r["queries"], "build_s": r["build_s"],
+            "recall": r["recall_at_10"], "ann_p50": r["ann_p50_ms"], "ann_p99": r["ann_p99_ms"],
+            "exact_p50": r["exact_p50_ms"], "reopen_ms": 1000 * r["reopen_s"],
+            "size_mb": r["size_mb"], "peak_rss_mb": r["peak_rss_mb"]}
 
 
 def main() -> None:
@@ -186,6 +192,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=1_000_000, help="0 skips part 2")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    add_output_options(parser)
     args = parser.parse_args()
     if args.child:
         kind, source, n, n_queries = args.child
@@ -193,14 +200,26 @@ def main() -> None:
         return
 
     sentences = all_sentences()[: args.limit]
-    print(f"{len(sentences):,} distinct sentences in {DATA}", flush=True)
+    notes = [f"{len(sentences):,} distinct sentences in the shared data sets (all-MiniLM-L6-v2 "
+             f"embeddings), {args.queries} of them held out as queries; usearch HNSW + SQLite; "
+             "recall@10 against exact search (sbert.search.semantic_search)"]
+    print(notes[0], flush=True)
     source = cached_embeddings(sentences)
-    report("1. shared data sentences", run_child("data", str(source), len(sentences),
-                                                 args.queries))
+    children = {"data": run_child("data", str(source), len(sentences), args.queries)}
+    rows = [row("every distinct sentence of the shared data (MiniLM)", children["data"])]
     if args.synthetic:
-        report("2. synthetic clustered", run_child("synthetic", "-", args.synthetic,
-                                                   args.queries))
-
+        children["synthetic"] = run_child("synthetic", "-", args.synthetic, args.queries)
+        rows.append(row("synthetic clustered 384-d", children["synthetic"]))
+    tables = [table("index", "persistent index: build, recall, latency, size", [
+        ("data", "data", ""), ("vectors", "vectors", "{:,}"), ("queries", "queries", "{:,}"),
+        ("build_s", "build (s)", "{:.1f}"), ("recall", "recall@10", "{:.4f}"),
+        ("ann_p50", "ANN p50 (ms)", "{:.2f}"), ("ann_p99", "ANN p99 (ms)", "{:.2f}"),
+        ("exact_p50", "exact p50 (ms)", "{:.1f}"), ("reopen_ms", "reopen (ms)", "{:.0f}"),
+        ("size_mb", "on disk (MB)", "{:,.0f}"), ("peak_rss_mb", "peak RSS (MB)", "{:,.0f}")],
+        rows)]
+    print_tables(tables)
+    write_result("index", tables, args, notes=notes, raw=children,
+                 full=is_full(args, parser, ("limit", "synthetic", "queries")))
 
 if __name__ == "__main__":
     main()

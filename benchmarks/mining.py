@@ -14,7 +14,8 @@ Model: the bundled all-MiniLM-L6-v2. Embeddings are cached in ``benchmarks/out/`
 (b) the whole job, encode + mine, against ``util.paraphrase_mining`` (one round each).
 (c) ``--big`` x 384 embeddings (the real ones tiled with small noise) mined in a fresh
     subprocess: time and peak RSS (goal: < 1.5 GB).
-Run it on an idle machine; a smoke run: ``--limit 300 --big 3000 --rounds 1``.
+Writes benchmarks/results/mining.<machine>.json. Run it on an idle machine; a smoke run:
+``--limit 300 --big 3000 --rounds 1 --out /tmp/bench``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import DATA, OUT, alternate, median  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    OUT,
+    add_output_options,
+    alternate,
+    is_full,
+    median,
+    print_tables,
+    table,
+    write_result,
+)
+
+RSS_GOAL_MB = 1536
 
 
 def stsb_sentences(limit: int) -> list[str]:
@@ -112,6 +125,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=100_000, help="rows for (c); 0 skips it")
     parser.add_argument("--skip-whole-job", action="store_true", help="skip (b)")
     parser.add_argument("--child-big", nargs=2, metavar=("N", "NPY"), help=argparse.SUPPRESS)
+    add_output_options(parser)
     args = parser.parse_args()
     if args.child_big:
         child_big(int(args.child_big[0]), args.child_big[1])
@@ -126,21 +140,28 @@ def main() -> None:
     ours_model = SentenceEncoder(device="cpu")
     emb = cached_embeddings(ours_model, sentences)
     emb_t = torch.from_numpy(emb)
-    print(f"{len(sentences)} distinct STSb sentences, {emb.shape[1]}-d, "
-          f"torch threads {torch.get_num_threads()}")
+    notes = [f"{len(sentences)} distinct STSb sentences, all-MiniLM-L6-v2 embeddings "
+             f"({emb.shape[1]}-d), torch threads {torch.get_num_threads()}; top_k 100, "
+             f"max_pairs 500,000 (both libraries' defaults)"]
+    print(notes[0], flush=True)
 
     ours_pairs = paraphrase_mining(emb)
     ref_pairs = util.paraphrase_mining_embeddings(emb_t)
     ok, detail = same_top(ours_pairs, ref_pairs)
-    print(f"(a) top-100 pairs {'identical' if ok else 'DIFFER'}: {detail}; "
-          f"{len(ours_pairs)} vs {len(ref_pairs)} pairs returned")
+    notes.append(f"(a) top-100 pairs {'identical' if ok else 'DIFFER'}: {detail}; "
+                 f"{len(ours_pairs)} vs {len(ref_pairs)} pairs returned")
+    print(notes[-1], flush=True)
     times = alternate({"sbert": lambda: paraphrase_mining(emb),
                        "sentence-transformers": lambda: util.paraphrase_mining_embeddings(emb_t)},
                       args.rounds)
     ratios = [r / o for o, r in zip(times["sbert"], times["sentence-transformers"], strict=True)]
-    print(f"(a) mining alone: sbert {median(times['sbert']):.3f} s, sentence-transformers "
-          f"{median(times['sentence-transformers']):.3f} s, speed-up x{median(ratios):.2f} "
-          f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; goal >= 3)")
+    rows: list[dict] = [{
+        "part": "(a) mining alone", "size": f"{len(emb):,} x {emb.shape[1]}",
+        "sbert_s": median(times["sbert"]),
+        "reference_s": median(times["sentence-transformers"]), "speedup": median(ratios),
+        "rounds": ratios, "check": "top-100 identical" if ok else "top-100 DIFFER",
+        "goal": ">= 3x, top-100 identical"}]
+    raw: dict = {"mining_seconds": times, "top100": detail}
 
     if not args.skip_whole_job:
         ref_model = SentenceTransformer(str(ours_model.path), device="cpu")
@@ -148,20 +169,36 @@ def main() -> None:
             "sbert": lambda: paraphrase_mining(sentences, encoder=ours_model),
             "sentence-transformers": lambda: util.paraphrase_mining(ref_model, sentences),
         }, 1)
-        print(f"(b) encode + mine: sbert {job['sbert'][0]:.2f} s, sentence-transformers "
-              f"{job['sentence-transformers'][0]:.2f} s, speed-up "
-              f"x{job['sentence-transformers'][0] / job['sbert'][0]:.2f}")
+        rows.append({"part": "(b) encode + mine", "size": f"{len(sentences):,} sentences",
+                     "sbert_s": job["sbert"][0],
+                     "reference_s": job["sentence-transformers"][0],
+                     "speedup": job["sentence-transformers"][0] / job["sbert"][0],
+                     "goal": "report"})
+        raw["whole_job_seconds"] = job
 
     if args.big:
         source = OUT / f"mining_stsb_minilm_{len(sentences)}.npy"
         out = subprocess.run([sys.executable, __file__, "--child-big", str(args.big),
                               str(source)], check=True, capture_output=True, text=True)
         big = json.loads(out.stdout.strip().splitlines()[-1])
-        verdict = "under" if big["peak_rss_mb"] < 1536 else "OVER"
-        print(f"(c) {big['n']:,} x {emb.shape[1]}: mined in {big['seconds']:.1f} s, "
-              f"{big['pairs']:,} pairs, peak RSS {big['peak_rss_mb']:.0f} MB ({verdict} 1.5 GB; "
-              f"{big['rss_before_mining_mb']:.0f} MB before mining: interpreter and data)")
+        under = big["peak_rss_mb"] < RSS_GOAL_MB
+        rows.append({"part": "(c) large, in a fresh process",
+                     "size": f"{big['n']:,} x {emb.shape[1]}",
+                     "sbert_s": big["seconds"], "peak_rss_mb": big["peak_rss_mb"],
+                     "check": f"{big['pairs']:,} pairs; {big['rss_before_mining_mb']:.0f} MB "
+                              "before mining", "goal": "peak RSS < 1.5 GB" + (
+                                  "" if under else " (OVER)")})
+        raw["big"] = big
 
+    tables = [table("mining", "paraphrase mining, sbert vs sentence-transformers", [
+        ("part", "part", ""), ("size", "size", ""), ("sbert_s", "sbert (s)", "{:.3f}"),
+        ("reference_s", "sentence-transformers (s)", "{:.3f}"),
+        ("speedup", "speed-up", "{:.2f}x"), ("rounds", "per round", "{:.2f}"),
+        ("peak_rss_mb", "peak RSS (MB)", "{:,.0f}"), ("check", "check", ""),
+        ("goal", "goal", "")], rows)]
+    print_tables(tables)
+    write_result("mining", tables, args, notes=notes, raw=raw,
+                 full=is_full(args, parser, ("limit", "rounds", "big", "skip_whole_job")))
 
 if __name__ == "__main__":
     main()

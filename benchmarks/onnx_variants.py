@@ -1,7 +1,7 @@
 """Which ONNX graph to ship: time and check every export variant, alternating, in one run.
 
     .venv/bin/python benchmarks/onnx_variants.py [--model all-MiniLM-L6-v2] [--rounds 3]
-    .venv/bin/python benchmarks/onnx_variants.py --limit 300 --rounds 1      # smoke run
+    .venv/bin/python benchmarks/onnx_variants.py --limit 300 --rounds 1 --out /tmp/bench  # smoke
 
 Exports the transformer once (into the sbert cache), derives the candidate graphs from it
 (fp32: plain, onnxruntime-optimized offline, transformer-optimizer fused; int8: dynamic
@@ -9,8 +9,9 @@ quantization of the plain or the fused graph, per channel or per tensor, with or
 fused attention quantized) and encodes the 2,758 STS benchmark test sentences at batch 32 with
 each, plus sentence-transformers' torch ``encode`` as the baseline. Prints sentences/s, the
 median per-round ratio to the baseline, and quality against sbert's fp32 torch path: minimum
-cosine on the STSb sentences and on empty / very long inputs, STSb test Spearman. This is
-how ``sbert export onnx`` picked its defaults; run it on an idle machine.
+cosine on the STSb sentences and on empty / very long inputs, STSb test Spearman; writes
+benchmarks/results/onnx_variants.<machine>.json. This is how ``sbert export onnx`` picked
+its defaults; run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -28,9 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
+    add_output_options,
     alternate,
+    is_full,
     median,
-    sts_pairs,  # noqa: E402
+    print_tables,
+    sts_pairs,
+    table,
+    write_result,
 )
 
 ROBUSTNESS = ["", " ", "word " * 600, "\u00e9\u00e8 \U0001f600 " * 50]
@@ -102,6 +108,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N STSb sentences")
     parser.add_argument("--only", nargs="+", default=None, help="variant names to run")
     parser.add_argument("--rebuild", action="store_true", help="export the variants again")
+    add_output_options(parser)
     args = parser.parse_args()
 
     import warnings
@@ -122,20 +129,22 @@ def main() -> None:
                 for k in names}
     baseline = SentenceTransformer(str(torch_enc.path), device="cpu")
     bs = args.batch_size
-    print(f"{args.model}: {len(sentences)} STSb test sentences, batch {bs}")
-    print("| variant | min cos STSb | min cos empty/long | STSb Spearman | size MB |")
-    print("|---|---:|---:|---:|---:|")
     n = len(sentences)
+    notes = [f"{args.model}: {n} STSb test sentences + {len(ROBUSTNESS)} empty/long inputs, "
+             f"batch {bs}, median of {args.rounds} alternating rounds; quality against "
+             "sbert's fp32 torch path"]
+    print(notes[0], flush=True)
     unit_ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    quality: dict[str, dict[str, Any]] = {}
     for k, enc in encoders.items():
         e = enc.encode(sentences + ROBUSTNESS, batch_size=32)
         unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         cos = (unit * unit_ref).sum(axis=1)
         half = n // 2
-        rho = spearmanr((unit[:half] * unit[half:n]).sum(axis=1), gold).statistic * 100
-        size = (folder / "onnx" / files[k]).stat().st_size / 1e6
-        print(f"| {k} | {cos[:n].min():.4f} | {cos[n:].min():.4f} | {rho:.2f} | {size:.0f} |",
-              flush=True)
+        quality[k] = {
+            "min_cos": cos[:n].min(), "min_cos_extra": cos[n:].min(),
+            "spearman": spearmanr((unit[:half] * unit[half:n]).sum(axis=1), gold).statistic * 100,
+            "size_mb": (folder / "onnx" / files[k]).stat().st_size / 1e6}
     runs: dict[str, Callable[[], Any]] = {
         "st-torch": lambda: baseline.encode(sentences, batch_size=bs, show_progress_bar=False),
         "sbert-torch": lambda: torch_enc.encode(sentences, batch_size=bs),
@@ -144,12 +153,17 @@ def main() -> None:
         runs[k] = _job(enc, sentences, bs)
     times = alternate(runs, args.rounds)
     base = times["st-torch"]
-    print("\n| contender | sentences/s | x st-torch (median of rounds) |")
-    print("|---|---:|---:|")
-    for k, ts in times.items():
-        ratio = median([b / t for b, t in zip(base, ts, strict=True)])
-        print(f"| {k} | {n / median(ts):.0f} | {ratio:.2f}x |")
-
+    rows = [{"variant": k, "rate": n / median(ts),
+             "ratio": median([b / t for b, t in zip(base, ts, strict=True)]),
+             **quality.get(k, {})} for k, ts in times.items()]
+    tables = [table("variants", f"{args.model}: ONNX graph variants", [
+        ("variant", "variant", ""), ("rate", "sentences/s", "{:.0f}"),
+        ("ratio", "x st-torch (median)", "{:.2f}x"), ("min_cos", "min cos STSb", "{:.4f}"),
+        ("min_cos_extra", "min cos empty/long", "{:.4f}"),
+        ("spearman", "STSb Spearman", "{:.2f}"), ("size_mb", "size MB", "{:.0f}")], rows)]
+    print_tables(tables)
+    write_result("onnx_variants", tables, args, notes=notes, raw={"seconds": times},
+                 full=is_full(args, parser, ("model", "rounds", "batch_size", "limit", "only")))
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/train.py --recipe nli-softmax --seeds 1 2 3
     .venv/bin/python benchmarks/train.py --recipe nli-mnrl --seeds 1 2 3
     .venv/bin/python benchmarks/train.py --recipe sts --limit 64 --seeds 1 --epochs 1 \
-        --eval-limit 200                                                    # smoke run
+        --eval-limit 200 --out /tmp/bench                                   # smoke run
 
 Both libraries start from the same folder (all-MiniLM-L6-v2 by default) and train on the same
 data with the same batch size (16), learning rate (2e-5), 10 % linear warm-up, weight decay
@@ -17,26 +17,32 @@ STSb within 0.3 (sts) / 0.5 (NLI recipes); head accuracy within 1.0.
 
 Data (../shared/data): sts = stsbenchmark/train.tsv; NLI = SNLI dev + SNLI test + MultiNLI
 dev-matched (no NLI training split is available here); nli-mnrl uses (anchor, entailment,
-contradiction) triplets built from the same pairs. Run it on an idle machine.
+contradiction) triplets built from the same pairs. Writes
+benchmarks/results/train-<recipe>.<machine>.json. Run it on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DATA  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    add_output_options,
+    is_full,
+    print_tables,
+    table,
+    write_result,
+)
 
 NLI_TRAIN = ("snli_1.0_dev.tsv", "snli_1.0_test.tsv", "multinli_1.0_dev_matched.tsv")
 GOALS = {"speed": 1.25, "sts": 0.3, "nli-softmax": 0.5, "nli-mnrl": 0.5, "accuracy": 1.0}
@@ -188,10 +194,11 @@ def main() -> None:
     parser.add_argument("--warmup-limit", type=int, default=32,
                         help="examples of the untimed warm-up run of each library")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--only", choices=["sbert", "reference"], default=None,
                         help="run one library (compare with the other's figures at the same seeds)")
+    add_output_options(parser)
     args = parser.parse_args()
+    defaults_epochs = args.epochs is None
     args.epochs = args.epochs or (4 if args.recipe == "sts" else 1)
 
     import torch
@@ -221,36 +228,50 @@ def main() -> None:
                      if "mnli_mm_accuracy" in res else "")
             print(f"seed {seed} {name:9s}: {res['examples_per_s']:7.1f} examples/s "
                   f"({res['seconds']:.1f} s)  STSb test {res['stsb_test']:.2f}{extra}", flush=True)
-    if args.only:
-        print(f"\n{args.only} alone, mean over {len(args.seeds)} seed(s): examples/s "
-              f"{_mean(results[args.only], 'examples_per_s'):.1f}, STSb test "
-              f"{_mean(results[args.only], 'stsb_test'):.2f}")
-        if args.json:
-            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                             "results": results}, indent=2))
-        return
-    ours, ref = results["sbert"], results["reference"]
-    speed = [o["examples_per_s"] / r["examples_per_s"] for o, r in zip(ours, ref, strict=True)]
-    delta = _mean(ours, "stsb_test") - _mean(ref, "stsb_test")
-    tol = GOALS[args.recipe]
-    print(f"\nmean over {len(args.seeds)} seed(s):")
-    print(f"  examples/s: sbert {_mean(ours, 'examples_per_s'):.1f}, reference "
-          f"{_mean(ref, 'examples_per_s'):.1f}; ratio per seed {[round(s, 2) for s in speed]}, "
-          f"mean {statistics.fmean(speed):.2f}x (goal >= {GOALS['speed']}x)")
-    print(f"  STSb test: sbert {_mean(ours, 'stsb_test'):.2f}, reference "
-          f"{_mean(ref, 'stsb_test'):.2f}, delta {delta:+.2f} (goal within {tol})")
+    notes = [f"{args.recipe}: {len(data['train'])} training examples x {args.epochs} epochs, "
+             f"start model {args.model}, batch {args.batch_size}, lr {args.lr}, max length "
+             f"{args.max_seq_length}, {args.precision}, torch threads {torch.get_num_threads()}; "
+             f"seeds {args.seeds}; examples/s: wall clock of the whole training call"]
+    run_rows = [{"seed": seed, "library": name, "examples_per_s": res["examples_per_s"],
+                 "seconds": res["seconds"], "stsb_test": res["stsb_test"],
+                 **({"mnli_mm_accuracy": res["mnli_mm_accuracy"]}
+                    if "mnli_mm_accuracy" in res else {})}
+                for name, runs in results.items()
+                for seed, res in zip(args.seeds, runs, strict=True)]
+    run_columns = [("seed", "seed", "{:d}"), ("library", "library", ""),
+                   ("examples_per_s", "examples/s", "{:.1f}"), ("seconds", "seconds", "{:.0f}"),
+                   ("stsb_test", "STSb test", "{:.2f}")]
     if args.recipe == "nli-softmax":
-        acc = _mean(ours, "mnli_mm_accuracy") - _mean(ref, "mnli_mm_accuracy")
-        print(f"  MultiNLI dev-mismatched head accuracy: sbert "
-              f"{_mean(ours, 'mnli_mm_accuracy'):.2f}, reference "
-              f"{_mean(ref, 'mnli_mm_accuracy'):.2f}, delta {acc:+.2f} "
-              f"(goal within {GOALS['accuracy']})")
-    if args.limit or args.eval_limit:
-        print("  (a --limit/--eval-limit run: a smoke test, not a measurement)")
-    if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                         "results": results, "speed_ratio": speed}, indent=2))
-
+        run_columns.append(("mnli_mm_accuracy", "MultiNLI mm head accuracy", "{:.2f}"))
+    tables = [table("runs", f"{args.recipe}: each run", run_columns, run_rows)]
+    summary: list[dict[str, Any]] = []
+    if not args.only:
+        ours, ref = results["sbert"], results["reference"]
+        speed = [o["examples_per_s"] / r["examples_per_s"]
+                 for o, r in zip(ours, ref, strict=True)]
+        summary.append({"metric": "examples/s", "sbert": _mean(ours, "examples_per_s"),
+                        "reference": _mean(ref, "examples_per_s"),
+                        "compare": f"{statistics.fmean(speed):.2f}x",
+                        "goal": f">= {GOALS['speed']}x"})
+        summary.append({"metric": "STSb test Spearman x100", "sbert": _mean(ours, "stsb_test"),
+                        "reference": _mean(ref, "stsb_test"),
+                        "compare": f"{_mean(ours, 'stsb_test') - _mean(ref, 'stsb_test'):+.2f}",
+                        "goal": f"within {GOALS[args.recipe]}"})
+        if args.recipe == "nli-softmax":
+            acc = _mean(ours, "mnli_mm_accuracy") - _mean(ref, "mnli_mm_accuracy")
+            summary.append({"metric": "MultiNLI dev-mismatched head accuracy",
+                            "sbert": _mean(ours, "mnli_mm_accuracy"),
+                            "reference": _mean(ref, "mnli_mm_accuracy"),
+                            "compare": f"{acc:+.2f}", "goal": f"within {GOALS['accuracy']}"})
+        tables.append(table("summary", f"{args.recipe}: mean over {len(args.seeds)} seed(s)", [
+            ("metric", "mean over seeds", ""), ("sbert", "sbert", "{:.2f}"),
+            ("reference", "sentence-transformers", "{:.2f}"),
+            ("compare", "ratio / delta", ""), ("goal", "goal", "")], summary))
+    print_tables(tables)
+    write_result(f"train-{args.recipe}", tables, args, notes=notes, raw={"results": results},
+                 full=defaults_epochs and is_full(args, parser, (
+                     "model", "seeds", "batch_size", "lr", "max_seq_length", "precision",
+                     "limit", "eval_limit", "threads", "only")))
 
 if __name__ == "__main__":
     main()
