@@ -1,0 +1,180 @@
+"""docs/RESULTS.md and the results blocks of other docs are what benchmarks/results/*.json say."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load("sbert_gen_results", ROOT / "scripts" / "gen_results.py")
+common = gen.COMMON  # benchmarks/_common.py: the writer and the table formatter
+REGENERATE = "python scripts/gen_results.py"
+
+
+def test_committed_docs_match_their_json() -> None:
+    stale = gen.stale()
+    assert stale == [], f"{[p.as_posix() for p in stale]} differ from their JSON: {REGENERATE}"
+
+
+def test_every_results_file_parses_and_names_its_machine() -> None:
+    for path in sorted((ROOT / gen.RESULTS).glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        gen.validate(record, path)
+        machine = record["machine"]
+        assert machine["class"] and machine["cpu"] and machine["cores"] >= 1, path
+        assert isinstance(machine["isa"], list), path
+        assert record["commit"] and record["command"] and record["date"], path
+        assert record["full"], f"{path}: a smoke run in benchmarks/results"
+
+
+def test_results_folder_is_tracked_and_out_ignored() -> None:
+    ignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "benchmarks/out/" in ignore
+    assert not any(line.strip().rstrip("/") in ("benchmarks/results", "benchmarks")
+                   for line in ignore)
+    assert (ROOT / gen.RESULTS / "README.md").exists()
+
+
+# --- the generator on a results file made by the real writer --------------------------------
+
+DOC = """# Some doc
+
+Speed: <!-- results encode table=speed row="sbert onnx int8" col=ratio -->?<!-- /results -->.
+
+<!-- results encode table=speed rows="sentence-transformers|sbert onnx int8"
+     cols="contender|ratio" -->
+<!-- /results -->
+"""
+
+
+def _write_fixture(folder: Path, int8_ratio: float = 7.2125) -> Path:
+    rows = [{"contender": "sentence-transformers", "rate": 431.4, "ratio": 1.0,
+             "rounds": [1.0, 1.0], "min_cosine": None},
+            {"contender": "sbert onnx int8", "rate": 3111.9, "ratio": int8_ratio,
+             "rounds": [7.1, 7.3], "min_cosine": 0.95924331}]
+    tab = common.table("speed", "all-MiniLM-L6-v2, batch 32", [
+        ("contender", "contender", ""), ("rate", "sentences/s", "{:.0f}"),
+        ("ratio", "x sentence-transformers", "{:.2f}x"), ("rounds", "per round", "{:.2f}"),
+        ("min_cosine", "min cosine", "{:.7f}")], rows)
+    args = argparse.Namespace(out=folder, no_write=False, rounds=2)
+    path = common.write_result("encode", [tab], args, full=True, notes=["a fixture"],
+                               limits={"ORT": 455.04})
+    assert path is not None
+    return Path(path)
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Path:
+    """A copy of the template and one doc with blocks, and a results folder with one file."""
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / gen.TEMPLATE, tmp_path / gen.TEMPLATE)
+    (tmp_path / "docs" / "onnx.md").write_text(DOC, encoding="utf-8")
+    _write_fixture(tmp_path / gen.RESULTS)
+    for path, text in gen.render(tmp_path).items():
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_writer_records_machine_versions_and_command(site: Path) -> None:
+    (path,) = (site / gen.RESULTS).glob("*.json")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    gen.validate(record, path)
+    assert path.name == f"encode.{record['machine']['class']}.json"
+    assert set(common.LIBRARIES) <= set(record["versions"])
+    assert record["versions"]["numpy"]
+    assert record["limits_gflops"] == {"ORT": 455.0}
+    assert record["date"].endswith("Z") and record["command"]
+
+
+def test_generated_docs_carry_the_json_figures(site: Path) -> None:
+    results = (site / gen.GENERATED).read_text(encoding="utf-8")
+    assert "| sbert onnx int8 | 3112 | 7.21x | 7.10, 7.30 | 0.9592433 |" in results
+    assert "ORT 455 GFLOP/s" in results and "a fixture" in results
+    assert "No results yet" in results  # every other benchmark
+    doc = (site / "docs" / "onnx.md").read_text(encoding="utf-8")
+    assert "Speed: <!-- results encode table=speed" in doc and "-->7.21x<!-- /results -->" in doc
+    assert "| sbert onnx int8 | 7.21x |" in doc and "sentences/s" not in doc
+    assert gen.stale(site) == []
+
+
+def test_a_number_edited_by_hand_is_caught(site: Path) -> None:
+    path = site / gen.GENERATED
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("| 7.21x |", "| 7.45x |"), encoding="utf-8")
+    assert good != path.read_text(encoding="utf-8")
+    assert gen.stale(site) == [gen.GENERATED]
+    path.write_text(good, encoding="utf-8")
+
+    doc = site / "docs" / "onnx.md"
+    doc.write_text(doc.read_text(encoding="utf-8").replace("-->7.21x<", "-->8x<"),
+                   encoding="utf-8")
+    assert gen.stale(site) == [Path("docs/onnx.md")]
+
+
+def test_a_new_run_makes_the_docs_stale(site: Path) -> None:
+    _write_fixture(site / gen.RESULTS, int8_ratio=6.5)
+    assert set(gen.stale(site)) == {gen.GENERATED, Path("docs/onnx.md")}
+
+
+def test_no_results_yet(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / gen.TEMPLATE, tmp_path / gen.TEMPLATE)
+    (tmp_path / "docs" / "onnx.md").write_text(DOC, encoding="utf-8")
+    out = gen.render(tmp_path)
+    text = out[gen.GENERATED]
+    for name, command in gen.COMMANDS.items():
+        assert f"<!-- results {name}" in text, f"the template has no block for {name}"
+        assert f"run `{command}`" in text
+    assert "-->(not measured yet)<!-- /results -->" in out[Path("docs/onnx.md")]
+
+
+def test_a_block_asking_for_a_missing_table_names_the_doc(site: Path) -> None:
+    doc = site / "docs" / "onnx.md"
+    doc.write_text(DOC + "\n<!-- results encode table=sweep -->\n<!-- /results -->\n",
+                   encoding="utf-8")
+    with pytest.raises(gen.ResultsError, match=r"docs/onnx.md: .*has no table 'sweep'"):
+        gen.render(site)
+
+
+def test_a_smoke_run_is_never_written_into_the_results_folder(tmp_path: Path,
+                                                              monkeypatch: Any) -> None:
+    results = tmp_path / "results"
+    monkeypatch.setattr(common, "RESULTS", results)
+    args = argparse.Namespace(out=results, no_write=False)
+    assert common.write_result("encode", [], args, full=False) is None
+    assert not results.exists()
+    elsewhere = tmp_path / "smoke"
+    args = argparse.Namespace(out=elsewhere, no_write=False)
+    path = common.write_result("encode", [], args, full=False)
+    assert path is not None and json.loads(Path(path).read_text())["full"] is False
+    args = argparse.Namespace(out=tmp_path / "none", no_write=True)
+    assert common.write_result("encode", [], args, full=True) is None
+
+
+@pytest.mark.parametrize(("flags", "gpu", "expected"), [
+    (["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"], None, "avx512-amx"),
+    (["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], None, "avx512-bf16"),
+    (["avx2", "avx512f", "avx512_vnni"], None, "avx512-vnni"),
+    (["avx2"], None, "avx2"),
+    (["neon", "sve"], None, "arm-sve"),
+    (["neon"], None, "arm-neon"),
+    (["avx2"], "NVIDIA H200", "cuda-nvidia-h200"),
+])
+def test_machine_class(flags: list[str], gpu: str | None, expected: str) -> None:
+    assert common.machine_class(flags, gpu) == expected
