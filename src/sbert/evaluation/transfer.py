@@ -44,7 +44,6 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> Any:
     threadpoolctl = require("threadpoolctl", "eval")  # installed with scikit-learn
     clf = linear_model.LogisticRegression(C=c, max_iter=1000, random_state=seed)
     # one BLAS thread: these fits are small, and thread start-up costs more than it saves
-    # (measured ~15x faster on 2 busy cores)
     with warnings.catch_warnings(), threadpoolctl.threadpool_limits(1):
         warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
         clf.fit(x, y)

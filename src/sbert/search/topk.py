@@ -11,7 +11,7 @@ import numpy as np
 
 
 def _transposed(tile: np.ndarray, block: int = 64) -> np.ndarray:
-    """A C-contiguous copy of ``tile.T``, copied in cache-sized blocks (~5x numpy's own)."""
+    """A C-contiguous copy of ``tile.T``, copied in cache-sized blocks (faster than numpy's)."""
     out = np.empty((tile.shape[1], tile.shape[0]), dtype=tile.dtype)
     for i in range(0, tile.shape[0], block):
         for j in range(0, tile.shape[1], block):

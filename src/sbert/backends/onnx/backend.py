@@ -23,10 +23,8 @@ from sbert.similarity import normalize
 
 logger = logging.getLogger(__name__)
 
-# onnxruntime fusions that slow these graphs down on CPU. Kernel time of all-MiniLM-L6-v2 on the
-# 2,758 STSb test sentences, one thread, onnxruntime 1.32 (session profiling): fp32 4,279 ms
-# with BiasGelu vs 4,066 ms with Gelu and a separate bias Add; int8 2,012 ms with
-# SkipLayerNormalization vs 1,683 ms with Add + LayerNormalization.
+# onnxruntime fusions whose CPU kernels were slower than the ops they replace, when measured
+# with onnxruntime's session profiling (docs/onnx.md); skipped offline and at load
 SLOW_FUSIONS = ("BiasGeluFusion", "SkipLayerNormFusion")
 # names of the token-embedding output, by preference (optimum / sentence-transformers spelling)
 TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
@@ -70,10 +68,9 @@ class OnnxBackend:
 
     With ``threads`` cores, the encoder runs ``streams`` batches at once, each on
     ``threads // streams`` cores of one shared session (one copy of the weights; ``run`` is
-    thread-safe). The default, one single-threaded stream per core, beat one batch at a time
-    on every core: all-MiniLM-L6-v2, 2 cores, batch 32, ``benchmarks/encode.py --one-stream``:
-    fp32 3.01x vs 2.74x sentence-transformers, int8 6.93x vs 6.39x. Small matrices split
-    badly across cores, and the split-up run also swung between two speeds from run to run.
+    thread-safe). Small matrices split badly across cores, so the default is one
+    single-threaded stream per core; ``benchmarks/encode.py --one-stream`` compares it with
+    one batch at a time on every core.
     A call with a single batch (a search query) has nothing to run beside it: it runs on a
     second session with every core, made the first time one is needed.
 

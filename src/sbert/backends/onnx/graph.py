@@ -139,10 +139,11 @@ def optimize_graph(path: Path, out: Path | None = None) -> Path:
     """Apply onnxruntime's graph optimisations offline and save the result.
 
     The extended level fuses layer norms and GELU exactly (no GELU approximation; not the
-    :data:`~sbert.backends.onnx.backend.SLOW_FUSIONS`, which cost time here) and stays
+    :data:`~sbert.backends.onnx.backend.SLOW_FUSIONS`) and stays
     portable across CPUs (the "all" level adds CPU-specific layouts; the session applies those
     at load). The default for both exported graphs; it does not fuse attention (the
-    transformer optimizer, :func:`fuse_graph`, does, and was slower here).
+    transformer optimizer, :func:`fuse_graph`, does; ``benchmarks/onnx_variants.py`` compares
+    the two).
 
     Args:
         path: the graph to optimize.
@@ -174,7 +175,7 @@ def smooth_activations(
 ) -> list[str]:
     """Move activation outliers into the weights before int8 (SmoothQuant, Xiao et al. 2023).
 
-    A few channels of some MatMul inputs run 20-100x larger than the rest (all-mpnet-base-v2's
+    A few channels of some MatMul inputs run far larger than the rest (all-mpnet-base-v2's
     feed-forward inputs and outputs), so one per-tensor activation scale leaves the others a
     handful of int8 levels. For each input ``X`` of weight MatMuls whose largest channel
     maximum is at least ``min_ratio`` times the median channel's, with channel maxima ``a``

@@ -49,7 +49,7 @@ class TorchBackend:
         if self.device.type == "cpu":
             from sbert.backends.torch.kernels import use_onednn_linears
 
-            use_onednn_linears(self.network)  # ~2x on CPUs where MKL is slow (AMD EPYC)
+            use_onednn_linears(self.network)  # where MKL takes a slow path (AMD EPYC)
         # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README
         self.autocast = precision == "bf16"
 

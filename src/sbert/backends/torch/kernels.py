@@ -1,8 +1,8 @@
 """Faster CPU inference for ``nn.Linear``: oneDNN's matrix multiply instead of the BLAS one.
 
 PyTorch's CPU wheels run fp32 ``F.linear`` through Intel MKL, which on some processors (AMD
-EPYC here) takes a slow code path: ~200 GFLOP/s on 2 cores where oneDNN, which picks its
-kernels by instruction set, reaches ~430. :func:`use_onednn_linears` routes every Linear of a
+EPYC) takes a slow code path, while oneDNN picks its kernels by instruction set
+(``benchmarks/encode.py`` measures both limits). :func:`use_onednn_linears` routes every Linear of a
 model through oneDNN for fp32 CPU tensors outside autocast. In training the backward pass runs
 on oneDNN as well (:class:`OneDNNLinearFunction`: the input and weight gradients are two more
 oneDNN inner products). GPUs and bf16 autocast keep the stock path. Results agree with
