@@ -81,10 +81,20 @@ def test_refuses_other_models_and_bad_input(tmp_path: Path, tiny_encoder) -> Non
         Index.open(tmp_path / "nothing")
 
 
-def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
-    from sbert.search.index import Index, model_id
+def test_get_returns_stored_items_without_a_score(tmp_path: Path) -> None:
+    from sbert.search.index import Item
 
-    index = Index.create(tmp_path / "ix", model=model_id(tiny_encoder),
+    with make(tmp_path / "ix", n=3) as index:
+        index.add(["with metadata"], vectors(1, seed=5), ids=["m"], metadata=[{"k": [1, 2]}])
+        assert index.get(["m", "nope", "2"]) == [
+            Item("m", "with metadata", {"k": [1, 2]}), None, Item("2", "s1")]
+        assert not hasattr(index.get(["m"])[0], "score")
+
+
+def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
+    from sbert.search.index import Index, model_identity
+
+    index = Index.create(tmp_path / "ix", model=model_identity(tiny_encoder),
                          dimension=tiny_encoder.dimension)
     sentences = ["a man is eating food", "the dog runs in the park", "a red car"]
     index.add_texts(sentences, tiny_encoder)
@@ -92,7 +102,7 @@ def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN0
         "the dog runs in the park")
 
 
-def test_repairs_a_missing_vector_file(tmp_path: Path) -> None:
+def test_searches_around_a_missing_vector_file(tmp_path: Path) -> None:
     from sbert.search.index import Index
 
     make(tmp_path / "ix", n=50).close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from sbert.search.index.store import Hit, Index, model_id
+from sbert.search.index.identity import ModelIdentity, model_id, model_identity
+from sbert.search.index.store import Hit, Index, Item
 
-__all__ = ["Hit", "Index", "model_id"]
+__all__ = ["Hit", "Index", "Item", "ModelIdentity", "model_id", "model_identity"]

@@ -10,8 +10,11 @@ The SQLite transaction is the commit point. Every change (``add``, ``delete``) b
 generation number inside its transaction and, before committing, writes the new usearch file
 under a new name (a temporary file, fsynced, then renamed). A process killed at any moment
 leaves either the old generation (transaction rolled back; the new file is a stray and is
-removed on the next write) or the new one. Should the usearch file of the committed
-generation be missing or damaged, it is rebuilt from the embeddings kept in SQLite.
+removed on the next write) or the new one.
+
+Opening writes nothing: the database is read through a read-only connection until the first
+change. Should the usearch file of the committed generation be missing or damaged, searches
+run exactly over the embeddings kept in SQLite, and the next change writes a new file.
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ from typing import Any
 import numpy as np
 
 from sbert.errors import IndexFailure
+from sbert.search.index import db as _db
+from sbert.search.index.identity import ModelIdentity, check_model, model_identity
 from sbert.search.index.vectors import METRICS
-from sbert.search.index.vectors import chunks as _chunks
+from sbert.search.index.vectors import build_vectors as _build_vectors
 from sbert.search.index.vectors import new_vectors as _new_vectors
 from sbert.search.index.vectors import progress_bar as _progress_bar
+from sbert.search.index.vectors import rank as _rank
+from sbert.search.index.vectors import rank_exact as _rank_exact
 from sbert.search.index.vectors import read_vectors as _read_vectors
+from sbert.search.index.vectors import remove_other_generations as _remove_other_generations
 from sbert.search.index.vectors import save_vectors as _save_vectors  # patched by crash tests
 from sbert.search.index.vectors import vectors_path as _vectors_path
 from sbert.similarity import as_matrix
@@ -41,19 +49,7 @@ from sbert.similarity import unit_rows as _unit_rows
 
 logger = logging.getLogger(__name__)
 
-DB_NAME = "index.sqlite"
 PROGRESS_MIN_ROWS = 50_000  # show the graph build's progress from this many rows on
-FORMAT_VERSION = "1"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    key INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    text TEXT NOT NULL,
-    metadata TEXT,
-    embedding BLOB NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -66,11 +62,13 @@ class Hit:
     metadata: Any = None
 
 
-def model_id(encoder: Any) -> str:
-    """The name an index records for an encoder: a folder's name, or the model name."""
-    name = str(encoder.name)
-    path = Path(name)
-    return path.resolve().name if path.exists() else name
+@dataclass(frozen=True)
+class Item:
+    """One stored sentence, as :meth:`Index.get` returns it."""
+
+    id: str
+    text: str
+    metadata: Any = None
 
 
 class Index:
@@ -78,9 +76,10 @@ class Index:
 
     Example::
 
-        index = Index.create("my-index", model="all-MiniLM-L6-v2", dimension=384)
-        index.add(["A man eats."], encoder.encode(["A man eats."]))
-        hits = index.search(encoder.encode(["Someone is eating."]), k=5)[0]
+        index = Index.create("my-index", model=model_identity(encoder),
+                             dimension=encoder.dimension)
+        index.add_texts(["A man eats."], encoder)
+        hits = index.search_texts(["Someone is eating."], encoder, k=5)[0]
 
     Args:
         path: the index folder (use :meth:`create` or :meth:`open`).
@@ -88,58 +87,55 @@ class Index:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        db = self.path / DB_NAME
-        if not db.is_file():
-            raise IndexFailure(f"no index at {self.path}; create one with `sbert index create`")
-        self._db = sqlite3.connect(str(db), isolation_level=None, timeout=30.0)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as err:
-            self._db.close()
-            raise IndexFailure(f"{db} is not a readable sbert index ({err})") from err
-        if "model" not in meta:
-            self._db.close()
-            raise IndexFailure(f"the index at {self.path} is incomplete (its creation was "
-                               "interrupted); delete the folder and create it again")
+        self._db, meta = _db.open_index(self.path)
+        self._writer = False
+        self.format = int(meta.get("format", "1"))
         self.model: str = meta["model"]
+        self.model_digest: str | None = meta.get("model_digest") or None
+        if self.format < 2:
+            logger.warning("%s was made by an older sbert: adds and searches are checked by the "
+                           "model's name (%r) only, not its content; to check by content, "
+                           "create a new index and add the texts again", self.path, self.model)
         self.dimension = int(meta["dimension"])
         self.metric: str = meta["metric"]
         self.source = str(meta.get("source") or self.model)
         self._generation = -1
-        self._vectors: Any = None
+        self._vectors: Any = None  # None: no usable file; search the stored embeddings
+        self._stored: tuple[np.ndarray, np.ndarray] | None = None  # keys, embeddings
         self._writable = False
-        self._load_vectors(view=True)
+        self._load_vectors()
 
     # ---- creation and opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | Path, model: str, dimension: int, metric: str = "cosine",
-               connectivity: int = 16, source: str | None = None) -> Index:
+    def create(cls, path: str | Path, model: str | ModelIdentity, dimension: int,
+               metric: str = "cosine", connectivity: int = 16,
+               source: str | None = None) -> Index:
         """Create an empty index folder.
 
         Args:
             path: a folder that does not exist yet or is empty.
-            model: the name of the model whose embeddings it will hold.
+            model: the model whose embeddings it will hold: :func:`model_identity` of an
+                encoder (checked by content), or a plain name (checked by name).
             dimension: the embedding dimension.
             metric: ``"cosine"`` or ``"dot"``.
             connectivity: HNSW graph degree (higher: better recall, bigger index).
             source: where the model loads from (a bundled name or a folder), for the CLI;
-                default: ``model``.
+                default: the model's name.
         """
         if metric not in METRICS:
             raise IndexFailure(f"unknown metric {metric!r}; expected one of {tuple(METRICS)}")
         root = Path(path)
         if root.exists() and any(root.iterdir()):
             raise IndexFailure(f"{root} exists and is not empty; choose a new folder")
+        name, digest = (model.name, model.digest) if isinstance(model, ModelIdentity) else (
+            str(model), "")
         root.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(root / DB_NAME), isolation_level=None)
+        db = _db.connect_writer(root)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            meta = {"format": FORMAT_VERSION, "model": model, "dimension": str(dimension),
-                    "source": source or model, "metric": metric,
+            db.executescript(_db.SCHEMA)
+            meta = {"format": str(_db.FORMAT_VERSION), "model": name, "model_digest": digest,
+                    "dimension": str(dimension), "source": source or name, "metric": metric,
                     "connectivity": str(connectivity), "generation": "0",
                     "next_key": "1", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             db.execute("BEGIN IMMEDIATE")
@@ -152,12 +148,12 @@ class Index:
 
     @classmethod
     def open(cls, path: str | Path) -> Index:
-        """Open an existing index (its vectors memory-mapped until the first change)."""
+        """Open an existing index, read-only until the first change (vectors memory-mapped)."""
         return cls(path)
 
     def close(self) -> None:
         """Release the database and the vectors."""
-        self._vectors = None
+        self._vectors = self._stored = None
         self._db.close()
 
     def __enter__(self) -> Index:
@@ -167,7 +163,7 @@ class Index:
         self.close()
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        return _db.count(self._db)
 
     def __repr__(self) -> str:
         return (f"Index({str(self.path)!r}, model={self.model!r}, dim={self.dimension}, "
@@ -176,33 +172,40 @@ class Index:
     # ---- vectors file -------------------------------------------------------------------
 
     def _meta(self, key: str) -> str:
-        return str(self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+        return _db.meta_value(self._db, key)
 
-    def _load_vectors(self, view: bool) -> None:
-        """Open the usearch file of the committed generation; repair it when it is bad."""
-        generation = int(self._meta("generation"))
-        vectors = _read_vectors(_vectors_path(self.path, generation), view, len(self))
-        if vectors is None:  # a no-op write rebuilds it from SQLite under a new generation
-            logger.warning("vectors of %s are missing or stale; rebuilding from SQLite", self.path)
-            with self._write() as new_generation:
-                _save_vectors(self._vectors, _vectors_path(self.path, new_generation))
-            return
-        self._vectors, self._generation, self._writable = vectors, generation, not view
+    def _load_vectors(self) -> None:
+        """Map the usearch file of the committed generation; without a good one, search the
+        embeddings in SQLite until the next change writes a new file. Writes nothing."""
+        self._db.execute("BEGIN")  # one snapshot: the generation and its row count
+        try:
+            generation = int(self._meta("generation"))
+            vectors = _read_vectors(_vectors_path(self.path, generation), True, len(self))
+        finally:
+            self._db.execute("COMMIT")
+        if vectors is None:
+            logger.warning("vectors of %s are missing or stale: searching the embeddings stored "
+                           "in SQLite exactly; the next change writes a new file", self.path)
+        self._vectors, self._generation, self._writable = vectors, generation, False
+        self._stored = None
 
-    def _rebuild(self) -> Any:
-        """A usearch index of every embedding stored in SQLite."""
-        vectors = _new_vectors(self.dimension, self.metric, int(self._meta("connectivity")))
-        rows = self._db.execute("SELECT key, embedding FROM items ORDER BY key")
-        while batch := rows.fetchmany(50_000):
-            keys = np.array([k for k, _ in batch], dtype=np.uint64)
-            emb = np.frombuffer(b"".join(e for _, e in batch), dtype=np.float32)
-            vectors.add(keys, emb.reshape(len(batch), self.dimension))
-        return vectors
+    def _open_writer(self) -> None:
+        """Swap the read-only connection for a writer (WAL, full syncs) on the first change."""
+        if not self._writer:
+            writer = _db.connect_writer(self.path)
+            self._db.close()
+            self._db, self._writer = writer, True
 
     @contextmanager
     def _write(self) -> Iterator[int]:
         """A write transaction; yields the new generation. Commit happens on a clean exit."""
-        self._db.execute("BEGIN IMMEDIATE")
+        self._open_writer()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err):
+                raise _db.read_only(self.path, err) from err
+            raise
         try:
             generation = int(self._meta("generation"))
             if generation != self._generation or not self._writable:
@@ -215,32 +218,30 @@ class Index:
             self._db.execute("ROLLBACK")
             # the in-memory vectors may hold the failed change: back to the committed file
             self._generation = -1
-            committed = _read_vectors(
+            self._vectors = _read_vectors(
                 _vectors_path(self.path, int(self._meta("generation"))), True, len(self))
-            if committed is not None:
-                self._vectors = committed
             self._writable = False
+            self._stored = None
             raise
         self._generation = generation + 1
+        self._stored = None
         self._remove_stale()
 
     def _load_vectors_in_transaction(self, generation: int) -> None:
         vectors = _read_vectors(_vectors_path(self.path, generation), False, len(self))
-        if vectors is None:
-            vectors = self._rebuild()
+        if vectors is None:  # rebuilt from every embedding stored in SQLite
+            vectors = _build_vectors(_db.stored_embeddings(self._db, self.dimension),
+                                     self.dimension, self.metric, int(self._meta("connectivity")))
         self._vectors, self._generation, self._writable = vectors, generation, True
 
     def _remove_stale(self) -> None:
         """Delete vector files of other generations (strays of killed writers included)."""
-        keep = _vectors_path(self.path, self._generation).name
-        for path in self.path.glob("vectors-*.usearch*"):
-            if path.name != keep:
-                path.unlink(missing_ok=True)
+        _remove_other_generations(self.path, self._generation)
 
     # ---- changes ------------------------------------------------------------------------
 
     def add(self, texts: Sequence[str], embeddings: Any, ids: Sequence[str] | None = None,
-            metadata: Sequence[Any] | None = None, model: str | None = None,
+            metadata: Sequence[Any] | None = None, model: str | ModelIdentity | None = None,
             show_progress: bool | None = None) -> list[str]:
         """Add a batch of sentences with their embeddings, all or nothing.
 
@@ -249,7 +250,8 @@ class Index:
             embeddings: ``(n, dim)`` numpy or torch, from the index's model.
             ids: unique string ids; default: the internal key as a string.
             metadata: one JSON-serializable value per sentence (or None).
-            model: the model that made ``embeddings``; refused if not the index's.
+            model: the model that made ``embeddings`` (its :func:`model_identity`, or a
+                name); refused if not the index's.
             show_progress: progress bar of the graph build; default: on from 50,000 rows.
 
         Returns:
@@ -291,68 +293,60 @@ class Index:
     def delete(self, ids: Sequence[str]) -> int:
         """Remove sentences by id (unknown ids are ignored); returns how many were removed."""
         unique = list(dict.fromkeys(str(i) for i in ids))
-        if not self._keys_of(unique):
+        if not _db.keys_of(self._db, unique):
             return 0
         with self._write() as generation:
-            keys = self._keys_of(unique)
+            keys = _db.keys_of(self._db, unique)
             self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in keys])
             if keys:
                 self._vectors.remove(np.array(keys, dtype=np.uint64))
             _save_vectors(self._vectors, _vectors_path(self.path, generation))
         return len(keys)
 
-    def _keys_of(self, ids: list[str]) -> list[int]:
-        sql = "SELECT key FROM items WHERE id IN ({})"
-        return [key for chunk in _chunks(ids, 500)
-                for (key,) in self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)]
-
     # ---- queries ------------------------------------------------------------------------
 
     def search(self, queries: Any, k: int = 10, exact: bool = False,
-               model: str | None = None) -> list[list[Hit]]:
+               model: str | ModelIdentity | None = None) -> list[list[Hit]]:
         """The ``k`` nearest sentences of each query embedding.
 
         Args:
             queries: ``(q, dim)`` or ``(dim,)`` numpy or torch, from the index's model.
             k: hits per query.
             exact: brute-force search instead of the HNSW graph.
-            model: the model that made ``queries``; refused if not the index's.
+            model: the model that made ``queries`` (its :func:`model_identity`, or a name);
+                refused if not the index's.
 
         Returns:
             For each query, hits best first.
         """
         q = self._check_embeddings(queries, model)
         if int(self._meta("generation")) != self._generation:  # another process wrote
-            self._load_vectors(view=True)
+            self._load_vectors()
         if len(self) == 0 or q.shape[0] == 0:
             return [[] for _ in range(q.shape[0])]
         if self.metric == "cosine":
             q = _unit_rows(q)
-        matches = self._vectors.search(q, min(k, len(self._vectors)), exact=exact)
-        keys = np.atleast_2d(matches.keys)  # (q, k)
-        distances = np.atleast_2d(matches.distances)  # (q, k)
-        counts = np.atleast_1d(getattr(matches, "counts", len(matches.keys)))  # (q,)
-        wanted = sorted({int(key) for row, c in zip(keys, counts, strict=True) for key in row[:c]})
-        rows = self._rows(wanted)
-        out: list[list[Hit]] = []
-        for row_keys, row_dist, count in zip(keys, distances, counts, strict=True):
-            hits = []
-            for key, dist in zip(row_keys[:count].tolist(), row_dist[:count].tolist(), strict=True):
-                if key in rows:
-                    ident, text, meta = rows[key]
-                    hits.append(Hit(ident, text, 1.0 - float(dist),
-                                    None if meta is None else json.loads(meta)))
-            out.append(hits)
-        return out
+        ranked = (self._search_stored(q, k) if self._vectors is None
+                  else _rank(self._vectors, q, k, exact))
+        rows = _db.rows_by_key(self._db, sorted({key for hits in ranked for key, _ in hits}))
+        return [[Hit(rows[key][0], rows[key][1], score, _loads(rows[key][2]))
+                 for key, score in hits if key in rows] for hits in ranked]
 
-    def get(self, ids: Sequence[str]) -> list[Hit | None]:
-        """Stored sentences by id (score 1.0), None for unknown ids."""
-        found: dict[str, Hit] = {}
-        for chunk in _chunks(list(ids), 500):
-            sql = f"SELECT id, text, metadata FROM items WHERE id IN ({','.join('?' * len(chunk))})"
-            for ident, text, meta in self._db.execute(sql, chunk):
-                found[ident] = Hit(ident, text, 1.0, None if meta is None else json.loads(meta))
-        return [found.get(i) for i in ids]
+    def _search_stored(self, q: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Exact search over the embeddings in SQLite (held in memory until the next change)."""
+        if self._stored is None:
+            parts = list(_db.stored_embeddings(self._db, self.dimension))
+            if not parts:  # emptied by another process since the count
+                return [[] for _ in range(q.shape[0])]
+            self._stored = (np.concatenate([p[0] for p in parts]),  # (n,)
+                            np.concatenate([p[1] for p in parts]))  # (n, dim)
+        return _rank_exact(*self._stored, q, k)
+
+    def get(self, ids: Sequence[str]) -> list[Item | None]:
+        """Stored sentences by id, None for unknown ids."""
+        found = _db.rows_by_id(self._db, [str(i) for i in ids])
+        return [Item(str(i), found[str(i)][0], _loads(found[str(i)][1]))
+                if str(i) in found else None for i in ids]
 
     def embeddings(self) -> tuple[list[str], np.ndarray]:
         """All ids and their stored embeddings ``(n, dim)`` (normalized for cosine)."""
@@ -361,10 +355,14 @@ class Index:
         return [i for i, _ in rows], emb.reshape(len(rows), self.dimension)
 
     def info(self) -> dict[str, Any]:
-        """Model, dimension, metric, size on disk and counts."""
+        """Model, its digest, dimension, metric, size on disk and counts."""
         size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-        return {"path": str(self.path), "model": self.model, "dimension": self.dimension,
-                "metric": self.metric, "count": len(self), "generation": self._generation,
+        vectors = (_vectors_path(self.path, self._generation).name if self._vectors is not None
+                   else "missing or stale: exact search; the next change writes it")
+        return {"path": str(self.path), "model": self.model,
+                "model_digest": self.model_digest or "none: the model is checked by name",
+                "format": self.format, "dimension": self.dimension, "metric": self.metric,
+                "count": len(self), "generation": self._generation, "vectors": vectors,
                 "created": self._meta("created"), "size_bytes": size}
 
     # ---- encoder conveniences -----------------------------------------------------------
@@ -372,25 +370,22 @@ class Index:
     def add_texts(self, texts: Sequence[str], encoder: Any, ids: Sequence[str] | None = None,
                   metadata: Sequence[Any] | None = None, batch_size: int = 32) -> list[str]:
         """Encode ``texts`` with ``encoder`` (which must be the index's model) and add them."""
-        self._check_model(model_id(encoder))
+        identity = model_identity(encoder)
+        self._check_model(identity)
         emb = encoder.encode(list(texts), batch_size=batch_size)
-        return self.add(texts, emb, ids=ids, metadata=metadata, model=model_id(encoder))
+        return self.add(texts, emb, ids=ids, metadata=metadata, model=identity)
 
     def search_texts(self, queries: Sequence[str], encoder: Any, k: int = 10,
                      exact: bool = False) -> list[list[Hit]]:
         """Encode ``queries`` with ``encoder`` (the index's model) and search."""
-        self._check_model(model_id(encoder))
-        return self.search(encoder.encode(list(queries)), k=k, exact=exact,
-                           model=model_id(encoder))
+        identity = model_identity(encoder)
+        self._check_model(identity)
+        return self.search(encoder.encode(list(queries)), k=k, exact=exact, model=identity)
 
-    def _check_model(self, model: str | None) -> None:
-        if model is not None and model != self.model:
-            raise IndexFailure(
-                f"this index holds embeddings of {self.model!r} but these come from {model!r}; "
-                f"use --model {self.model}"
-            )
+    def _check_model(self, model: str | ModelIdentity | None) -> None:
+        check_model(self.model, self.model_digest, model, self.source)
 
-    def _check_embeddings(self, embeddings: Any, model: str | None) -> np.ndarray:
+    def _check_embeddings(self, embeddings: Any, model: str | ModelIdentity | None) -> np.ndarray:
         self._check_model(model)
         emb = as_matrix(embeddings)
         if emb.shape[1] != self.dimension:
@@ -400,11 +395,6 @@ class Index:
             )
         return emb
 
-    def _rows(self, keys: list[int]) -> dict[int, tuple[str, str, str | None]]:
-        out: dict[int, tuple[str, str, str | None]] = {}
-        for chunk in _chunks(keys, 500):
-            sql = ("SELECT key, id, text, metadata FROM items WHERE key IN "
-                   f"({','.join('?' * len(chunk))})")
-            for key, ident, text, meta in self._db.execute(sql, chunk):
-                out[key] = (ident, text, meta)
-        return out
+
+def _loads(meta: str | None) -> Any:
+    return None if meta is None else json.loads(meta)

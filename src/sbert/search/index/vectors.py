@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sbert.runtime import require
+from sbert.search.semantic import semantic_search
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +59,39 @@ def new_vectors(dimension: int, metric: str, connectivity: int) -> Any:
                          connectivity=connectivity)
 
 
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """Consecutive slices of at most ``size`` items (SQLite limits ``IN (...)`` lists)."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def build_vectors(batches: Iterable[tuple[np.ndarray, np.ndarray]], dimension: int,
+                  metric: str, connectivity: int) -> Any:
+    """A usearch index of ``(keys (b,), embeddings (b, dim))`` batches."""
+    vectors = new_vectors(dimension, metric, connectivity)
+    for keys, emb in batches:
+        vectors.add(keys, emb)
+    return vectors
+
+
+def remove_other_generations(root: Path, generation: int) -> None:
+    """Delete the vectors files of every other generation (strays of killed writers too)."""
+    keep = vectors_path(root, generation).name
+    for path in root.glob("vectors-*.usearch*"):
+        if path.name != keep:
+            path.unlink(missing_ok=True)
+
+
+def rank(vectors: Any, q: np.ndarray, k: int, exact: bool) -> list[list[tuple[int, float]]]:
+    """The ``k`` best ``(key, score)`` of each query ``(q, dim)`` in a usearch index."""
+    matches = vectors.search(q, min(k, len(vectors)), exact=exact)
+    keys = np.atleast_2d(matches.keys)  # (q, k)
+    scores = 1.0 - np.atleast_2d(matches.distances)  # (q, k); cos / ip distances are 1 - score
+    counts = np.atleast_1d(getattr(matches, "counts", len(matches.keys)))  # (q,)
+    return [list(zip(row_keys[:c].tolist(), row_scores[:c].tolist(), strict=True))
+            for row_keys, row_scores, c in zip(keys, scores, counts, strict=True)]
+
+
+def rank_exact(keys: np.ndarray, emb: np.ndarray, q: np.ndarray,
+               k: int) -> list[list[tuple[int, float]]]:
+    """Like :func:`rank`, by brute force over ``keys (n,)`` and ``emb (n, dim)``: the dot
+    product is the score (rows and queries are unit length for cosine)."""
+    return [[(int(keys[i]), score) for i, score in hits]
+            for hits in semantic_search(q, emb, top_k=k, score="dot")]
 
 
 @contextmanager
