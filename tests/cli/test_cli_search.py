@@ -84,10 +84,55 @@ def test_index_commands(tiny_model_dir: Path, corpus: Path, tmp_path: Path,
     code, out, _ = run(["index", "info", ix], capsys)
     info = dict(line.split(None, 1) for line in out.splitlines())
     assert (info["count"], info["model"], info["dimension"]) == ("7", "model", "32")
+    assert len(info["model_digest"]) == 64 and info["format"] == "2"
     code, _, err = run(["index", "create", ix], capsys)
     assert code == 2 and "not empty" in err
     code, _, err = run(["search", "--index", str(tmp_path / "none"), "q"], capsys)
     assert code == 2 and "no index" in err
+
+
+@pytest.mark.skipif(not has_module("usearch"), reason="needs usearch (sbert[search])")
+def test_index_search_and_info_change_no_file(tiny_model_dir: Path, corpus: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.search.test_index_readonly import assert_unchanged, snapshot
+
+    ix = tmp_path / "ix"
+    assert run(["index", "create", str(ix), "--model", str(tiny_model_dir)], capsys)[0] == 0
+    assert run(["index", "add", str(ix), str(corpus)], capsys)[0] == 0
+    states = []
+    for missing_vectors in (False, True):
+        if missing_vectors:
+            for path in ix.glob("vectors-*"):
+                path.unlink()
+        before = snapshot(ix)
+        code, out, err = run(["search", "--index", str(ix), "a dog is running in the park"],
+                             capsys)
+        assert code == 0 and out.splitlines()[0].endswith("\ta dog is running in the park"), err
+        assert run(["index", "search", str(ix), "a red car", "--exact", "-k", "1"], capsys)[0] == 0
+        code, out, _ = run(["index", "info", str(ix)], capsys)
+        assert code == 0
+        assert_unchanged(before, ix)
+        states.append(dict(line.split(None, 1) for line in out.splitlines()).get("vectors", ""))
+    assert [state.startswith("missing") for state in states] == [False, True]
+
+
+@pytest.mark.skipif(not has_module("usearch"), reason="needs usearch (sbert[search])")
+def test_index_refuses_a_model_folder_changed_in_place(tiny_model_dir: Path, corpus: Path,
+                                                       tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "m" / "model")
+    ix = str(tmp_path / "ix")
+    assert run(["index", "create", ix, "--model", str(model)], capsys)[0] == 0
+    assert run(["index", "add", ix, str(corpus)], capsys)[0] == 0
+    pooling = model / "1_Pooling" / "config.json"  # same folder, same name, other embeddings
+    pooling.write_text(pooling.read_text().replace('"pooling_mode_cls_token": false',
+                                                   '"pooling_mode_cls_token": true').replace(
+        '"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false'))
+    for args in (["index", "add", ix, str(corpus)], ["search", "--index", ix, "a red car"]):
+        code, _, err = run(args, capsys)
+        assert code == 2 and err.count("\n") == 1 and "different model of the same name" in err
 
 
 @pytest.mark.skipif(not (has_module("sklearn") and has_module("matplotlib")),

@@ -45,17 +45,17 @@ def index_group() -> None:
 def create(index_dir: Path, model: str, metric: str, connectivity: int) -> None:
     """Create an empty index in INDEX_DIR for the embeddings of --model."""
     from sbert.errors import IndexFailure
-    from sbert.search.index import Index, model_id
+    from sbert.search.index import Index, model_identity
 
     encoder = load_encoder(model, "cpu")
+    identity = model_identity(encoder)
     source = str(Path(model).resolve()) if Path(model).exists() else model
     try:
-        Index.create(index_dir, model=model_id(encoder), dimension=encoder.dimension,
-                     metric=metric, connectivity=connectivity, source=source).close()
+        Index.create(index_dir, model=identity, dimension=encoder.dimension, metric=metric,
+                     connectivity=connectivity, source=source).close()
     except IndexFailure as err:
         raise UsageError(str(err)) from err
-    click.echo(f"created {index_dir} ({model_id(encoder)}, {encoder.dimension}-d, {metric})",
-               err=True)
+    click.echo(f"created {index_dir} ({identity}, {encoder.dimension}-d, {metric})", err=True)
 
 
 @index_group.command("add")
