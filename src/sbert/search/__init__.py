@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "agglomerative": "sbert.search.clustering",
     "Index": "sbert.search.index",
     "Hit": "sbert.search.index",
+    "Item": "sbert.search.index",
 }
 
 __getattr__, __dir__ = lazy_exports("sbert.search", _LAZY, globals())
