@@ -67,12 +67,12 @@ class SentenceEncoder:
         **backend_options: Any,
     ) -> None:
         if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+            raise UsageError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         self.name = str(model_name_or_path) if model_name_or_path is not None else DEFAULT_MODEL
         self.path = resolve_model(model_name_or_path)
         self.spec = read_folder(self.path)
         if backend == "onnx" and device not in (None, "cpu"):
-            raise ValueError(f"the onnx backend runs on the CPU; got device={device!r}")
+            raise UsageError(f"the onnx backend runs on the CPU; got device={device!r}")
         if backend == "onnx" and not self.spec.onnx_files and self.spec.has_torch_weights:
             from sbert.backends.onnx.cache import cached_export
 
@@ -123,7 +123,7 @@ class SentenceEncoder:
         from sbert.backends.torch.backend import TorchBackend
 
         if not isinstance(self.backend, TorchBackend):
-            raise ValueError(f"{what} needs backend='torch'")
+            raise UsageError(f"{what} needs backend='torch'")
         return self.backend
 
     @property
@@ -187,9 +187,9 @@ class SentenceEncoder:
             ``(n, dim)`` float32 array or tensor; ``(0, dim)`` for no sentences.
         """
         if convert_to not in ("numpy", "torch"):
-            raise ValueError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
+            raise UsageError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         texts = [sentences] if isinstance(sentences, str) else list(sentences)
         for i, text in enumerate(texts):
             if not isinstance(text, str):

@@ -9,13 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sbert.errors import InputFormatError
+
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; a malformed one raises ``ValueError`` naming the file."""
+    """Parse a JSON file; a malformed one raises ``InputFormatError`` naming the file."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
+        raise InputFormatError(f"{path}: not valid JSON ({err})") from err
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from sbert.errors import UsageError
+
 SIMILARITY_FNS = ("cosine", "dot", "euclidean", "manhattan")
 # search and mining rank by a dot product: the functions that are one
 SCORES = ("cosine", "dot")
@@ -35,7 +37,7 @@ def as_matrix(embeddings: Any, name: str = "embeddings") -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n, dim) or 1-D (dim,), got shape {arr.shape}")
+        raise UsageError(f"{name} must be 2-D (n, dim) or 1-D (dim,), got shape {arr.shape}")
     return arr
 
 
@@ -63,7 +65,7 @@ def unit_rows(embeddings: np.ndarray) -> np.ndarray:
 def check_score(score: str, allowed: tuple[str, ...] = SCORES) -> None:
     """Raise a ValueError naming the valid options for an unknown score name."""
     if score not in allowed:
-        raise ValueError(f"unknown score {score!r}; expected one of {allowed}")
+        raise UsageError(f"unknown score {score!r}; expected one of {allowed}")
 
 
 def prepare(embeddings: Any, score: str, name: str = "embeddings") -> np.ndarray:
@@ -110,7 +112,7 @@ def manhattan_sim(a: Any, b: Any) -> np.ndarray:
     """Negative Manhattan distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
     x, y = as_matrix(a, "a"), as_matrix(b, "b")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"embedding dimensions differ: {x.shape[1]} vs {y.shape[1]}")
+        raise UsageError(f"embedding dimensions differ: {x.shape[1]} vs {y.shape[1]}")
     out = np.empty((x.shape[0], y.shape[0]), dtype=np.float32)  # (n, m)
     rows = max(1, _BLOCK_ELEMENTS // max(1, y.shape[0] * y.shape[1]))
     for start in range(0, x.shape[0], rows):
@@ -136,7 +138,7 @@ def pairwise_similarity(a: Any, b: Any, fn: str = "cosine") -> np.ndarray:
     x = np.asarray(as_matrix(a, "a"), dtype=np.float64)  # (n, dim)
     y = np.asarray(as_matrix(b, "b"), dtype=np.float64)  # (n, dim)
     if x.shape != y.shape:
-        raise ValueError(f"embedding shapes differ: {x.shape} vs {y.shape}")
+        raise UsageError(f"embedding shapes differ: {x.shape} vs {y.shape}")
     if fn == "cosine":
         nx = np.maximum(np.linalg.norm(x, axis=1), 1e-12)  # (n,)
         ny = np.maximum(np.linalg.norm(y, axis=1), 1e-12)  # (n,)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sbert.data.tables import file_stem, lines, open_table
-from sbert.errors import DataError, InputFormatError
+from sbert.errors import DataError, InputFormatError, UsageError
 
 _SEMEVAL_INPUT = re.compile(r"^STS\.input\.(?P<name>.+)\.txt$")
 
@@ -42,14 +42,14 @@ class StsDataset:
     def __post_init__(self) -> None:
         n = len(self.scores)
         if len(self.sentences1) != n or len(self.sentences2) != n:
-            raise ValueError(
+            raise UsageError(
                 f"{self.name}: {len(self.sentences1)} / {len(self.sentences2)} sentences for "
                 f"{n} scores"
             )
         if not self.subsets:
             self.subsets = [self.name] * n
         elif len(self.subsets) != n:
-            raise ValueError(f"{self.name}: {len(self.subsets)} subset labels for {n} pairs")
+            raise UsageError(f"{self.name}: {len(self.subsets)} subset labels for {n} pairs")
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -142,7 +142,7 @@ def read_sick(path: str | Path, split: str = "TEST", name: str | None = None) ->
     path = Path(path)
     split = split.upper()
     if split not in SICK_SPLITS:
-        raise ValueError(f"unknown SICK split {split!r}; expected one of {SICK_SPLITS}")
+        raise UsageError(f"unknown SICK split {split!r}; expected one of {SICK_SPLITS}")
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []

@@ -15,7 +15,7 @@ from sbert.data import nli as nli_files
 from sbert.data import sts as sts_files
 from sbert.data import triplets as triplet_files
 from sbert.data.nli import NLI_LABELS, NLI_NO_MAJORITY, nli_to_triplets
-from sbert.errors import DataError
+from sbert.errors import DataError, UsageError
 
 __all__ = [
     "NLI_LABELS", "NLI_NO_MAJORITY", "Examples", "concat_examples", "nli_triplets", "read_nli",
@@ -101,7 +101,7 @@ def nli_triplets(nli: Examples) -> Examples:
 def concat_examples(parts: Sequence[Examples]) -> Examples:
     """Rows of several files of the same kind, one after the other."""
     if not parts:
-        raise ValueError("no examples to concatenate")
+        raise UsageError("no examples to concatenate")
     columns = [sum((p.columns[i] for p in parts), []) for i in range(len(parts[0].columns))]
     labels = sum((p.labels for p in parts), [])
     return Examples(columns, labels, ", ".join(p.source for p in parts))
