@@ -46,6 +46,9 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
               help="Override the start model's pooling.")
 @click.option("--limit", type=int, default=None, help="Train on the first N examples only.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --output.")
+@click.option("--overwrite", is_flag=True,
+              help="Write into a non-empty --output that is not a run folder, or start its "
+                   "run over.")
 @click.option("--device", default=None, help="torch device; default: CUDA if available.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(
@@ -54,7 +57,7 @@ def train(
     epochs: int | None, batch_size: int, lr: float, warmup: float, weight_decay: float,
     max_seq_length: int | None, seed: int, grad_accum: int, precision: str, eval_steps: int,
     checkpoint_steps: int, select_best: bool, pooling: str | None, limit: int | None,
-    resume: bool, device: str | None, quiet: bool,
+    resume: bool, overwrite: bool, device: str | None, quiet: bool,
 ) -> None:
     """Train a sentence embedding model and save it as a sentence-transformers folder.
 
@@ -72,10 +75,9 @@ def train(
             raise UsageError(f"{name} must be >= 1, got {value}")
     if epochs is not None and epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
-    if output.exists() and any(output.iterdir()) and not resume:
-        if (output / "checkpoints").exists():
-            raise UsageError(f"{output} holds a run; pass --resume to continue it or pick a new "
-                            "--output")
+    from sbert.training.run_folder import check_output
+
+    check_output(output, model, resume=resume, overwrite=overwrite)  # before loading torch
     if precision == "fp16" and (device or "").startswith("cpu"):
         raise UsageError("fp16 needs a CUDA device; use --precision bf16 on CPU")
     from sbert.training.recipes import run_recipe
@@ -85,6 +87,7 @@ def train(
     result = run_recipe(
         recipe, model, [*train_files, *more_train], output, dev, epochs=epochs, limit=limit,
         pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
+        overwrite=overwrite,
         batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
         grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
         checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,

@@ -20,6 +20,7 @@ from sbert.training.data import (
     read_sts,
     read_triplets,
 )
+from sbert.training.run_folder import check_output, run_folder
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def run_recipe(
     device: str | None = None,
     max_seq_length: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     card: bool = True,
     **config: Any,
 ) -> RunResult:
@@ -127,7 +129,10 @@ def run_recipe(
         concat: SoftmaxLoss concatenation parts (the ablation).
         device: torch device.
         max_seq_length: truncate longer inputs.
-        resume: continue from the latest checkpoint in ``output``.
+        resume: continue from the latest checkpoint in ``output``, which must be a run
+            folder (see :mod:`sbert.training.run_folder`).
+        overwrite: write into ``output`` even when it is a non-empty folder that is not a run
+            folder, or start its run over. Never into or around the start model's folder.
         card: write README.md and the loss-curve PNG.
         **config: further :class:`~sbert.training.trainer.TrainConfig` fields.
     """
@@ -139,6 +144,8 @@ def run_recipe(
     cfg = TrainConfig(epochs=epochs or spec.epochs, **config)
     if not train:
         raise UsageError("give at least one training file")
+    output = Path(output)
+    check_output(output, model, resume=resume, overwrite=overwrite)  # before any work
     examples = concat_examples([spec.read(f) for f in train]).subset(limit)
     evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
     seed_everything(cfg.seed)  # the classifier head's initial weights
@@ -146,28 +153,29 @@ def run_recipe(
     if pooling:
         encoder.set_pooling(pooling)
     loss = spec.make_loss(encoder, concat)
-    output = Path(output)
     trainer = Trainer(
         encoder, [TrainTask(examples, loss, spec.no_duplicates, spec.name)], cfg, output,
         evaluator,
     )
     logger.info("%s: %d training examples, %d steps", recipe, len(examples),
                 trainer.state.total_steps)
-    state = trainer.train(resume=resume)
-    encoder.save(output)
-    head = {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
-    if head:
-        import torch
+    info = {"recipe": spec.name, "start_model": str(model), "train_files": [str(f) for f in train]}
+    with run_folder(output, model, resume=resume, overwrite=overwrite, info=info):
+        state = trainer.train(resume=resume)
+        encoder.save(output)
+        head = {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+        if head:
+            import torch
 
-        torch.save(head, output / "loss_head.pt")
-    if card:
-        from sbert.training.model_card import write_model_card
+            torch.save(head, output / "loss_head.pt")
+        if card:
+            from sbert.training.model_card import write_model_card
 
-        write_model_card(output, {
-            "recipe": spec.name, "description": spec.description, "start_model": str(model),
-            "train_files": [str(f) for f in train], "train_examples": len(examples),
-            "dev_file": str(dev) if dev else None,
-            "pooling": "+".join(encoder.network.pooling.modes),
-            "max_seq_length": encoder.max_seq_length, "config": cfg, "state": state,
-        })
+            write_model_card(output, {
+                "recipe": spec.name, "description": spec.description,
+                "start_model": str(model), "train_files": [str(f) for f in train],
+                "train_examples": len(examples), "dev_file": str(dev) if dev else None,
+                "pooling": "+".join(encoder.network.pooling.modes),
+                "max_seq_length": encoder.max_seq_length, "config": cfg, "state": state,
+            })
     return RunResult(output, encoder, loss, state, len(examples))

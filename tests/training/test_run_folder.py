@@ -1,0 +1,112 @@
+"""``sbert train -o``: a user's folder is never overwritten, one run at a time holds a folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sbert.errors import UsageError
+from sbert.training.run_folder import LOCK, MARKER, check_output, lock_folder
+from tests.conftest import run_cli
+from tests.training.test_train_cli import _files
+
+
+def _train(model: Path, out: Path, data: Path, *extra: str) -> list[str]:
+    return ["train", "-r", "sts", "-m", str(model), "--train", str(data), "-o", str(out),
+            "--batch-size", "4", "--epochs", "1", "-q", "--checkpoint-steps", "0", *extra]
+
+
+def test_a_users_folder_is_refused_and_left_as_it_was(tiny_model_dir, tmp_path, capsys) -> None:
+    _, sts = _files(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my notes", encoding="utf-8")
+    (out / "config.json").write_text("{}", encoding="utf-8")
+    code, _, err = run_cli(_train(tiny_model_dir, out, sts), capsys)
+    assert code == 2 and "not an sbert run folder" in err and "--overwrite" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json"]
+    assert (out / "README.md").read_text(encoding="utf-8") == "my notes"
+    # --overwrite writes there all the same, and the folder becomes a run folder
+    code, _, err = run_cli(_train(tiny_model_dir, out, sts, "--overwrite"), capsys)
+    assert code == 0, err
+    assert (out / MARKER).is_file() and (out / "model.safetensors").is_file()
+
+
+def test_output_in_the_start_model_is_refused(tiny_model_dir, tmp_path, capsys) -> None:
+    import shutil
+
+    _, sts = _files(tmp_path)
+    start = tmp_path / "start"
+    shutil.copytree(tiny_model_dir, start)
+    before = {p: p.read_bytes() for p in start.rglob("*") if p.is_file()}
+    for out, flags in ((start, ["--overwrite"]), (start / "sub", []), (start, ["--resume"])):
+        code, _, err = run_cli(_train(start, out, sts, *flags), capsys)
+        assert code == 2 and "start model" in err, (out, flags, err)
+    assert {p: p.read_bytes() for p in start.rglob("*") if p.is_file()} == before
+    with pytest.raises(UsageError, match="inside --output"):
+        check_output(tmp_path, start)
+
+
+def test_resume_needs_a_run_folder(tiny_model_dir, tmp_path, capsys) -> None:
+    _, sts = _files(tmp_path)
+    for out in (tmp_path / "missing", tmp_path):
+        code, _, err = run_cli(_train(tiny_model_dir, out, sts, "--resume"), capsys)
+        assert code == 2 and "--resume needs a run folder" in err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_finished_run_needs_resume_or_overwrite(tiny_model_dir, tmp_path, capsys) -> None:
+    _, sts = _files(tmp_path)
+    out = tmp_path / "run"
+    assert run_cli(_train(tiny_model_dir, out, sts, "--checkpoint-steps", "2"), capsys)[0] == 0
+    code, _, err = run_cli(_train(tiny_model_dir, out, sts), capsys)
+    assert code == 2 and "holds a run" in err
+    # --overwrite starts over: the old run's checkpoints and log go, the new run's come
+    (out / "checkpoints" / "checkpoint-999").mkdir()
+    code, _, err = run_cli(_train(tiny_model_dir, out, sts, "--overwrite"), capsys)
+    assert code == 0, err
+    assert not (out / "checkpoints").exists()
+    assert len((out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()) >= 1
+
+
+def test_lock_is_exclusive_and_released(tmp_path) -> None:
+    with lock_folder(tmp_path / "run"):
+        with pytest.raises(UsageError, match="in use by another sbert train run"):
+            with lock_folder(tmp_path / "run"):
+                pass
+    with lock_folder(tmp_path / "run"):  # released at the end of the block
+        pass
+    assert (tmp_path / "run" / LOCK).exists()
+
+
+def test_a_second_run_into_a_locked_folder_fails_at_once(tiny_model_dir, tmp_path,
+                                                          capsys) -> None:
+    _, sts = _files(tmp_path)
+    out = tmp_path / "run"
+    with lock_folder(out):
+        code, _, err = run_cli(_train(tiny_model_dir, out, sts), capsys)
+    assert code == 2 and "in use by another sbert train run" in err
+    assert err.count("\n") == 1
+    assert not (out / MARKER).exists()
+
+
+def test_lock_held_by_another_process_is_released_when_it_is_killed(tmp_path) -> None:
+    out = tmp_path / "run"
+    code = ("import sys, time\nfrom sbert.training.run_folder import lock_folder\n"
+            f"with lock_folder({str(out)!r}):\n    print('locked', flush=True)\n"
+            "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError, match=rf"process {proc.pid}\)"):
+            with lock_folder(out):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with lock_folder(out):  # SIGKILL released it
+        pass
