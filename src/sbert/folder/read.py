@@ -17,6 +17,7 @@ from sbert.folder.spec import (
     PoolingConfig,
     settings_problem,
 )
+from sbert.folder.validate import check_file, check_files, check_inside
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet", "camembert")
 
 
 def _json(path: Path) -> Any:
+    check_file(path)  # a FIFO, a device or a huge file is refused before it is opened
     try:
         return read_json(path)
     except ValueError as err:
@@ -71,7 +73,7 @@ def _json_object(path: Path) -> dict[str, Any]:
 def read_model_config(folder: Path) -> dict[str, Any]:
     """The transformer's ``config.json`` (``{}`` when the folder has none)."""
     path = Path(folder) / "config.json"
-    return _json_object(path) if path.is_file() else {}
+    return _json_object(path) if path.exists() else {}
 
 
 def max_positions(config: dict[str, Any]) -> int | None:
@@ -188,7 +190,7 @@ def read_folder(path: str | Path) -> FolderSpec:
             )
         logger.info("%s has no modules.json: plain Hugging Face model, using mean pooling", root)
         config = read_model_config(root)
-        return FolderSpec(
+        spec = FolderSpec(
             root=root,
             transformer_path=root,
             pooling=PoolingConfig(("mean",), int(config.get("hidden_size", 0))),
@@ -198,9 +200,11 @@ def read_folder(path: str | Path) -> FolderSpec:
             max_positions=max_positions(config),
             model_type=config.get("model_type"),
         )
+        check_files(spec)
+        return spec
 
     modules = _json(modules_file)
-    if not isinstance(modules, list):
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
         raise ModelFolderError(f"{modules_file}: expected a JSON list of modules")
     transformer_path: Path | None = None
     pooling: PoolingConfig | None = None
@@ -216,7 +220,7 @@ def read_folder(path: str | Path) -> FolderSpec:
                 f"Transformer, Pooling, Dense and Normalize modules (it never imports a class "
                 "named by a file)"
             )
-        mod_path = root / entry.get("path", "")
+        mod_path = check_inside(root, str(entry.get("path", "")), modules_file)
         if kind == "transformer":
             if transformer_path is not None:
                 raise ModelFolderError(f"{modules_file}: more than one Transformer module")
@@ -236,7 +240,7 @@ def read_folder(path: str | Path) -> FolderSpec:
     max_len = st_cfg.get("max_seq_length") or _tokenizer_max_length(transformer_path)
     similarity, prompts, default_prompt = _top_config(root)
     config = read_model_config(transformer_path)
-    return FolderSpec(
+    spec = FolderSpec(
         root=root,
         transformer_path=transformer_path,
         pooling=pooling,
@@ -251,3 +255,5 @@ def read_folder(path: str | Path) -> FolderSpec:
         max_positions=max_positions(config),
         model_type=config.get("model_type"),
     )
+    check_files(spec)
+    return spec

@@ -1,0 +1,112 @@
+"""Check a model folder before anything reads it, one rule at a time.
+
+Each failed rule raises one :class:`~sbert.errors.ModelFolderError` that names the file and
+what is wrong: a module path outside the folder, a file that is not a regular file (a FIFO, a
+device, a link to ``/dev/zero``) or too large to be a config, no tokenizer, a ``config.json``
+value out of bounds, or dimensions that do not chain from the transformer to the last Dense.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from sbert.errors import InputFormatError, ModelFolderError
+from sbert.files import read_json
+from sbert.folder.spec import TOKENIZER_FILES, TORCH_WEIGHT_FILES, FolderSpec
+
+# the most bytes a JSON config or tokenizer file may hold (the largest real tokenizer.json
+# files, of 250k-token vocabularies, are about 35 MB)
+MAX_CONFIG_BYTES = 50 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_inside(root: Path, module_path: str, named_in: Path) -> Path:
+    """The folder of a module: ``root / module_path``, refused unless it resolves inside ``root``.
+
+    Links are followed, so neither ``../..`` nor a link to ``/etc`` leaves the folder.
+    """
+    path = root / module_path
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ModelFolderError(
+            f"{named_in}: module path {module_path!r} resolves to {resolved}, outside the "
+            f"model folder {root}"
+        )
+    return path
+
+
+def check_file(path: Path, max_bytes: int | None = MAX_CONFIG_BYTES) -> None:
+    """Refuse ``path`` unless it is a regular file (links followed) of at most ``max_bytes``.
+
+    Runs ``os.stat`` only: a FIFO or a device is never opened.
+    """
+    try:
+        info = os.stat(path)  # follows links: a link to /dev/zero is a device
+    except FileNotFoundError as err:
+        raise ModelFolderError(f"{path}: a broken link or a missing file") from err
+    except OSError as err:
+        raise ModelFolderError(f"{path}: cannot be read ({err.strerror})") from err
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+        raise ModelFolderError(f"{path}: is {kind}, not a regular file; sbert refuses to read it")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ModelFolderError(
+            f"{path}: {info.st_size / 1e6:.0f} MB is too large for a config or tokenizer file "
+            f"(at most {max_bytes / 1e6:.0f} MB)"
+        )
+
+
+def check_files(spec: FolderSpec) -> None:
+    """Every config, tokenizer and weight file the backends will open: regular, configs small.
+
+    The JSON files :func:`~sbert.folder.read_folder` parses are checked as it opens them.
+    """
+    transformer = spec.transformer_path
+    for name in (*TOKENIZER_FILES, "config.json", *_model_files(transformer)):
+        _check_if_there(transformer / name)
+    for name in (*TORCH_WEIGHT_FILES, "pytorch_model.bin.index.json"):
+        _check_if_there(transformer / name, weights=not name.endswith(".json"))
+    for shard in _shards(transformer / "model.safetensors.index.json", transformer):
+        check_file(shard, max_bytes=None)
+    for name in spec.onnx_files:
+        _check_if_there(spec.root / name, weights=True)
+    for dense in spec.dense:
+        if dense.path is not None:
+            for name in ("model.safetensors", "pytorch_model.bin"):
+                _check_if_there(dense.path / name, weights=True)
+
+
+def _model_files(folder: Path) -> list[str]:
+    """The sentencepiece models (``*.model``) in ``folder``."""
+    return sorted(p.name for p in folder.glob("*.model"))
+
+
+def _check_if_there(path: Path, weights: bool = False) -> None:
+    if os.path.lexists(path):  # a broken link is there, and refused
+        check_file(path, max_bytes=None if weights else MAX_CONFIG_BYTES)
+
+
+def _shards(index: Path, folder: Path) -> list[Path]:
+    """The weight shards ``model.safetensors.index.json`` names, each inside ``folder``."""
+    if not index.exists():
+        return []
+    try:
+        data = read_json(index)
+    except InputFormatError as err:
+        raise ModelFolderError(str(err)) from err
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict):
+        raise ModelFolderError(f"{index}: expected a weight_map object")
+    shards = []
+    for name in sorted(set(map(str, weight_map.values()))):
+        if not (folder / name).resolve().is_relative_to(folder.resolve()):
+            raise ModelFolderError(f"{index}: shard {name!r} is outside the folder {folder}")
+        shards.append(folder / name)
+    return shards

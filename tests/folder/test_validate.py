@@ -1,0 +1,99 @@
+"""A model folder is checked before use: one ModelFolderError naming the file per broken rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sbert.errors import ModelFolderError
+from sbert.folder import read_folder
+from tests.conftest import run_cli
+
+
+@pytest.fixture()
+def model(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the tiny model, for one test to break."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def _edit_json(path: Path, **changes: object) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(changes)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _refused(folder: Path, *fragments: str) -> str:
+    with pytest.raises(ModelFolderError) as info:
+        read_folder(folder)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# -- 1. module paths stay inside the folder -------------------------------------------------
+@pytest.mark.parametrize("bad", ["../../etc", "/etc", "link"])
+def test_module_path_outside_folder_is_refused(model: Path, tmp_path: Path, bad: str) -> None:
+    outside = tmp_path / "outside"
+    shutil.copytree(model / "1_Pooling", outside)
+    (model / "link").symlink_to(outside)
+    modules = json.loads((model / "modules.json").read_text(encoding="utf-8"))
+    modules[1]["path"] = bad
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    _refused(model, "modules.json", repr(bad), "outside the model folder")
+
+
+def test_module_path_link_inside_folder_is_accepted(model: Path) -> None:
+    (model / "pool").symlink_to(model / "1_Pooling")
+    modules = json.loads((model / "modules.json").read_text(encoding="utf-8"))
+    modules[1]["path"] = "pool"
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    assert read_folder(model).pooling.modes == ("mean",)
+
+
+# -- 2. files are regular files, configs are small -----------------------------------------
+@pytest.mark.parametrize("name", ["modules.json", "config.json", "1_Pooling/config.json",
+                                  "tokenizer.json", "vocab.txt", "model.safetensors"])
+def test_fifo_is_refused_without_opening(model: Path, name: str) -> None:
+    (model / name).unlink()
+    os.mkfifo(model / name)  # opening it would block: the test would hang
+    _refused(model, name, "FIFO")
+
+
+@pytest.mark.parametrize("name", ["sentence_bert_config.json", "tokenizer_config.json",
+                                  "model.safetensors"])
+def test_link_to_dev_zero_is_refused(model: Path, name: str) -> None:
+    (model / name).unlink()
+    (model / name).symlink_to("/dev/zero")  # reading it would never end
+    _refused(model, name, "character device")
+
+
+def test_huge_config_is_refused(model: Path) -> None:
+    with (model / "config.json").open("r+b") as f:
+        f.truncate(60 * 1024 * 1024)  # sparse: takes no disk
+    _refused(model, "config.json", "too large")
+
+
+def test_broken_link_is_refused(model: Path) -> None:
+    (model / "tokenizer.json").unlink()
+    (model / "tokenizer.json").symlink_to(model / "nowhere.json")
+    _refused(model, "tokenizer.json", "broken link")
+
+
+# -- the CLI: one line, exit 2 ----------------------------------------------------------------
+def test_cli_encode_reports_a_bad_folder_in_one_line(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (model / "config.json").unlink()
+    os.mkfifo(model / "config.json")
+    text = tmp_path / "s.txt"
+    text.write_text("a man is eating food\n", encoding="utf-8")
+    code, _, err = run_cli(["encode", str(text), "-o", str(tmp_path / "e.npy"), "-m", str(model),
+                            "--device", "cpu"], capsys)
+    assert code == 2
+    assert err.startswith("Error: ") and err.count("\n") == 1, err
+    assert "config.json" in err and "FIFO" in err
