@@ -10,6 +10,7 @@ import numpy as np
 
 from sbert.cli.common import load_encoder, model_option
 from sbert.errors import UsageError
+from sbert.files import atomic_path
 
 
 @click.command()
@@ -76,7 +77,7 @@ def write_clusters(path: Path, groups: list[list[int]], labels: np.ndarray,
     """One JSON object per cluster (largest first), then the unclustered ones as cluster -1."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rest = np.flatnonzero(labels < 0).tolist()
-    with path.open("w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for rank, members in enumerate(groups):
             f.write(json.dumps({"cluster": rank, "size": len(members), "ids": members,
                                 "sentences": [sentences[i] for i in members]}) + "\n")
@@ -124,8 +125,11 @@ def plot_map(path: Path, emb: np.ndarray, labels: np.ndarray, sentences: list[st
         ax.legend(fontsize=7, markerscale=1.2, loc="best", title="cluster (size)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -9,6 +9,7 @@ import click
 
 from sbert.cli.common import load_encoder, model_option
 from sbert.errors import UsageError
+from sbert.files import atomic_path
 
 PAIR_SUFFIXES = (".tsv", ".jsonl")
 
@@ -52,7 +53,7 @@ def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column
 def write_pairs(path: Path, pairs: list[tuple[float, int, int]], sentences: list[str]) -> None:
     """Pairs as TSV (score, i, j, sentence1, sentence2; no quoting) or JSONL objects."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         if path.suffix.lower() == ".tsv":
             f.write("score\ti\tj\tsentence1\tsentence2\n")
             for score, i, j in pairs:

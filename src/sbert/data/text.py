@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sbert.errors import InputFormatError
+from sbert.files import atomic_path
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 OUTPUT_SUFFIXES = (".npy", ".parquet", ".jsonl")
@@ -103,25 +104,26 @@ def write_embeddings(path: str | Path, embeddings: np.ndarray, sentences: list[s
     if suffix not in OUTPUT_SUFFIXES:
         raise InputFormatError(f"output {path}: unknown format; use one of {OUTPUT_SUFFIXES}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    if suffix == ".npy":
-        with tmp.open("wb") as f:
-            np.save(f, embeddings)
-    elif suffix == ".parquet":
-        from sbert.runtime import require
+    # a temporary file renamed at the end: a failure (disk full...) leaves nothing partial and
+    # any previous output as it was
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            with tmp.open("wb") as f:
+                np.save(f, embeddings)
+        elif suffix == ".parquet":
+            from sbert.runtime import require
 
-        pa = require("pyarrow", "io")
-        pq = require("pyarrow.parquet", "io")
-        dim = embeddings.shape[1]
-        table = pa.table({
-            "sentence": pa.array(sentences, pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(
-                pa.array(embeddings.reshape(-1), pa.float32()), dim
-            ),
-        })
-        pq.write_table(table, str(tmp))
-    else:
-        with tmp.open("w", encoding="utf-8") as f:
-            for sentence, vec in zip(sentences, embeddings, strict=True):
-                f.write(json.dumps({"sentence": sentence, "embedding": vec.tolist()}) + "\n")
-    tmp.replace(path)  # never leave a half-written output under the final name
+            pa = require("pyarrow", "io")
+            pq = require("pyarrow.parquet", "io")
+            dim = embeddings.shape[1]
+            table = pa.table({
+                "sentence": pa.array(sentences, pa.string()),
+                "embedding": pa.FixedSizeListArray.from_arrays(
+                    pa.array(embeddings.reshape(-1), pa.float32()), dim
+                ),
+            })
+            pq.write_table(table, str(tmp))
+        else:
+            with tmp.open("w", encoding="utf-8") as f:
+                for sentence, vec in zip(sentences, embeddings, strict=True):
+                    f.write(json.dumps({"sentence": sentence, "embedding": vec.tolist()}) + "\n")
