@@ -44,7 +44,11 @@ class UsageError(SbertError, ValueError):
     """Settings that do not go together (a command-line or API user's mistake)."""
 
 
+class TrainingDiverged(SbertError, ArithmeticError):
+    """A training loss, gradient or weight stopped being finite (NaN or inf)."""
+
+
 __all__ = [
     "DataError", "IndexFailure", "InputFormatError", "MissingExtraError", "ModelFolderError",
-    "ModelNotFoundError", "SbertError", "UsageError", "WorkerError",
+    "ModelNotFoundError", "SbertError", "TrainingDiverged", "UsageError", "WorkerError",
 ]

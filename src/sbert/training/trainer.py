@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sbert.errors import UsageError
+from sbert.errors import TrainingDiverged, UsageError
 from sbert.files import write_json
 from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
 from sbert.training.checkpoint import (
@@ -220,6 +220,7 @@ class Trainer:
         finally:
             bar.close()
             self.network.eval()  # the encoder goes back to inference (dropout off)
+        self._check_finite("weights")  # the caller saves them next
         best = self.best_dir
         if cfg.select_best and best is not None and (best / "modules.json").exists():
             self._load_best()
@@ -237,14 +238,28 @@ class Trainer:
             self.scaler.scale(loss).backward()
             total += float(loss.detach())
             examples += len(rows)
+        self._check_finite("loss", total)  # before the update: no step from a NaN loss
         if self.config.max_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self._clipped, self.config.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self._clipped, self.config.max_grad_norm)
+            if not self.scaler.is_enabled():  # fp16's scaler skips inf gradients by design
+                self._check_finite("gradient norm", float(norm))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total, examples
+
+    def _check_finite(self, what: str, value: float | None = None) -> None:
+        """Raise TrainingDiverged if ``value`` (or, without one, any trained weight) is NaN/inf."""
+        params = (p for g in self.optimizer.param_groups for p in g["params"])
+        if math.isfinite(value) if value is not None else all(p.isfinite().all() for p in params):
+            return
+        found = f"is {value}" if value is not None else "hold NaN or inf"
+        raise TrainingDiverged(
+            f"training diverged at step {self.state.step + (value is not None)}: the {what} "
+            f"{found}, not finite; nothing was saved from it. Lower the learning rate "
+            f"(lr={self.config.lr:g}) or lengthen the warm-up")
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.precision == "fp32":
@@ -283,6 +298,7 @@ class Trainer:
 
     def _save_best(self, metrics: dict[str, float]) -> None:
         assert self.best_dir is not None
+        self._check_finite("weights")
         tmp = self.best_dir.with_name(".tmp-best")
         shutil.rmtree(tmp, ignore_errors=True)
         self.encoder.save(tmp)
@@ -315,6 +331,7 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Save everything needed to continue exactly from the current step."""
+        self._check_finite("weights")
         state = {
             "network": self.network.state_dict(),
             "heads": [_head_state(t.loss) for t in self.tasks],
