@@ -84,6 +84,39 @@ def test_broken_link_is_refused(model: Path) -> None:
     _refused(model, "tokenizer.json", "broken link")
 
 
+# -- 3. a tokenizer is present ---------------------------------------------------------------
+def test_folder_without_tokenizer_is_refused(model: Path) -> None:
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        (model / name).unlink()
+    _refused(model, str(model), "no tokenizer", "tokenizer.json", "vocab.txt")
+
+
+def test_bpe_without_merges_is_refused(model: Path) -> None:
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model / name).unlink()
+    (model / "vocab.json").write_text("{}", encoding="utf-8")
+    _refused(model, "merges.txt is missing")
+
+
+def test_slow_vocab_alone_is_a_tokenizer(model: Path) -> None:
+    from sbert.backends.base import load_tokenizer
+
+    (model / "tokenizer.json").unlink()
+    tokenizer = load_tokenizer(read_folder(model))
+    ids = tokenizer.encode(["a man", "the dog"]).ids
+    assert ids[0] != ids[1]  # words are told apart
+
+
+def test_load_tokenizer_refuses_a_spec_without_tokenizer(model: Path) -> None:
+    from sbert.backends.base import load_tokenizer
+
+    spec = read_folder(model)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model / name).unlink()
+    with pytest.raises(ModelFolderError, match="no tokenizer"):
+        load_tokenizer(spec)
+
+
 # -- the CLI: one line, exit 2 ----------------------------------------------------------------
 def test_cli_encode_reports_a_bad_folder_in_one_line(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

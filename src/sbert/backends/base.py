@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sbert.folder import FolderSpec
+from sbert.folder.validate import check_tokenizer
 from sbert.tokenization import Tokenizer
 
 BACKENDS = ("torch", "onnx")
@@ -38,7 +39,11 @@ class Backend(Protocol):
 
 
 def load_tokenizer(spec: FolderSpec, max_seq_length: int | None = None) -> Tokenizer:
-    """The folder's tokenizer, truncating at ``max_seq_length`` (default: the folder's)."""
+    """The folder's tokenizer, truncating at ``max_seq_length`` (default: the folder's).
+
+    A folder without tokenizer files is refused: the fallback would map every word to one id.
+    """
+    check_tokenizer(spec.transformer_path)
     return Tokenizer.from_folder(
         spec.transformer_path,
         max_seq_length or spec.max_seq_length,

@@ -17,7 +17,7 @@ from sbert.folder.spec import (
     PoolingConfig,
     settings_problem,
 )
-from sbert.folder.validate import check_file, check_files, check_inside
+from sbert.folder.validate import check_file, check_inside, check_spec
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def read_folder(path: str | Path) -> FolderSpec:
             max_positions=max_positions(config),
             model_type=config.get("model_type"),
         )
-        check_files(spec)
+        check_spec(spec)
         return spec
 
     modules = _json(modules_file)
@@ -255,5 +255,5 @@ def read_folder(path: str | Path) -> FolderSpec:
         max_positions=max_positions(config),
         model_type=config.get("model_type"),
     )
-    check_files(spec)
+    check_spec(spec)
     return spec

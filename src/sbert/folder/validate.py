@@ -27,6 +27,12 @@ _KINDS = (
 )
 
 
+def check_spec(spec: FolderSpec) -> None:
+    """Run the rules on a folder :func:`~sbert.folder.read_folder` has parsed, in order."""
+    check_files(spec)
+    check_tokenizer(spec.transformer_path)
+
+
 def check_inside(root: Path, module_path: str, named_in: Path) -> Path:
     """The folder of a module: ``root / module_path``, refused unless it resolves inside ``root``.
 
@@ -110,3 +116,29 @@ def _shards(index: Path, folder: Path) -> list[Path]:
             raise ModelFolderError(f"{index}: shard {name!r} is outside the folder {folder}")
         shards.append(folder / name)
     return shards
+
+
+def check_tokenizer(folder: Path) -> None:
+    """Refuse a folder with no tokenizer files (one would map every word to ``[UNK]``).
+
+    A tokenizer is ``tokenizer.json``, or slow files: ``vocab.txt`` (WordPiece),
+    ``vocab.json`` with ``merges.txt`` (BPE) or a sentencepiece ``*.model``.
+    """
+    if any(os.path.lexists(folder / n) for n in ("tokenizer.json", "vocab.txt")):
+        return
+    if _model_files(folder):
+        return
+    has_vocab, has_merges = ((folder / n).exists() for n in ("vocab.json", "merges.txt"))
+    if has_vocab and has_merges:
+        return
+    if has_vocab != has_merges:
+        missing = "merges.txt" if has_vocab else "vocab.json"
+        raise ModelFolderError(
+            f"{folder}: the BPE tokenizer is incomplete: {missing} is missing (or add "
+            "tokenizer.json)"
+        )
+    raise ModelFolderError(
+        f"{folder}: no tokenizer: tokenizer.json is missing, and so are the slow files "
+        "vocab.txt, vocab.json + merges.txt and *.model; copy the tokenizer files of the "
+        "model's base into this folder"
+    )
