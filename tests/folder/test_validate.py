@@ -117,6 +117,28 @@ def test_load_tokenizer_refuses_a_spec_without_tokenizer(model: Path) -> None:
         load_tokenizer(spec)
 
 
+# -- 4. config.json sizes within bounds ------------------------------------------------------
+@pytest.mark.parametrize(("key", "value"), [
+    ("num_hidden_layers", 100_000), ("num_hidden_layers", 0), ("hidden_size", -32),
+    ("hidden_size", 32.0), ("num_attention_heads", "4"), ("intermediate_size", 10**9),
+    ("max_position_embeddings", None), ("vocab_size", 10**8), ("vocab_size", True),
+])
+def test_config_size_out_of_bounds_is_refused(model: Path, key: str, value: object) -> None:
+    _edit_json(model / "config.json", **{key: value})
+    _refused(model, "config.json", key, "positive integer")
+
+
+def test_hidden_size_not_multiple_of_heads_is_refused(model: Path) -> None:
+    _edit_json(model / "config.json", num_attention_heads=5)
+    _refused(model, "config.json", "not a multiple of num_attention_heads 5")
+
+
+def test_plain_hf_config_is_checked(tiny_hf_dir: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(tiny_hf_dir, tmp_path / "hf"))
+    _edit_json(folder / "config.json", num_hidden_layers=100_000)
+    _refused(folder, "config.json", "num_hidden_layers")
+
+
 # -- the CLI: one line, exit 2 ----------------------------------------------------------------
 def test_cli_encode_reports_a_bad_folder_in_one_line(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -200,7 +200,7 @@ def read_folder(path: str | Path) -> FolderSpec:
             max_positions=max_positions(config),
             model_type=config.get("model_type"),
         )
-        check_spec(spec)
+        check_spec(spec, config)
         return spec
 
     modules = _json(modules_file)
@@ -255,5 +255,5 @@ def read_folder(path: str | Path) -> FolderSpec:
         max_positions=max_positions(config),
         model_type=config.get("model_type"),
     )
-    check_spec(spec)
+    check_spec(spec, config)
     return spec

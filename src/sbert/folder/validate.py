@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from sbert.errors import InputFormatError, ModelFolderError
 from sbert.files import read_json
@@ -20,6 +21,17 @@ from sbert.folder.spec import TOKENIZER_FILES, TORCH_WEIGHT_FILES, FolderSpec
 # files, of 250k-token vocabularies, are about 35 MB)
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
 
+# config.json sizes: the key (and the names some architectures use instead) -> the largest
+# value accepted; generous for any real encoder, small enough to refuse a runaway config
+CONFIG_CAPS: dict[str, tuple[tuple[str, ...], int]] = {
+    "num_hidden_layers": (("num_hidden_layers", "n_layers"), 256),
+    "hidden_size": (("hidden_size", "dim"), 65_536),
+    "num_attention_heads": (("num_attention_heads", "n_heads"), 4_096),
+    "intermediate_size": (("intermediate_size", "hidden_dim"), 262_144),
+    "max_position_embeddings": (("max_position_embeddings",), 1_048_576),
+    "vocab_size": (("vocab_size",), 10_000_000),
+}
+
 _KINDS = (
     (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -27,10 +39,16 @@ _KINDS = (
 )
 
 
-def check_spec(spec: FolderSpec) -> None:
-    """Run the rules on a folder :func:`~sbert.folder.read_folder` has parsed, in order."""
+def check_spec(spec: FolderSpec, config: dict[str, Any]) -> None:
+    """Run the rules on a folder :func:`~sbert.folder.read_folder` has parsed, in order.
+
+    Args:
+        spec: the parsed folder.
+        config: the transformer's ``config.json`` (``{}`` when it has none).
+    """
     check_files(spec)
     check_tokenizer(spec.transformer_path)
+    check_config(config, spec.transformer_path / "config.json")
 
 
 def check_inside(root: Path, module_path: str, named_in: Path) -> Path:
@@ -142,3 +160,27 @@ def check_tokenizer(folder: Path) -> None:
         "vocab.txt, vocab.json + merges.txt and *.model; copy the tokenizer files of the "
         "model's base into this folder"
     )
+
+
+def check_config(config: dict[str, Any], path: Path) -> None:
+    """Refuse sizes in ``config.json`` that are not positive ints under :data:`CONFIG_CAPS`.
+
+    Checked before any model is built: a config asking for 100,000 layers would otherwise run
+    for minutes into gigabytes.
+    """
+    sizes: dict[str, int] = {}
+    for name, (keys, cap) in CONFIG_CAPS.items():
+        key = next((k for k in keys if k in config), None)
+        if key is None:
+            continue
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= cap:
+            raise ModelFolderError(
+                f"{path}: {key} must be a positive integer of at most {cap:,}, got {value!r}"
+            )
+        sizes[name] = value
+    hidden, heads = sizes.get("hidden_size"), sizes.get("num_attention_heads")
+    if hidden is not None and heads is not None and hidden % heads:
+        raise ModelFolderError(
+            f"{path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}"
+        )
