@@ -8,6 +8,7 @@ contain ``"``).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,12 @@ class StsDataset:
 
 def _score(path: Path, lineno: int, text: str) -> float:
     try:
-        return float(text)
+        score = float(text)
     except ValueError:
         raise DataError(f"{path}:{lineno}: score {text!r} is not a number") from None
+    if not math.isfinite(score):  # float() takes 'nan' and 'inf'; they poison correlations
+        raise DataError(f"{path}:{lineno}: score {text!r} is not a finite number")
+    return score
 
 
 def read_pairs_table(path: str | Path, name: str | None = None, *,
