@@ -120,3 +120,25 @@ def test_cluster_map_failure_leaves_the_previous_map(tmp_path: Path, monkeypatch
     plot_map(out, *args)  # the real one: a PNG in place of the previous file, nothing else
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_model_save_into_a_new_folder_leaves_nothing_on_failure(tiny_encoder, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    import sbert.backends.torch.backend as backend
+
+    out = tmp_path / "models" / "saved"
+    with monkeypatch.context() as m:
+        m.setattr(backend, "copy_tokenizer_files", _disk_full)  # fails after the weights
+        with pytest.raises(OSError, match="No space left"):
+            tiny_encoder.save(out)
+    assert list((tmp_path / "models").iterdir()) == []  # no half-written model, no temp folder
+    tiny_encoder.save(out)
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["saved"]
+    from sbert import SentenceEncoder
+
+    texts = ["a man plays the guitar"]
+    np.testing.assert_allclose(SentenceEncoder(out, device="cpu").encode(texts),
+                               tiny_encoder.encode(texts), atol=1e-6)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    tiny_encoder.save(out)  # an existing folder is written in place; other files stay
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"

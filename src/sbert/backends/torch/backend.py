@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +81,28 @@ class TorchBackend:
     def save(self, root: Path, settings: FolderSettings, tokenizer_source: Path) -> Path:
         """Write a sentence-transformers folder: configs, weights and tokenizer files.
 
+        A new folder is written beside its place under a temporary name and renamed at the
+        end, so a failure leaves no half-written model; an existing folder is written in place.
+
         Args:
             root: the folder (created).
             settings: the folder-level settings to record.
             tokenizer_source: the folder whose tokenizer files are copied.
         """
+        root = Path(root)
+        if root.exists():
+            return self._write(root, settings, tokenizer_source)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = root.with_name(f".{root.name}.{os.getpid()}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self._write(tmp, settings, tokenizer_source)
+            os.rename(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return root
+
+    def _write(self, root: Path, settings: FolderSettings, tokenizer_source: Path) -> Path:
         import torch
         import transformers
 
