@@ -110,3 +110,38 @@ def test_lock_held_by_another_process_is_released_when_it_is_killed(tmp_path) ->
         proc.wait()
     with lock_folder(out):  # SIGKILL released it
         pass
+
+
+def test_a_locked_run_folder_is_refused_before_any_work(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / MARKER).write_text("{}", encoding="utf-8")
+    missing = tmp_path / "missing.tsv"  # reading it would fail: the lock is checked first
+    with lock_folder(out):
+        for flags in ([], ["--resume"], ["--overwrite"]):
+            code, _, err = run_cli(_train(tmp_path, out, missing, *flags), capsys)
+            assert code == 2 and "in use by another sbert train run" in err, (flags, err)
+
+
+def test_run_recipe_checks_the_output_before_reading_anything(tiny_model_dir, tmp_path) -> None:
+    from sbert.training.recipes import run_recipe
+
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(UsageError, match="not an sbert run folder"):
+        run_recipe("sts", tiny_model_dir, [tmp_path / "missing.tsv"], tmp_path)
+    with pytest.raises(UsageError, match="start model"):
+        run_recipe("sts", tiny_model_dir, [tmp_path / "missing.tsv"], tiny_model_dir,
+                   overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_run_from_before_the_marker_is_a_run_folder(tmp_path) -> None:
+    from sbert.training.run_folder import is_run_folder
+
+    (tmp_path / "checkpoints").mkdir()
+    assert not is_run_folder(tmp_path)
+    (tmp_path / "training_log.jsonl").write_text("", encoding="utf-8")
+    assert is_run_folder(tmp_path)
+    check_output(tmp_path, "all-MiniLM-L6-v2", resume=True)
+    with pytest.raises(UsageError, match="holds a run"):
+        check_output(tmp_path, "all-MiniLM-L6-v2")

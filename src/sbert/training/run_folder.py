@@ -27,8 +27,14 @@ RUN_ARTEFACTS = ("checkpoints", "training_log.jsonl")  # what a fresh run clears
 
 
 def is_run_folder(path: str | Path) -> bool:
-    """Whether ``path`` is a folder that ``sbert train`` wrote (it holds :data:`MARKER`)."""
-    return (Path(path) / MARKER).is_file()
+    """Whether ``path`` is a folder that ``sbert train`` wrote.
+
+    It holds :data:`MARKER`, or, for runs started before the marker, both a training log and
+    a ``checkpoints`` folder.
+    """
+    path = Path(path)
+    legacy = (path / "training_log.jsonl").is_file() and (path / "checkpoints").is_dir()
+    return (path / MARKER).is_file() or legacy
 
 
 def check_output(output: str | Path, model: str | Path, *, resume: bool = False,
@@ -44,7 +50,12 @@ def check_output(output: str | Path, model: str | Path, *, resume: bool = False,
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file; give a folder")
-    _check_apart_from_model(output, Path(model))
+    _check_not_locked(output)
+    _check(output, Path(model), resume, overwrite)
+
+
+def _check(output: Path, model: Path, resume: bool, overwrite: bool) -> None:
+    _check_apart_from_model(output, model)
     if resume:
         if not is_run_folder(output):
             raise UsageError(f"--resume needs a run folder that sbert train wrote; {output} is "
@@ -75,6 +86,26 @@ def _check_apart_from_model(output: Path, model: Path) -> None:
                          "--output")
 
 
+def _in_use(folder: Path, fd: int) -> UsageError:
+    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+    return UsageError(f"{folder} is in use by another sbert train run (process {holder}); wait "
+                      "for it to end or pick another --output")
+
+
+def _check_not_locked(folder: Path) -> None:
+    import fcntl
+
+    if not (folder / LOCK).is_file():
+        return
+    fd = os.open(folder / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _in_use(folder, fd) from None
+    finally:
+        os.close(fd)  # releases the probe's lock
+
+
 @contextmanager
 def lock_folder(folder: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created) for the block; fail at once if held.
@@ -91,9 +122,7 @@ def lock_folder(folder: str | Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise UsageError(f"{folder} is in use by another sbert train run (process "
-                             f"{holder}); wait for it to end or pick another --output") from None
+            raise _in_use(folder, fd) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         yield folder
@@ -111,7 +140,7 @@ def run_folder(output: str | Path, model: str | Path, *, resume: bool = False,
     """
     output = Path(output)
     with lock_folder(output):
-        check_output(output, model, resume=resume, overwrite=overwrite)
+        _check(output, Path(model), resume, overwrite)  # again: another run may have ended
         if not resume:
             if is_run_folder(output):
                 for name in RUN_ARTEFACTS:
