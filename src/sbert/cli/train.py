@@ -62,7 +62,9 @@ def train(
     """Train a sentence embedding model and save it as a sentence-transformers folder.
 
     Writes the model, README.md (model card), loss_curve.png, training_log.jsonl and
-    checkpoints/ (resumable with --resume; checkpoints/best with a dev set).
+    checkpoints/ (resumable with --resume; checkpoints/best with a dev set), and
+    sbert_run.json, which marks the folder as a run: a non-empty --output that is not one is
+    refused unless --overwrite, and one run at a time writes into a folder.
 
     \b
     Example (the paper's NLI then STSb, on GPU):
