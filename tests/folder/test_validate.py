@@ -139,6 +139,44 @@ def test_plain_hf_config_is_checked(tiny_hf_dir: Path, tmp_path: Path) -> None:
     _refused(folder, "config.json", "num_hidden_layers")
 
 
+# -- 5. dimensions chain: transformer -> pooling -> Dense ------------------------------------
+def test_pooling_dimension_not_hidden_size_is_refused(model: Path) -> None:
+    _edit_json(model / "1_Pooling" / "config.json", word_embedding_dimension=48)
+    _refused(model, str(model / "1_Pooling" / "config.json"), "word_embedding_dimension 48",
+             "hidden_size 32")
+
+
+def _add_dense(model: Path, in_features: object, out_features: object = 16) -> Path:
+    modules = json.loads((model / "modules.json").read_text(encoding="utf-8"))
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense",
+                       "type": "sentence_transformers.models.Dense"})
+    modules[3]["idx"] = 3
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    (model / "2_Dense").mkdir()
+    config = model / "2_Dense" / "config.json"
+    config.write_text(json.dumps({"in_features": in_features, "out_features": out_features}),
+                      encoding="utf-8")
+    return config
+
+
+def test_dense_in_features_not_pooled_size_is_refused(model: Path) -> None:
+    config = _add_dense(model, in_features=64)
+    _refused(model, str(config), "in_features 64", "pooling output", "32")
+
+
+def test_dense_matching_pooled_size_is_accepted(model: Path) -> None:
+    _add_dense(model, in_features=32)
+    assert read_folder(model).dense[0].out_features == 16
+
+
+@pytest.mark.parametrize(("in_features", "out_features"), [(None, 16), (32, "16"), (32, 0)])
+def test_dense_features_not_positive_ints_are_refused(
+    model: Path, in_features: object, out_features: object
+) -> None:
+    config = _add_dense(model, in_features, out_features)
+    _refused(model, str(config), "must be a positive integer")
+
+
 # -- the CLI: one line, exit 2 ----------------------------------------------------------------
 def test_cli_encode_reports_a_bad_folder_in_one_line(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

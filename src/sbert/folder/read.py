@@ -17,7 +17,7 @@ from sbert.folder.spec import (
     PoolingConfig,
     settings_problem,
 )
-from sbert.folder.validate import check_file, check_inside, check_spec
+from sbert.folder.validate import check_file, check_inside, check_spec, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ ACTIVATION_PATHS = {
     "sigmoid": "torch.nn.modules.activation.Sigmoid",
 }
 _ACTIVATION_NAMES = {path: name for name, path in ACTIVATION_PATHS.items()}
+MAX_DENSE_FEATURES = 262_144  # the widest Dense layer accepted, on either side
 
 _ST_CONFIG_FILES = (
     "sentence_bert_config.json",
@@ -117,10 +118,11 @@ def _parse_dense(folder: Path) -> DenseConfig:
         )
     if cfg.get("use_residual"):
         raise ModelFolderError(f"{folder}: Dense with use_residual=True is not supported")
-    return DenseConfig(
-        int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True)),
-        activation, folder,
+    in_features, out_features = (
+        positive_int(cfg.get(key), key, folder / "config.json", MAX_DENSE_FEATURES)
+        for key in ("in_features", "out_features")
     )
+    return DenseConfig(in_features, out_features, bool(cfg.get("bias", True)), activation, folder)
 
 
 def _st_config(path: Path) -> dict[str, Any]:
@@ -228,6 +230,7 @@ def read_folder(path: str | Path) -> FolderSpec:
             st_cfg = _st_config(mod_path)
         elif kind == "pooling":
             pooling = parse_pooling_config(_json_object(mod_path / "config.json"))
+            pooling.path = mod_path
         elif kind == "dense":
             dense.append(_parse_dense(mod_path))
         elif kind == "normalize":

@@ -68,6 +68,8 @@ class PoolingConfig:
     modes: tuple[str, ...] = ("mean",)
     dimension: int = 0  # the transformer's hidden size; 0 until known
     include_prompt: bool = True
+    # the module's folder, when read from disk (for messages; not part of equality)
+    path: Path | None = field(default=None, compare=False)
 
     @property
     def output_dimension(self) -> int:

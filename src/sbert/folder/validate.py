@@ -49,6 +49,7 @@ def check_spec(spec: FolderSpec, config: dict[str, Any]) -> None:
     check_files(spec)
     check_tokenizer(spec.transformer_path)
     check_config(config, spec.transformer_path / "config.json")
+    check_dimensions(spec, config)
 
 
 def check_inside(root: Path, module_path: str, named_in: Path) -> Path:
@@ -173,14 +174,47 @@ def check_config(config: dict[str, Any], path: Path) -> None:
         key = next((k for k in keys if k in config), None)
         if key is None:
             continue
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= cap:
-            raise ModelFolderError(
-                f"{path}: {key} must be a positive integer of at most {cap:,}, got {value!r}"
-            )
-        sizes[name] = value
+        sizes[name] = positive_int(config[key], key, path, cap)
     hidden, heads = sizes.get("hidden_size"), sizes.get("num_attention_heads")
     if hidden is not None and heads is not None and hidden % heads:
         raise ModelFolderError(
             f"{path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}"
         )
+
+
+def positive_int(value: object, key: str, path: Path, cap: int) -> int:
+    """``value`` when it is an int in ``1..cap`` (not a bool); else refuse, naming ``path``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= cap:
+        raise ModelFolderError(
+            f"{path}: {key} must be a positive integer of at most {cap:,}, got {value!r}"
+        )
+    return value
+
+
+def check_dimensions(spec: FolderSpec, config: dict[str, Any]) -> None:
+    """The sizes chain: transformer hidden size -> pooling -> each Dense ``in_features``.
+
+    A link is checked when both its ends are known (a folder may omit ``config.json`` or
+    ``word_embedding_dimension``).
+    """
+    keys = CONFIG_CAPS["hidden_size"][0]
+    hidden = next((config[k] for k in keys if k in config), None)
+    pooling = spec.pooling
+    if hidden is not None and pooling.dimension and pooling.dimension != hidden:
+        pooling_file = pooling.path / "config.json" if pooling.path else "the pooling config"
+        raise ModelFolderError(
+            f"{pooling_file}: word_embedding_dimension {pooling.dimension} does not "
+            f"match the transformer's hidden_size {hidden} "
+            f"({spec.transformer_path / 'config.json'})"
+        )
+    dimension = pooling.dimension or hidden
+    size = dimension * len(pooling.modes) if dimension else None
+    before = f"the pooling output ({len(pooling.modes)} mode(s) x {dimension})"
+    for index, dense in enumerate(spec.dense):
+        where = dense.path / "config.json" if dense.path is not None else f"Dense {index}"
+        if size is not None and dense.in_features != size:
+            raise ModelFolderError(
+                f"{where}: in_features {dense.in_features} does not match {before}, {size}"
+            )
+        size, before = dense.out_features, "the out_features of the Dense before it"
+
