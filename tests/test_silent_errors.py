@@ -47,3 +47,65 @@ def _assert_one_error_line(err: str, message: str) -> None:
     lines = [line for line in err.splitlines() if line.startswith("Error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert message in lines[0], err
+
+
+# -- option ranges: a value that cannot mean anything is refused, not run -----------------------
+@pytest.mark.parametrize(("args", "option"), [
+    (["--limit", "0"], "--limit"),
+    (["--limit", "-1"], "--limit"),
+    (["--checkpoint-steps", "-1"], "--checkpoint-steps"),
+    (["--eval-steps", "-1"], "--eval-steps"),
+    (["--max-seq-length", "0"], "--max-seq-length"),
+    (["--max-seq-length", "1"], "--max-seq-length"),
+])
+def test_train_cli_refuses_out_of_range_options(tmp_path: Path, capsys, args, option) -> None:
+    data = tmp_path / "sts.tsv"
+    data.write_text("sentence1\tsentence2\tscore\na\tb\t1.0\n", encoding="utf-8")
+    code, _, err = run_cli(["train", "-r", "sts", "-m", str(tmp_path / "no-model"),
+                            "--train", str(data), "-o", str(tmp_path / "out"), *args], capsys)
+    assert code == 2
+    assert f"Invalid value for '{option}'" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_cli_refuses_limit_below_range(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence1\tsentence2\tscore\na\tb\t1.0\n", encoding="utf-8")
+    for limit in ("0", "-1"):
+        code, _, err = run_cli(["eval", "sts", "--data", str(data), "--limit", limit], capsys)
+        assert code == 2 and "Invalid value for '--limit'" in err, err
+
+
+def test_max_seq_length_below_two_is_refused(tiny_model_dir) -> None:
+    from sbert import SentenceEncoder
+    from sbert.errors import UsageError
+
+    encoder = SentenceEncoder(tiny_model_dir, device="cpu")
+    for bad in (0, 1, -1):
+        with pytest.raises(UsageError, match="max_seq_length must be an integer >= 2"):
+            encoder.max_seq_length = bad
+        with pytest.raises(UsageError, match="max_seq_length must be an integer >= 2"):
+            SentenceEncoder(tiny_model_dir, device="cpu", max_seq_length=bad)
+    assert encoder.max_seq_length == 64  # the folder's, unchanged by the refused values
+    encoder.max_seq_length = 2
+    assert encoder.tokenizer.encode(["a man plays a guitar"]).ids[0].__len__() == 2
+
+
+def test_max_seq_length_above_positions_is_clamped_with_a_warning(tiny_model_dir,
+                                                                  caplog) -> None:
+    from sbert import SentenceEncoder
+
+    encoder = SentenceEncoder(tiny_model_dir, device="cpu")  # 128 positions
+    with caplog.at_level("WARNING", logger="sbert.tokenization"):
+        encoder.max_seq_length = 4096
+    assert encoder.max_seq_length == 128
+    assert "above the model's 128 positions; using 128" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sbert.tokenization"):
+        other = SentenceEncoder(tiny_model_dir, device="cpu", max_seq_length=1000)
+    assert other.max_seq_length == 128 and "positions; using 128" in caplog.text
+    long_text = " ".join(["guitar"] * 500)
+    with pytest.warns(UserWarning, match="truncated"):
+        assert other.encode([long_text]).shape[0] == 1  # no index error past the positions
+    other.max_seq_length = 64
+    assert other.max_seq_length == 64

@@ -81,7 +81,9 @@ class SentenceEncoder:
         self.backend_name = backend
         self.threads = None if threads is None else resolve_threads(threads)
         self.backend: Backend = self._make_backend(backend, device, backend_options)
-        self.tokenizer = load_tokenizer(self.spec, max_seq_length)
+        self.tokenizer = load_tokenizer(self.spec)
+        if max_seq_length is not None:  # the setter refuses < 2 and clamps to the positions
+            self.max_seq_length = max_seq_length
         self.similarity_fn_name = self.spec.similarity_fn_name
         self.prompts = dict(self.spec.prompts)
         self.default_prompt_name = self.spec.default_prompt_name

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sbert.errors import UsageError
 from sbert.runtime import require
+
+logger = logging.getLogger(__name__)
 
 # fewest texts per chunk worth a thread of their own
 PARALLEL_CHUNK_MIN = 512
@@ -42,6 +46,7 @@ class Tokenizer:
     ) -> None:
         self.backend = backend
         self.max_seq_length = max_seq_length
+        self.max_positions: int | None = None  # the model's position embeddings, when known
         self.do_lower_case = do_lower_case
         self.pad_id = pad_id
         self.backend.no_padding()
@@ -51,6 +56,15 @@ class Tokenizer:
         self.backend.enable_truncation(max_length=max_len)
 
     def set_max_seq_length(self, max_len: int) -> None:
+        """Truncate at ``max_len`` tokens: at least 2 (the special tokens); above the model's
+        positions, clamped to them with a warning (longer inputs would index past them)."""
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 2:
+            raise UsageError(f"max_seq_length must be an integer >= 2 (special tokens "
+                             f"included), got {max_len!r}")
+        if self.max_positions is not None and max_len > self.max_positions:
+            logger.warning("max_seq_length=%d is above the model's %d positions; using %d",
+                           max_len, self.max_positions, self.max_positions)
+            max_len = self.max_positions
         self.max_seq_length = max_len
         self._set_truncation(max_len)
 
@@ -74,7 +88,9 @@ class Tokenizer:
             max_seq_length = model_max_positions or 512
         if model_max_positions is not None:
             max_seq_length = min(max_seq_length, model_max_positions)
-        return cls(backend, max_seq_length, do_lower_case, pad_id)
+        tokenizer = cls(backend, max_seq_length, do_lower_case, pad_id)
+        tokenizer.max_positions = model_max_positions
+        return tokenizer
 
     def encode(self, texts: list[str], threads: int = 1) -> Tokenized:
         """Tokenize ``texts`` (truncating at ``max_seq_length``), without padding.

@@ -31,20 +31,22 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
 @click.option("--warmup", type=float, default=0.1, show_default=True,
               help="Warm-up: a fraction of the steps (< 1) or a number of steps.")
 @click.option("--weight-decay", type=float, default=0.01, show_default=True)
-@click.option("--max-seq-length", type=int, default=None, help="Default: the model's.")
+@click.option("--max-seq-length", type=click.IntRange(min=2), default=None,
+              help="Default: the model's; above its positions: clamped to them.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--grad-accum", type=int, default=1, show_default=True,
               help="Batches per optimizer step.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
               show_default=True, help="bf16 autocast (CPU/GPU) or fp16 (CUDA only).")
-@click.option("--eval-steps", type=int, default=0, show_default=True,
+@click.option("--eval-steps", type=click.IntRange(min=0), default=0, show_default=True,
               help="Evaluate every N steps (0: after each epoch).")
-@click.option("--checkpoint-steps", type=int, default=500, show_default=True,
+@click.option("--checkpoint-steps", type=click.IntRange(min=0), default=500, show_default=True,
               help="Save a resumable checkpoint every N steps (0: never).")
 @click.option("--select-best", is_flag=True, help="Save the best dev checkpoint, not the last.")
 @click.option("--pooling", type=click.Choice(["mean", "max", "cls"]), default=None,
               help="Override the start model's pooling.")
-@click.option("--limit", type=int, default=None, help="Train on the first N examples only.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Train on the first N examples only.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --output.")
 @click.option("--overwrite", is_flag=True,
               help="Write into a non-empty --output that is not a run folder, or start its "
