@@ -109,3 +109,34 @@ def test_max_seq_length_above_positions_is_clamped_with_a_warning(tiny_model_dir
         assert other.encode([long_text]).shape[0] == 1  # no index error past the positions
     other.max_seq_length = 64
     assert other.max_seq_length == 64
+
+
+# -- mined pairs as TSV: a sentence's tabs and line breaks cannot break the table ---------------
+TRICKY = ["a man\tplays the guitar", "a man plays\nthe guitar", "a man plays the guitar \\n"]
+
+
+def test_mine_tsv_escapes_tabs_newlines_and_backslashes(tiny_model_dir, tmp_path: Path,
+                                                        capsys) -> None:
+    import json
+
+    data = tmp_path / "sentences.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TRICKY), encoding="utf-8")
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["mine", str(data), "-m", str(tiny_model_dir), "-o", str(out)], capsys)
+    assert code == 0, err
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 3 and all(len(row.split("\t")) == 5 for row in rows), rows
+    written = {cell for row in rows[1:] for cell in row.split("\t")[3:]}
+    assert written == {r"a man\tplays the guitar", r"a man plays\nthe guitar",
+                       r"a man plays the guitar \\n"}
+    unescaped = {cell.encode().decode("unicode_escape") for cell in written}  # round trip
+    assert unescaped == set(TRICKY)
+    # printed pairs are escaped the same way; .jsonl keeps the sentences as they are
+    code, printed, _ = run_cli(["mine", str(data), "-m", str(tiny_model_dir)], capsys)
+    assert code == 0 and len(printed.splitlines()) == 3
+    assert all(len(line.split("\t")) == 3 for line in printed.splitlines())
+    jsonl = tmp_path / "pairs.jsonl"
+    run_cli(["mine", str(data), "-m", str(tiny_model_dir), "-o", str(jsonl)], capsys)
+    kept = {p[k] for p in map(json.loads, jsonl.read_text(encoding="utf-8").splitlines())
+            for k in ("sentence1", "sentence2")}
+    assert kept == set(TRICKY)

@@ -12,6 +12,8 @@ from sbert.errors import UsageError
 from sbert.files import atomic_path
 
 PAIR_SUFFIXES = (".tsv", ".jsonl")
+# a sentence's own backslashes, tabs and line breaks would shift columns or split rows
+TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @click.command()
@@ -30,7 +32,11 @@ PAIR_SUFFIXES = (".tsv", ".jsonl")
 @model_option
 def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column: str | None,
          output: Path | None, batch_size: int, model: str, device: str | None) -> None:
-    """Find the most similar pairs of sentences in INPUT_FILE (exact, in bounded memory)."""
+    """Find the most similar pairs of sentences in INPUT_FILE (exact, in bounded memory).
+
+    Printed and .tsv pairs escape a sentence's backslashes, tabs and line breaks as \\\\, \\t,
+    \\n and \\r, so each pair stays one row of columns; .jsonl keeps the sentences as they are.
+    """
     from sbert.data.text import read_sentences
     from sbert.search.mining import paraphrase_mining
 
@@ -44,22 +50,28 @@ def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column
     pairs = paraphrase_mining(emb, top_k=top_k, threshold=threshold, max_pairs=top)
     if output is None:
         for score, i, j in pairs:
-            click.echo(f"{score:.4f}\t{sentences[i]}\t{sentences[j]}")
+            a, b = (tsv_field(sentences[k]) for k in (i, j))
+            click.echo(f"{score:.4f}\t{a}\t{b}")
         return
     write_pairs(output, pairs, sentences)
     click.echo(f"wrote {len(pairs)} pairs to {output}", err=True)
 
 
 def write_pairs(path: Path, pairs: list[tuple[float, int, int]], sentences: list[str]) -> None:
-    """Pairs as TSV (score, i, j, sentence1, sentence2; no quoting) or JSONL objects."""
+    """Pairs as TSV (score, i, j, sentence1, sentence2; escaped, no quoting) or JSONL objects."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         if path.suffix.lower() == ".tsv":
             f.write("score\ti\tj\tsentence1\tsentence2\n")
             for score, i, j in pairs:
-                a, b = (sentences[k].replace("\t", " ") for k in (i, j))
+                a, b = (tsv_field(sentences[k]) for k in (i, j))
                 f.write(f"{score:.6f}\t{i}\t{j}\t{a}\t{b}\n")
         else:
             for score, i, j in pairs:
                 f.write(json.dumps({"score": round(score, 6), "i": i, "j": j,
                                     "sentence1": sentences[i], "sentence2": sentences[j]}) + "\n")
+
+
+def tsv_field(text: str) -> str:
+    """``text`` with backslash, tab, newline and carriage return escaped (``\\\\``, ``\\t``...)."""
+    return text.translate(TSV_ESCAPES)
