@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,16 +178,70 @@ def test_dense_features_not_positive_ints_are_refused(
     _refused(model, str(config), "must be a positive integer")
 
 
+@pytest.mark.parametrize("value", ["384", -1, 1.5])
+def test_pooling_dimension_not_an_int_is_refused(model: Path, value: object) -> None:
+    _edit_json(model / "1_Pooling" / "config.json", word_embedding_dimension=value)
+    _refused(model, str(model / "1_Pooling" / "config.json"), "word_embedding_dimension",
+             "positive integer")
+
+
+def test_pooling_mode_error_names_the_file(model: Path) -> None:
+    _edit_json(model / "1_Pooling" / "config.json", pooling_mode_mean_tokens=False)
+    _refused(model, str(model / "1_Pooling" / "config.json"), "selects no pooling mode")
+
+
+def test_shard_outside_folder_is_refused(model: Path) -> None:
+    index = {"metadata": {}, "weight_map": {"a.weight": "../elsewhere.safetensors"}}
+    (model / "model.safetensors.index.json").write_text(json.dumps(index), encoding="utf-8")
+    _refused(model, "model.safetensors.index.json", "'../elsewhere.safetensors'", "outside")
+
+
+def test_hub_snapshot_links_to_blobs_are_accepted(model: Path, tmp_path: Path) -> None:
+    blobs = tmp_path / "blobs"  # huggingface_hub links every snapshot file into its blob store
+    blobs.mkdir()
+    shutil.move(model / "model.safetensors", blobs / "abc123")
+    (model / "model-00001-of-00001.safetensors").symlink_to(blobs / "abc123")
+    index = {"metadata": {}, "weight_map": {"a.weight": "model-00001-of-00001.safetensors"}}
+    (blobs / "def456").write_text(json.dumps(index), encoding="utf-8")
+    (model / "model.safetensors.index.json").symlink_to(blobs / "def456")
+    assert read_folder(model).has_torch_weights
+
+
 # -- the CLI: one line, exit 2 ----------------------------------------------------------------
-def test_cli_encode_reports_a_bad_folder_in_one_line(
-    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _fifo_config(model: Path) -> None:
     (model / "config.json").unlink()
     os.mkfifo(model / "config.json")
+
+
+def _no_tokenizer(model: Path) -> None:
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model / name).unlink()
+
+
+def _escaping_module(model: Path) -> None:
+    modules = json.loads((model / "modules.json").read_text(encoding="utf-8"))
+    modules[1]["path"] = "../../etc"
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+
+
+@pytest.mark.parametrize(("breaks", "words"), [
+    (_fifo_config, ("config.json", "FIFO")),
+    (_no_tokenizer, ("no tokenizer",)),
+    (_escaping_module, ("modules.json", "outside the model folder")),
+    (lambda m: _edit_json(m / "config.json", num_hidden_layers=100_000),
+     ("config.json", "num_hidden_layers")),
+    (lambda m: _edit_json(m / "1_Pooling" / "config.json", word_embedding_dimension=48),
+     ("1_Pooling", "hidden_size 32")),
+])
+def test_cli_encode_reports_a_bad_folder_in_one_line(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], breaks: Any,
+    words: tuple[str, ...],
+) -> None:
+    breaks(model)
     text = tmp_path / "s.txt"
     text.write_text("a man is eating food\n", encoding="utf-8")
     code, _, err = run_cli(["encode", str(text), "-o", str(tmp_path / "e.npy"), "-m", str(model),
                             "--device", "cpu"], capsys)
-    assert code == 2
+    assert code == 2, err
     assert err.startswith("Error: ") and err.count("\n") == 1, err
-    assert "config.json" in err and "FIFO" in err
+    assert all(word in err for word in words), err

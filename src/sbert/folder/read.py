@@ -89,7 +89,10 @@ def max_positions(config: dict[str, Any]) -> int | None:
 
 def parse_pooling_config(cfg: dict[str, Any]) -> PoolingConfig:
     """Parse ``1_Pooling/config.json``: legacy booleans or the 6.x ``pooling_mode`` key."""
-    dim = int(cfg.get("embedding_dimension", cfg.get("word_embedding_dimension", 0)))
+    key = "embedding_dimension" if "embedding_dimension" in cfg else "word_embedding_dimension"
+    raw_dim = cfg.get(key)  # absent or 0: the transformer's hidden size, known later
+    unknown = raw_dim is None or (type(raw_dim) is int and raw_dim == 0)
+    dim = 0 if unknown else positive_int(raw_dim, key, None, MAX_DENSE_FEATURES)
     raw = cfg.get("pooling_mode")
     modes: list[str]
     if raw is not None:
@@ -229,7 +232,11 @@ def read_folder(path: str | Path) -> FolderSpec:
             transformer_path = mod_path
             st_cfg = _st_config(mod_path)
         elif kind == "pooling":
-            pooling = parse_pooling_config(_json_object(mod_path / "config.json"))
+            pooling_file = mod_path / "config.json"
+            try:
+                pooling = parse_pooling_config(_json_object(pooling_file))
+            except ModelFolderError as err:
+                raise ModelFolderError(f"{pooling_file}: {err}") from err
             pooling.path = mod_path
         elif kind == "dense":
             dense.append(_parse_dense(mod_path))

@@ -131,7 +131,8 @@ def _shards(index: Path, folder: Path) -> list[Path]:
         raise ModelFolderError(f"{index}: expected a weight_map object")
     shards = []
     for name in sorted(set(map(str, weight_map.values()))):
-        if not (folder / name).resolve().is_relative_to(folder.resolve()):
+        # by name, links not followed: a hub snapshot links each file to its blob store
+        if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == "..":
             raise ModelFolderError(f"{index}: shard {name!r} is outside the folder {folder}")
         shards.append(folder / name)
     return shards
@@ -182,11 +183,12 @@ def check_config(config: dict[str, Any], path: Path) -> None:
         )
 
 
-def positive_int(value: object, key: str, path: Path, cap: int) -> int:
+def positive_int(value: object, key: str, path: Path | None, cap: int) -> int:
     """``value`` when it is an int in ``1..cap`` (not a bool); else refuse, naming ``path``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= cap:
+        where = f"{path}: " if path is not None else ""
         raise ModelFolderError(
-            f"{path}: {key} must be a positive integer of at most {cap:,}, got {value!r}"
+            f"{where}{key} must be a positive integer of at most {cap:,}, got {value!r}"
         )
     return value
 
