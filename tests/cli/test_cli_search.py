@@ -26,7 +26,7 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
-def test_mine_prints_and_writes(tiny_model_dir: Path, tiny_encoder, corpus: Path,  # noqa: ANN001
+def test_mine_prints_and_writes(tiny_model_dir: Path, tiny_encoder, corpus: Path,
                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sbert.search.mining import paraphrase_mining
 

@@ -24,7 +24,7 @@ def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
 
 
-def make(path: Path, n: int = 0, dim: int = 16):  # noqa: ANN201 - Index
+def make(path: Path, n: int = 0, dim: int = 16):
     from sbert.search.index import Index
 
     index = Index.create(path, model="test-model", dimension=dim)
@@ -61,7 +61,7 @@ def test_add_search_delete_reopen(tmp_path: Path) -> None:
         assert files == [f"vectors-{index.info()['generation']}.usearch"]
 
 
-def test_refuses_other_models_and_bad_input(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
+def test_refuses_other_models_and_bad_input(tmp_path: Path, tiny_encoder) -> None:
     from sbert.errors import IndexFailure
     from sbert.search.index import Index
 
@@ -91,7 +91,7 @@ def test_get_returns_stored_items_without_a_score(tmp_path: Path) -> None:
         assert not hasattr(index.get(["m"])[0], "score")
 
 
-def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:  # noqa: ANN001
+def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:
     from sbert.search.index import Index, model_identity
 
     index = Index.create(tmp_path / "ix", model=model_identity(tiny_encoder),

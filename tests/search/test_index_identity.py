@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SENTENCES = ["a man is eating food", "the dog runs in the park", "a red car"]
 
 
-def encoder(path: Path, **kwargs):  # noqa: ANN003, ANN201 - SentenceEncoder
+def encoder(path: Path, **kwargs):
     from sbert import SentenceEncoder
 
     return SentenceEncoder(path, device="cpu", **kwargs)
@@ -44,7 +44,7 @@ def copy_of(src: Path, dst: Path) -> Path:
 
 
 def test_two_models_named_model_are_refused_a_copy_is_accepted(
-        tiny_model_dir: Path, tiny_encoder, other_model_dir: Path,  # noqa: ANN001
+        tiny_model_dir: Path, tiny_encoder, other_model_dir: Path,
         tmp_path: Path) -> None:
     from sbert.errors import IndexFailure
     from sbert.search.index import Index, ModelIdentity, model_id, model_identity
@@ -69,7 +69,7 @@ def test_two_models_named_model_are_refused_a_copy_is_accepted(
         assert index.search_texts(["a cat plays"], copy, k=1)[0][0].text == "a cat plays"
 
 
-def test_what_the_digest_covers(tiny_model_dir: Path, tiny_encoder,  # noqa: ANN001
+def test_what_the_digest_covers(tiny_model_dir: Path, tiny_encoder,
                                 tmp_path: Path) -> None:
     from sbert.search.index import model_identity
 
@@ -85,12 +85,12 @@ def test_what_the_digest_covers(tiny_model_dir: Path, tiny_encoder,  # noqa: ANN
     (as_bin / "model.safetensors").unlink()
     assert model_identity(encoder(as_bin)).digest == base
 
-    def changed(name: str, edit) -> str:  # noqa: ANN001
+    def changed(name: str, edit) -> str:
         path = copy_of(tiny_model_dir, tmp_path / name)
         edit(path)
         return model_identity(encoder(path)).digest
 
-    def set_json(file: str, **values: object):  # noqa: ANN202
+    def set_json(file: str, **values: object):
         def edit(path: Path) -> None:
             cfg = json.loads((path / file).read_text(encoding="utf-8"))
             (path / file).write_text(json.dumps({**cfg, **values}), encoding="utf-8")
@@ -119,7 +119,7 @@ def test_what_the_digest_covers(tiny_model_dir: Path, tiny_encoder,  # noqa: ANN
     assert model_identity(live).digest == digests["cls"]
 
 
-def test_weights_are_hashed_once_per_file_version(tiny_encoder, tmp_path: Path,  # noqa: ANN001
+def test_weights_are_hashed_once_per_file_version(tiny_encoder, tmp_path: Path,
                                                   tiny_model_dir: Path) -> None:
     from sbert.search.index import identity, model_identity
 
@@ -150,7 +150,7 @@ print(json.dumps({"torch": model_identity(torch).digest, "fp32": model_identity(
 
 @pytest.mark.skipif(not has_module("onnxruntime"), reason="needs onnxruntime")
 def test_onnx_fp32_shares_the_torch_identity_int8_has_its_own(
-        tiny_model_dir: Path, tiny_encoder, tmp_path: Path) -> None:  # noqa: ANN001
+        tiny_model_dir: Path, tiny_encoder, tmp_path: Path) -> None:
     from sbert.errors import IndexFailure
     from sbert.search.index import Index, ModelIdentity, model_identity
 
@@ -173,7 +173,7 @@ def test_onnx_fp32_shares_the_torch_identity_int8_has_its_own(
 
 
 def test_old_format_index_is_checked_by_name_with_a_warning(
-        tiny_encoder, other_model_dir: Path, tmp_path: Path,  # noqa: ANN001
+        tiny_encoder, other_model_dir: Path, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
     from sbert.errors import IndexFailure
     from sbert.search.index import Index

@@ -53,7 +53,7 @@ def assert_unchanged(before: dict[str, tuple[str, int, int]], folder: Path) -> N
     assert after == {k: v for k, v in before.items() if k != SHM}
 
 
-def use(index, emb: np.ndarray) -> None:  # noqa: ANN001 - everything a reader does
+def use(index, emb: np.ndarray) -> None:
     assert [h[0].text for h in index.search(emb[:3], k=2)] == ["s0", "s1", "s2"]
     assert index.search(emb[7], k=1, exact=True)[0][0].text == "s7"
     assert index.get(["8"])[0].text == "s7" and len(index) == 40

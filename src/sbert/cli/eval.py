@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +11,6 @@ import click
 from sbert.cli.common import backend_flags, current_backend_options
 from sbert.errors import UsageError
 
-logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 STS_COLUMNS = ("model", "dataset", "pairs", "spearman_cosine", "pearson_cosine", "spearman_dot",

@@ -8,7 +8,6 @@ pairs that were never mined count as missed) and F1 at the best threshold.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,6 @@ from sbert.search.mining import paraphrase_mining
 
 # the reader lives in sbert.data.duplicates; re-exported for ``sbert.evaluation.paraphrase``
 __all__ = ["DuplicatesDataset", "evaluate_paraphrase_mining", "read_duplicates"]
-
-logger = logging.getLogger(__name__)
 
 
 def _mine(embeddings: np.ndarray, top_k: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:

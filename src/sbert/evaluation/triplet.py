@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +15,6 @@ from sbert.similarity import pairwise_similarity
 # the readers live in sbert.data.triplets; re-exported for ``sbert.evaluation.triplet`` users
 __all__ = ["TripletDataset", "evaluate_triplets", "read_triplets", "triplet_metrics",
            "triplets_from_nli"]
-
-logger = logging.getLogger(__name__)
 
 
 def triplet_metrics(anchors: np.ndarray, positives: np.ndarray, negatives: np.ndarray,
