@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from sbert.errors import UsageError
+from sbert.errors import ModelFolderError, UsageError
+from sbert.files import read_json
 from sbert.runtime import require
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,10 @@ class Tokenizer:
         tok_file = path / "tokenizer.json"
         pad_id = 0
         if tok_file.exists():
-            backend = tokenizers.Tokenizer.from_file(str(tok_file))
+            try:
+                backend = tokenizers.Tokenizer.from_file(str(tok_file))
+            except Exception as err:  # the Rust parser raises a bare Exception
+                raise ModelFolderError(f"{tok_file}: not a tokenizer file ({err})") from err
         else:
             transformers = require("transformers", "torch")
             hf = transformers.AutoTokenizer.from_pretrained(str(path), use_fast=True)
@@ -144,12 +148,13 @@ class Tokenizer:
 
 
 def _pad_id(path: Path, backend: Any) -> int:
-    import json
-
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         cfg_file = path / name
         if cfg_file.exists():
-            token = json.loads(cfg_file.read_text(encoding="utf-8")).get("pad_token")
+            cfg = read_json(cfg_file)  # malformed: InputFormatError naming the file
+            if not isinstance(cfg, dict):
+                raise ModelFolderError(f"{cfg_file}: expected a JSON object")
+            token = cfg.get("pad_token")
             if isinstance(token, dict):
                 token = token.get("content")
             if isinstance(token, str) and backend.token_to_id(token) is not None:

@@ -207,6 +207,24 @@ def test_hub_snapshot_links_to_blobs_are_accepted(model: Path, tmp_path: Path) -
     assert read_folder(model).has_torch_weights
 
 
+# -- tokenizer files that cannot be parsed ---------------------------------------------------
+@pytest.mark.parametrize(("name", "text", "words"), [
+    ("tokenizer.json", '{"not": "a tokenizer"}', ("tokenizer.json", "not a tokenizer file")),
+    ("tokenizer_config.json", "{oops", ("tokenizer_config.json", "not valid JSON")),
+    ("tokenizer_config.json", "[1, 2]", ("tokenizer_config.json", "JSON object")),
+])
+def test_unreadable_tokenizer_file_is_one_error(
+    model: Path, name: str, text: str, words: tuple[str, ...]
+) -> None:
+    from sbert.backends.base import load_tokenizer
+    from sbert.errors import SbertError
+
+    (model / name).write_text(text, encoding="utf-8")
+    with pytest.raises(SbertError) as info:
+        load_tokenizer(read_folder(model))
+    assert all(word in str(info.value) for word in words), str(info.value)
+
+
 # -- the CLI: one line, exit 2 ----------------------------------------------------------------
 def _fifo_config(model: Path) -> None:
     (model / "config.json").unlink()
@@ -227,6 +245,8 @@ def _escaping_module(model: Path) -> None:
 @pytest.mark.parametrize(("breaks", "words"), [
     (_fifo_config, ("config.json", "FIFO")),
     (_no_tokenizer, ("no tokenizer",)),
+    (lambda m: (m / "tokenizer.json").write_text("{}", encoding="utf-8"),
+     ("tokenizer.json", "not a tokenizer file")),
     (_escaping_module, ("modules.json", "outside the model folder")),
     (lambda m: _edit_json(m / "config.json", num_hidden_layers=100_000),
      ("config.json", "num_hidden_layers")),
