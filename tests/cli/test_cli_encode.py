@@ -119,3 +119,22 @@ def test_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0 and "encode" in out and "similarity" in out and "info" in out
+
+
+def test_a_full_disk_is_one_line(tiny_model_dir: Path, sentences_txt: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import numpy
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(numpy, "save", full)
+    out = tmp_path / "emb.npy"
+    code, _, err = run(["encode", str(sentences_txt), "-o", str(out), "--model",
+                        str(tiny_model_dir)], capsys)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "No space left on device" in err
+    assert not out.exists() and not list(tmp_path.glob("*partial*"))

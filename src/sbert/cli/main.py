@@ -6,6 +6,7 @@ code 2; a traceback means a bug in sbert.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -51,6 +52,10 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+# errors of the machine, not of sbert: the disk is full or read-only, a quota is reached
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot be done."""
     from sbert.errors import SbertError
@@ -74,6 +79,13 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(2 if err.exit_code in (1, 2) else err.exit_code)
     except user_errors() as err:
         click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRNOS:
+            raise  # anything else is a bug and shows as one
+        where = f" ({err.filename})" if err.filename else ""
+        click.echo(f"Error: {os.strerror(err.errno)}{where}; free space or choose another "
+                   "place and run the command again", err=True)
         sys.exit(2)
 
 
