@@ -109,7 +109,7 @@ def transfer_rows(models: dict[str, Any], limit: int | None, batch_size: int,
 
     tasks = [load_task(DATA / "senteval", name) for name in TRANSFER]
     if limit is not None:
-        tasks = [_sample(t, limit, seed) for t in tasks]
+        tasks = [t.sample(limit, seed) for t in tasks]
     rows: list[dict[str, Any]] = [
         {"model": name, **dict(zip([*TRANSFER, "avg"], scores, strict=True)),
          "source": f"{PAPER} (Table 5)"} for name, scores in PAPER_TRANSFER.items()]
@@ -125,21 +125,6 @@ def transfer_rows(models: dict[str, Any], limit: int | None, batch_size: int,
         row["avg"] = sum(row[t.name] for t in tasks) / len(tasks)
         rows.append(row)
     return rows
-
-
-def _sample(task: Any, limit: int, seed: int) -> Any:
-    """At most ``limit`` seeded random examples per split (smoke runs)."""
-    import numpy as np
-
-    from sbert.evaluation.senteval import LabelledSplit, TransferTask
-
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for name, s in task.splits.items():
-        idx = sorted(rng.permutation(len(s.labels))[:limit].tolist())
-        splits[name] = LabelledSplit([s.texts[i] for i in idx], [s.labels[i] for i in idx],
-                                     [s.texts2[i] for i in idx] if s.texts2 is not None else None)
-    return TransferTask(task.name, splits)
 
 
 def triplet_rows(models: dict[str, Any], limit: int | None,

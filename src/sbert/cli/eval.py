@@ -157,7 +157,7 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
         raise UsageError(f"{data} is not a folder; expected the SentEval data folder")
     loaded = [load_task(data, name) for name in names]
     if limit is not None:
-        loaded = [_sample_task(t, limit, seed) for t in loaded]
+        loaded = [t.sample(limit, seed) for t in loaded]
     results: list[dict[str, Any]] = []
     for spec in models:
         model = _load(spec, device)
@@ -176,21 +176,6 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
             own.append({"model": spec, "dataset": "average", "accuracy": mean})
         results += own
     _finish("transfer", results, TRANSFER_COLUMNS, "accuracy", models, json_out, report_dir)
-
-
-def _sample_task(task: Any, limit: int, seed: int) -> Any:
-    """A random (seeded) subset of at most ``limit`` examples per split."""
-    import numpy as np
-
-    from sbert.evaluation.senteval import LabelledSplit, TransferTask
-
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for name, s in task.splits.items():
-        idx = sorted(rng.permutation(len(s.labels))[:limit].tolist())
-        splits[name] = LabelledSplit([s.texts[i] for i in idx], [s.labels[i] for i in idx],
-                                     [s.texts2[i] for i in idx] if s.texts2 is not None else None)
-    return TransferTask(task.name, splits)
 
 
 @eval_group.command()

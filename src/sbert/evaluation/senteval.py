@@ -38,6 +38,20 @@ class TransferTask:
     def is_pair_task(self) -> bool:
         return any(s.texts2 is not None for s in self.splits.values())
 
+    def sample(self, limit: int, seed: int) -> TransferTask:
+        """A seeded random subset of at most ``limit`` examples per split (quick runs)."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        splits = {}
+        for name, s in self.splits.items():
+            idx = sorted(rng.permutation(len(s.labels))[:limit].tolist())
+            splits[name] = LabelledSplit(
+                [s.texts[i] for i in idx], [s.labels[i] for i in idx],
+                [s.texts2[i] for i in idx] if s.texts2 is not None else None,
+            )
+        return TransferTask(self.name, splits)
+
 
 def read_labelled_tsv(path: Path, pair: bool = False) -> LabelledSplit:
     """A table with ``sentence``/``label`` (or ``sentence1``/``sentence2``/``label``) columns.
