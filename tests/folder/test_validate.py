@@ -207,6 +207,20 @@ def test_hub_snapshot_links_to_blobs_are_accepted(model: Path, tmp_path: Path) -
     assert read_folder(model).has_torch_weights
 
 
+# -- values read_folder used to pass to int() ------------------------------------------------
+def test_module_idx_not_an_int_is_refused(model: Path) -> None:
+    modules = json.loads((model / "modules.json").read_text(encoding="utf-8"))
+    modules[1]["idx"] = "one"
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    _refused(model, "modules.json", "idx must be an integer")
+
+
+@pytest.mark.parametrize("value", ["64", -5, 10**9])
+def test_max_seq_length_not_a_positive_int_is_refused(model: Path, value: object) -> None:
+    _edit_json(model / "sentence_bert_config.json", max_seq_length=value)
+    _refused(model, "sentence_bert_config.json", "max_seq_length", "positive integer")
+
+
 # -- tokenizer files that cannot be parsed ---------------------------------------------------
 @pytest.mark.parametrize(("name", "text", "words"), [
     ("tokenizer.json", '{"not": "a tokenizer"}', ("tokenizer.json", "not a tokenizer file")),

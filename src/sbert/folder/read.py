@@ -41,6 +41,7 @@ ACTIVATION_PATHS = {
 }
 _ACTIVATION_NAMES = {path: name for name, path in ACTIVATION_PATHS.items()}
 MAX_DENSE_FEATURES = 262_144  # the widest Dense layer accepted, on either side
+MAX_SEQ_LENGTH = 1_048_576  # the longest max_seq_length accepted
 
 _ST_CONFIG_FILES = (
     "sentence_bert_config.json",
@@ -128,11 +129,14 @@ def _parse_dense(folder: Path) -> DenseConfig:
     return DenseConfig(in_features, out_features, bool(cfg.get("bias", True)), activation, folder)
 
 
+def _st_config_file(path: Path) -> Path | None:
+    """The ``sentence_*_config.json`` of a transformer folder (None when it has none)."""
+    return next((path / n for n in _ST_CONFIG_FILES if (path / n).exists()), None)
+
+
 def _st_config(path: Path) -> dict[str, Any]:
-    for name in _ST_CONFIG_FILES:
-        if (path / name).exists():
-            return _json_object(path / name)
-    return {}
+    cfg_file = _st_config_file(path)
+    return _json_object(cfg_file) if cfg_file is not None else {}
 
 
 def _tokenizer_max_length(path: Path) -> int | None:
@@ -216,6 +220,9 @@ def read_folder(path: str | Path) -> FolderSpec:
     dense: list[DenseConfig] = []
     normalize = False
     st_cfg: dict[str, Any] = {}
+    for entry in modules:
+        if isinstance(entry.get("idx", 0), bool) or not isinstance(entry.get("idx", 0), int):
+            raise ModelFolderError(f"{modules_file}: module idx must be an integer, got {entry}")
     for entry in sorted(modules, key=lambda m: int(m.get("idx", 0))):
         type_name = entry.get("type", "")
         kind = MODULE_TYPES.get(type_name)
@@ -247,7 +254,10 @@ def read_folder(path: str | Path) -> FolderSpec:
     if pooling is None:
         raise ModelFolderError(f"{modules_file}: no Pooling module")
 
-    max_len = st_cfg.get("max_seq_length") or _tokenizer_max_length(transformer_path)
+    max_len = st_cfg.get("max_seq_length")
+    if max_len:
+        positive_int(max_len, "max_seq_length", _st_config_file(transformer_path), MAX_SEQ_LENGTH)
+    max_len = max_len or _tokenizer_max_length(transformer_path)
     similarity, prompts, default_prompt = _top_config(root)
     config = read_model_config(transformer_path)
     spec = FolderSpec(
