@@ -140,3 +140,64 @@ def test_mine_tsv_escapes_tabs_newlines_and_backslashes(tiny_model_dir, tmp_path
     kept = {p[k] for p in map(json.loads, jsonl.read_text(encoding="utf-8").splitlines())
             for k in ("sentence1", "sentence2")}
     assert kept == set(TRICKY)
+
+
+# -- CSV: a quote that is never closed must not swallow the rest of the file --------------------
+UNCLOSED = 'sentence,label\nfirst one,a\n"second, with a quote never closed,b\nthird,c\nfourth,d\n'
+
+
+def test_csv_readers_refuse_a_quote_that_runs_to_the_end(tmp_path: Path) -> None:
+    from sbert.data.tables import open_table
+    from sbert.data.text import read_sentences
+
+    path = tmp_path / "s.csv"
+    path.write_text(UNCLOSED, encoding="utf-8")
+    message = r"s.csv:3: a quoted field opens on this line and runs to the end of the file"
+    with pytest.raises(DataError, match=message):
+        read_sentences(path)
+    with pytest.raises(DataError, match=message), open_table(path) as table:
+        list(table.select(["sentence"]))
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(UNCLOSED.replace("\n", "\r\n").encode())
+    with pytest.raises(DataError, match="crlf.csv:3: a quoted field opens"):
+        read_sentences(crlf)
+
+
+def test_csv_readers_refuse_a_quote_that_runs_past_the_field_limit(tmp_path: Path) -> None:
+    from sbert.data.tables import open_table
+    from sbert.data.text import read_sentences
+
+    path = tmp_path / "big.csv"
+    path.write_text('sentence,label\nok,a\n"never closed,b\n' + "more text,c\n" * 20_000 + '"\n',
+                    encoding="utf-8")
+    message = r"big.csv:3: a field of this row runs past 131,072 characters"
+    with pytest.raises(DataError, match=message):
+        read_sentences(path)
+    with pytest.raises(DataError, match=message), open_table(path) as table:
+        list(table.select(["sentence"]))
+    tsv = tmp_path / "big.tsv"  # TSV has no quoting, but a huge line is still one clear error
+    tsv.write_text("sentence\n" + "x" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"big.tsv:2: a field of this row runs past"):
+        read_sentences(tsv)
+
+
+def test_csv_readers_still_read_closed_quotes_and_a_missing_last_newline(tmp_path: Path) -> None:
+    from sbert.data.tables import open_table
+    from sbert.data.text import read_sentences
+
+    path = tmp_path / "ok.csv"
+    path.write_text('sentence,label\n"two\nlines, one field",a\n"say ""hi""",b\nlast,c',
+                    encoding="utf-8")
+    assert read_sentences(path) == ["two\nlines, one field", 'say "hi"', "last"]
+    with open_table(path) as table:
+        assert list(table.select(["sentence"])) == [
+            (3, ["two\nlines, one field"]), (4, ['say "hi"']), (5, ["last"])]
+    assert read_sentences(tmp_path / "ok.csv", "label") == ["a", "b", "c"]
+
+
+def test_mine_cli_reports_an_unclosed_quote_in_one_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(UNCLOSED, encoding="utf-8")
+    code, _, err = run_cli(["mine", str(path), "-m", str(tmp_path / "unused")], capsys)
+    assert code == 2
+    _assert_one_error_line(err, "s.csv:3: a quoted field opens on this line")

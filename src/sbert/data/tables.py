@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,9 @@ from sbert.errors import DataError
 FORMATS = {".tsv": "tsv", ".txt": "tsv", "": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
 
 Row = tuple[int, dict[str, str]]  # (line number, {column: text})
+# fed to the csv module after the last line: it lands inside a field only if a quote is open
+_END = "\ue000sbert:end-of-file\ue000"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def open_text(path: Path, newline: str = "\n") -> TextIO:
@@ -175,16 +180,40 @@ def _tsv(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def _csv(path: Path) -> Iterator[tuple[int, list[str]]]:
+    lineno = 0
     with open_text(path, newline="") as f:
-        reader = csv.reader(f)
         try:
-            for fields in reader:
+            for lineno, fields in csv_rows(path, f):
                 if any(field.strip() for field in fields):
-                    yield reader.line_num, fields
-        except csv.Error as err:
-            raise DataError(f"{path}:{reader.line_num}: {err}; check the quoting") from None
+                    yield lineno, fields
         except UnicodeDecodeError as err:
-            raise _not_utf8(path, reader.line_num, err) from None
+            raise _not_utf8(path, lineno, err) from None
+
+
+def csv_rows(path: Path, f: Iterator[str], **dialect: Any) -> Iterator[tuple[int, list[str]]]:
+    """``(line the row ends on, fields)`` of a :mod:`csv` stream (opened with ``newline=""``).
+
+    A quote that is never closed would make the rest of the file one field; it is refused
+    with the line it opened on, as is a field longer than the csv module's limit (131,072).
+    """
+    reader = csv.reader(itertools.chain(f, [_END]), **dialect)
+    start = 1
+    try:
+        for fields in reader:
+            if fields == [_END]:
+                return
+            if fields and fields[-1].endswith(_END):
+                opened = reader.line_num - len(_LINE_BREAK.findall(fields[-1]))
+                raise DataError(f"{path}:{opened}: a quoted field opens on this line and runs "
+                                'to the end of the file; close it, or double a " inside it')
+            yield reader.line_num, fields
+            start = reader.line_num + 1
+    except csv.Error as err:
+        if "field limit" in str(err):
+            raise DataError(
+                f"{path}:{start}: a field of this row runs past {csv.field_size_limit():,} "
+                'characters; check for a quote opened here and never closed') from None
+        raise DataError(f"{path}:{reader.line_num}: {err}; check the quoting") from None
 
 
 def _dicts(path: Path, header: list[str], records: Iterator[tuple[int, list[str]]],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sbert.data.tables import csv_rows
 from sbert.errors import InputFormatError
 from sbert.files import atomic_path
 
@@ -52,20 +53,20 @@ def _pick_column(path: Path, header: list[str], column: str | None) -> int:
 
 
 def _read_table(path: Path, delimiter: str, column: str | None) -> list[str]:
+    # our TSV files have no quoting: sentences contain '"'; an unclosed CSV quote is refused
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8", newline="") as f:
-        if delimiter == "\t":  # our TSV files have no quoting: sentences contain '"'
-            reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
-        header = next(reader, None)
-        if header is None:
+        rows = csv_rows(path, f, delimiter=delimiter, quoting=quoting)
+        first = next(rows, None)
+        if first is None:
             return []
+        header = first[1]
         col = _pick_column(path, header, column)
         out: list[str] = []
-        for row in reader:
+        for lineno, row in rows:
             if len(row) != len(header):
                 raise InputFormatError(
-                    f"{path}:{reader.line_num}: {len(row)} fields, expected {len(header)}"
+                    f"{path}:{lineno}: {len(row)} fields, expected {len(header)}"
                 )
             out.append(row[col])
     return out
