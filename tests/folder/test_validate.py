@@ -134,10 +134,18 @@ def test_hidden_size_not_multiple_of_heads_is_refused(model: Path) -> None:
     _refused(model, "config.json", "not a multiple of num_attention_heads 5")
 
 
-def test_plain_hf_config_is_checked(tiny_hf_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "value"), [("num_hidden_layers", 100_000),
+                                            ("hidden_size", [32])])
+def test_plain_hf_config_is_checked(tiny_hf_dir: Path, tmp_path: Path, key: str,
+                                    value: object) -> None:
     folder = Path(shutil.copytree(tiny_hf_dir, tmp_path / "hf"))
-    _edit_json(folder / "config.json", num_hidden_layers=100_000)
-    _refused(folder, "config.json", "num_hidden_layers")
+    _edit_json(folder / "config.json", **{key: value})
+    _refused(folder, "config.json", key, "positive integer")
+
+
+def test_roberta_null_pad_token_id_is_not_a_traceback(model: Path) -> None:
+    _edit_json(model / "config.json", model_type="roberta", pad_token_id=None)
+    assert read_folder(model).max_positions == 126
 
 
 # -- 5. dimensions chain: transformer -> pooling -> Dense ------------------------------------

@@ -84,7 +84,8 @@ def max_positions(config: dict[str, Any]) -> int | None:
     if not isinstance(value, int):
         return None
     if config.get("model_type") in _OFFSET_POSITIONS:
-        value -= int(config.get("pad_token_id", 1)) + 1
+        pad = config.get("pad_token_id", 1)
+        value -= (pad if type(pad) is int else 1) + 1  # bad sizes are refused by check_spec
     return value
 
 
@@ -199,10 +200,11 @@ def read_folder(path: str | Path) -> FolderSpec:
             )
         logger.info("%s has no modules.json: plain Hugging Face model, using mean pooling", root)
         config = read_model_config(root)
+        hidden = config.get("hidden_size", 0)  # not an int: refused by check_spec below
         spec = FolderSpec(
             root=root,
             transformer_path=root,
-            pooling=PoolingConfig(("mean",), int(config.get("hidden_size", 0))),
+            pooling=PoolingConfig(("mean",), hidden if type(hidden) is int else 0),
             max_seq_length=_tokenizer_max_length(root),
             is_sentence_transformers=False,
             onnx_files=_onnx_files(root),

@@ -17,8 +17,8 @@ from sbert.errors import InputFormatError, ModelFolderError
 from sbert.files import read_json
 from sbert.folder.spec import TOKENIZER_FILES, TORCH_WEIGHT_FILES, FolderSpec
 
-# the most bytes a JSON config or tokenizer file may hold (the largest real tokenizer.json
-# files, of 250k-token vocabularies, are about 35 MB)
+# the most bytes a JSON config or tokenizer file may hold: room for the tokenizer.json of the
+# largest vocabularies, far below what a runaway file would fill
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
 
 # config.json sizes: the key (and the names some architectures use instead) -> the largest
@@ -83,8 +83,8 @@ def check_file(path: Path, max_bytes: int | None = MAX_CONFIG_BYTES) -> None:
         raise ModelFolderError(f"{path}: is {kind}, not a regular file; sbert refuses to read it")
     if max_bytes is not None and info.st_size > max_bytes:
         raise ModelFolderError(
-            f"{path}: {info.st_size / 1e6:.0f} MB is too large for a config or tokenizer file "
-            f"(at most {max_bytes / 1e6:.0f} MB)"
+            f"{path}: {info.st_size / 2**20:.0f} MiB is too large for a config or tokenizer "
+            f"file (at most {max_bytes / 2**20:.0f} MiB)"
         )
 
 
