@@ -8,7 +8,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from sbert.training.trainer import LOG_FILE
+from sbert.training.log import LOG_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from sbert.errors import UsageError
 from sbert.files import write_json
+from sbert.training.log import LOG_FILE
 
 MARKER = "sbert_run.json"
 LOCK = ".sbert_run.lock"
 BOOKKEEPING = (MARKER, LOCK)  # files that do not make a folder "non-empty"
-RUN_ARTEFACTS = ("checkpoints", "training_log.jsonl")  # what a fresh run clears in its folder
+RUN_ARTEFACTS = ("checkpoints", LOG_FILE)  # what a fresh run clears in its folder
 
 
 def is_run_folder(path: str | Path) -> bool:
@@ -33,7 +34,7 @@ def is_run_folder(path: str | Path) -> bool:
     a ``checkpoints`` folder.
     """
     path = Path(path)
-    legacy = (path / "training_log.jsonl").is_file() and (path / "checkpoints").is_dir()
+    legacy = (path / LOG_FILE).is_file() and (path / "checkpoints").is_dir()
     return (path / MARKER).is_file() or legacy
 
 

@@ -9,12 +9,11 @@ exactly, a progress bar and a JSONL log.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,12 @@ from sbert.training.checkpoint import (
 )
 from sbert.training.data import Examples
 from sbert.training.evaluate import Evaluator
+from sbert.training.log import append_entry, truncate_after
 from sbert.training.schedule import linear_schedule, make_optimizer, warmup_steps_for
 
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-LOG_FILE = "training_log.jsonl"
 
 
 @dataclass
@@ -282,7 +281,8 @@ class Trainer:
         metrics = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
         primary = metrics[self.evaluator.primary_metric]
         state.metrics = metrics
-        self._append_log({"type": "eval", "step": state.step, "epoch": state.epoch, **metrics})
+        append_entry(self.output_dir,
+                     {"type": "eval", "step": state.step, "epoch": state.epoch, **metrics})
         logger.info("step %d: %s = %.4f", state.step, self.evaluator.primary_metric, primary)
         if state.best_metric is None or primary > state.best_metric:
             state.best_metric, state.best_step = primary, state.step
@@ -369,7 +369,7 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
         set_rng_state(ckpt["rng"])
-        self._truncate_log(self.state.step)
+        truncate_after(self.output_dir, self.state.step)
         logger.info("resumed from %s at step %d", path, self.state.step)
 
     # -- logging --------------------------------------------------------------------------------
@@ -381,32 +381,12 @@ class Trainer:
 
     def _log_train(self, losses: list[float]) -> None:
         state = self.state
-        self._append_log({
+        append_entry(self.output_dir, {
             "type": "train", "step": state.step, "epoch": state.epoch,
             "loss": sum(losses) / len(losses), "lr": self.scheduler.get_last_lr()[0],
             "examples_per_s": round(state.examples_per_second, 2),
             "train_seconds": round(state.train_seconds, 3),
         })
-
-    def _append_log(self, entry: dict[str, Any]) -> None:
-        if self.output_dir is None:
-            return
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with (self.output_dir / LOG_FILE).open("a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop log entries a killed run wrote after the checkpoint it resumes from."""
-        if self.output_dir is None or not (self.output_dir / LOG_FILE).exists():
-            return
-        path = self.output_dir / LOG_FILE
-        kept = [line for line in _log_lines(path) if json.loads(line)["step"] <= step]
-        path.write_text("".join(kept), encoding="utf-8")
-
-
-def _log_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as f:
-        yield from (line for line in f if line.strip())
 
 
 def _head_state(loss: nn.Module) -> dict[str, torch.Tensor]:
