@@ -91,6 +91,27 @@ def test_get_returns_stored_items_without_a_score(tmp_path: Path) -> None:
         assert not hasattr(index.get(["m"])[0], "score")
 
 
+def test_automatic_ids_skip_ids_given_by_the_user(tmp_path: Path) -> None:
+    from sbert.search.index import Index
+
+    emb = vectors(12, seed=7)
+    with make(tmp_path / "ix") as index:
+        assert index.add(["u3", "u1"], emb[:2], ids=["3", "1"]) == ["3", "1"]
+        assert index.add(["u2", "u5"], emb[2:4], ids=["2", "5"]) == ["2", "5"]
+        auto = [index.add([f"a{i}"], emb[4 + i:5 + i])[0] for i in range(3)]
+        auto += index.add(["a3", "a4"], emb[7:9])
+        assert len(set(auto)) == 5 and not set(auto) & {"1", "2", "3", "5"}
+        assert len(index) == 9
+        for i, ident in enumerate(auto):
+            assert index.get([ident])[0].text == f"a{i}"
+            assert index.search(emb[4 + i], k=1, exact=True)[0][0].id == ident
+        assert [item.text for item in index.get(["1", "2", "3", "5"])] == ["u1", "u2", "u3", "u5"]
+    with Index.open(tmp_path / "ix") as index:
+        more = index.add(["b"], emb[9:10])
+        assert more[0] not in set(auto) | {"1", "2", "3", "5"}
+        assert index.search(emb[9], k=1)[0][0].id == more[0] and len(index) == 10
+
+
 def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:
     from sbert.search.index import Index, model_identity
 

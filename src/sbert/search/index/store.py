@@ -248,7 +248,11 @@ class Index:
         Args:
             texts: the sentences.
             embeddings: ``(n, dim)`` numpy or torch, from the index's model.
-            ids: unique string ids; default: the internal key as a string.
+            ids: unique string ids; default: automatic ids, each the internal key as a
+                string (``"1"``, ``"2"``...). Keys whose string is already some sentence's id
+                (say ``"3"``, given by the user) are skipped, so automatic ids never collide
+                with ids given earlier; an id given later that equals an automatic one is
+                refused like any duplicate.
             metadata: one JSON-serializable value per sentence (or None).
             model: the model that made ``embeddings`` (its :func:`model_identity`, or a
                 name); refused if not the index's.
@@ -270,8 +274,12 @@ class Index:
         stored = _unit_rows(emb) if self.metric == "cosine" else emb
         with self._write() as generation:
             first = int(self._meta("next_key"))
-            keys = np.arange(first, first + n, dtype=np.uint64)
-            out_ids = [str(k) for k in keys.tolist()] if ids is None else [str(i) for i in ids]
+            if ids is None:
+                keys = self._free_keys(first, n)
+                out_ids = [str(k) for k in keys.tolist()]
+            else:
+                keys = np.arange(first, first + n, dtype=np.uint64)
+                out_ids = [str(i) for i in ids]
             meta_json = [None if m is None else json.dumps(m) for m in (metadata or [None] * n)]
             try:
                 self._db.executemany(
@@ -282,13 +290,26 @@ class Index:
             except sqlite3.IntegrityError as err:
                 raise IndexFailure(f"an id is already in the index ({err}); delete it first "
                                    "or choose new ids") from err
-            self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_key'", (str(first + n),))
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_key'",
+                             (str(int(keys[-1]) + 1),))
             if show_progress is None:
                 show_progress = n >= PROGRESS_MIN_ROWS
             with _progress_bar(n, show_progress) as progress:
                 self._vectors.add(keys, stored, progress=progress)
             _save_vectors(self._vectors, _vectors_path(self.path, generation))
         return out_ids
+
+    def _free_keys(self, first: int, n: int) -> np.ndarray:
+        """``n`` increasing keys from ``first`` on whose strings are no stored id yet (inside
+        the write transaction), for automatic ids."""
+        keys: list[int] = []
+        start = first
+        while len(keys) < n:
+            candidates = [str(k) for k in range(start, start + n - len(keys))]
+            taken = _db.rows_by_id(self._db, candidates)
+            keys += [int(c) for c in candidates if c not in taken]
+            start += len(candidates)
+        return np.array(keys, dtype=np.uint64)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove sentences by id (unknown ids are ignored); returns how many were removed."""
