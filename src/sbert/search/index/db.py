@@ -151,3 +151,16 @@ def stored_embeddings(db: sqlite3.Connection, dimension: int,
         keys = np.array([k for k, _ in part], dtype=np.uint64)  # (b,)
         emb = np.frombuffer(b"".join(e for _, e in part), dtype=np.float32)
         yield keys, emb.reshape(len(part), dimension)  # (b, dim)
+
+
+def free_keys(db: sqlite3.Connection, first: int, n: int) -> np.ndarray:
+    """``n`` increasing keys from ``first`` on whose strings are no stored id yet, for
+    automatic ids (call inside the write transaction)."""
+    keys: list[int] = []
+    start = first
+    while len(keys) < n:
+        candidates = [str(k) for k in range(start, start + n - len(keys))]
+        taken = rows_by_id(db, candidates)
+        keys += [int(c) for c in candidates if c not in taken]
+        start += len(candidates)
+    return np.array(keys, dtype=np.uint64)

@@ -25,7 +25,6 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 from sbert.errors import IndexFailure
 from sbert.search.index import db as _db
 from sbert.search.index.identity import ModelIdentity, check_model, model_identity
+from sbert.search.index.records import Hit, Item
 from sbert.search.index.vectors import METRICS
 from sbert.search.index.vectors import build_vectors as _build_vectors
 from sbert.search.index.vectors import new_vectors as _new_vectors
@@ -50,25 +50,6 @@ from sbert.similarity import unit_rows as _unit_rows
 logger = logging.getLogger(__name__)
 
 PROGRESS_MIN_ROWS = 50_000  # show the graph build's progress from this many rows on
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result."""
-
-    id: str
-    text: str
-    score: float
-    metadata: Any = None
-
-
-@dataclass(frozen=True)
-class Item:
-    """One stored sentence, as :meth:`Index.get` returns it."""
-
-    id: str
-    text: str
-    metadata: Any = None
 
 
 class Index:
@@ -275,7 +256,7 @@ class Index:
         with self._write() as generation:
             first = int(self._meta("next_key"))
             if ids is None:
-                keys = self._free_keys(first, n)
+                keys = _db.free_keys(self._db, first, n)
                 out_ids = [str(k) for k in keys.tolist()]
             else:
                 keys = np.arange(first, first + n, dtype=np.uint64)
@@ -298,18 +279,6 @@ class Index:
                 self._vectors.add(keys, stored, progress=progress)
             _save_vectors(self._vectors, _vectors_path(self.path, generation))
         return out_ids
-
-    def _free_keys(self, first: int, n: int) -> np.ndarray:
-        """``n`` increasing keys from ``first`` on whose strings are no stored id yet (inside
-        the write transaction), for automatic ids."""
-        keys: list[int] = []
-        start = first
-        while len(keys) < n:
-            candidates = [str(k) for k in range(start, start + n - len(keys))]
-            taken = _db.rows_by_id(self._db, candidates)
-            keys += [int(c) for c in candidates if c not in taken]
-            start += len(candidates)
-        return np.array(keys, dtype=np.uint64)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove sentences by id (unknown ids are ignored); returns how many were removed."""
