@@ -45,7 +45,60 @@ def test_workers_keep_order_and_match_one_process(onnx_dir: Path) -> None:
                           progress=done.append, chunk_size=5, backend="onnx")
     assert emb.shape == ref.shape
     np.testing.assert_allclose(emb, ref, atol=1e-6)
-    assert sum(done) == len(SENTENCES) and len(done) == 5
+    # 22 sentences, at most 5 a chunk, a multiple of the (capped) workers of even chunks
+    assert sum(done) == len(SENTENCES) and max(done) <= 5 and max(done) - min(done) <= 1
+    assert len(done) % min(2, available_cores()) == 0
+
+
+def test_split_even_gives_each_worker_a_similar_share() -> None:
+    from sbert.parallel import CHUNK_SIZE, split_even
+
+    # before: fixed 2,048-sentence chunks, 5,000 sentences on 2 workers -> 2048+904 vs 2048
+    chunks = split_even(5000, 2)
+    sizes = [b - a for a, b in chunks]
+    assert sizes == [1250] * 4
+    assert chunks[0][0] == 0 and chunks[-1][1] == 5000
+    assert all(chunks[i][1] == chunks[i + 1][0] for i in range(len(chunks) - 1))
+    # 100 sentences on 4 workers: 4 chunks of 25, not one chunk of 100 for one worker
+    assert [b - a for a, b in split_even(100, 4)] == [25] * 4
+    for n, workers in [(1, 8), (7, 3), (10_000, 3), (4097, 1), (22, 2)]:
+        sizes = [b - a for a, b in split_even(n, workers)]
+        assert sum(sizes) == n and max(sizes) <= CHUNK_SIZE and min(sizes) >= 1
+        assert max(sizes) - min(sizes) <= 1
+        assert len(sizes) % workers == 0 or len(sizes) == n
+    assert split_even(0, 4) == []
+    assert [b - a for a, b in split_even(10, 2, max_chunk=0)] == [1] * 10  # at least 1
+
+
+def test_encode_parallel_caps_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sbert.parallel as parallel
+
+    seen: dict[str, int] = {}
+
+    class FakePool:
+        def __init__(self, max_workers: int, **kwargs: object) -> None:
+            seen["workers"] = max_workers
+            seen["threads"] = kwargs["initargs"][1]["threads"]  # type: ignore[index]
+
+        def submit(self, fn: object, chunk: list[str], *args: object) -> object:
+            from concurrent.futures import Future
+
+            future: Future[np.ndarray] = Future()
+            future.set_result(np.zeros((len(chunk), 4), dtype=np.float32))
+            return future
+
+        def shutdown(self, **kwargs: object) -> None:
+            pass
+
+    import concurrent.futures
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", FakePool)
+    monkeypatch.setattr("sbert.runtime.available_cores", lambda: 2)
+    monkeypatch.setattr("sbert.runtime.available_memory", lambda: 10 * 2**30)
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 1000)
+    emb = parallel.encode_parallel(str(tmp_path), SENTENCES, workers=64)
+    assert emb.shape == (len(SENTENCES), 4)
+    assert seen == {"workers": 2, "threads": 1}  # before: 64 processes of 1 thread each
 
 
 def test_empty_input(onnx_dir: Path) -> None:
@@ -60,18 +113,21 @@ def test_worker_error_surfaces(onnx_dir: Path) -> None:
                         quantized=True)
 
 
-def test_cli_workers(onnx_dir: Path, tmp_path: Path) -> None:
+def test_cli_workers(onnx_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from sbert.cli.main import main
 
     path = tmp_path / "in.txt"
     path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     outs = []
-    for workers in ("1", "2"):
+    for workers in ("1", "2", "64"):  # 64: capped to the cores, with a warning
         out = tmp_path / f"w{workers}.npy"
         main(["encode", str(path), "-o", str(out), "-m", str(onnx_dir), "--backend", "onnx",
               "--workers", workers])
         outs.append(np.load(out))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-6)
+    np.testing.assert_allclose(outs[0], outs[2], atol=1e-6)
+    if available_cores() < 64:
+        assert f"workers=64 capped to {available_cores()}" in caplog.text
     with pytest.raises(SystemExit) as exit_info:
         main(["encode", str(path), "-o", str(tmp_path / "x.npy"), "-m", str(onnx_dir),
               "--quantized", "--workers", "2"])

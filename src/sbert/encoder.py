@@ -192,6 +192,9 @@ class SentenceEncoder:
             raise UsageError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
         if batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size > 65_536:  # one batch's arrays would be allocated without limit
+            warnings.warn(f"batch_size={batch_size} clamped to 65536", stacklevel=2)
+            batch_size = 65_536
         texts = [sentences] if isinstance(sentences, str) else list(sentences)
         for i, text in enumerate(texts):
             if not isinstance(text, str):

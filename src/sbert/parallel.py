@@ -15,12 +15,45 @@ from typing import Any
 import numpy as np
 
 from sbert.errors import WorkerError
-from sbert.runtime import threads_per_worker
+from sbert.runtime import WORKER_MEMORY_FACTOR, cap_workers, threads_per_worker
 
 logger = logging.getLogger(__name__)
 
-# sentences per task: big enough for smart batching, small enough to balance the workers
+# most sentences per task: big enough for smart batching, small enough to balance the workers
 CHUNK_SIZE = 2048
+
+# files holding a model's weights; a folder may hold several formats, a worker loads one
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt", ".pth")
+
+
+def weights_bytes(model: str | os.PathLike[str]) -> int | None:
+    """Size of the weights of one format in a model folder (the largest), None if unknown."""
+    from pathlib import Path
+
+    root = Path(model)
+    if not root.is_dir():
+        return None
+    totals: dict[str, int] = {}
+    for path in root.rglob("*"):
+        suffix = path.suffix.lower()
+        if suffix in _WEIGHT_SUFFIXES and path.is_file():
+            key = ".onnx" if suffix == ".onnx_data" else suffix
+            totals[key] = totals.get(key, 0) + path.stat().st_size
+    return max(totals.values()) if totals else None
+
+
+def split_even(n: int, workers: int, max_chunk: int = CHUNK_SIZE) -> list[tuple[int, int]]:
+    """``(start, stop)`` of chunks covering ``range(n)``, in order, sizes differing by <= 1.
+
+    The number of chunks is a multiple of ``workers`` (so each worker gets a similar share)
+    and large enough that no chunk exceeds ``max_chunk``.
+    """
+    if n <= 0:
+        return []
+    max_chunk, workers = max(1, max_chunk), max(1, workers)
+    count = -(-n // max_chunk)  # ceil
+    count = min(n, -(-count // workers) * workers)  # round up to a multiple of the workers
+    return [(k * n // count, (k + 1) * n // count) for k in range(count)]
 
 
 # -- worker side (module-level so that "spawn" can pickle them) ----------------------------------
@@ -61,11 +94,13 @@ def encode_parallel(
     Args:
         model: a model folder or name (each worker loads it).
         sentences: the texts; the output keeps their order.
-        workers: number of processes; each gets ``cores // workers`` threads.
+        workers: number of processes, capped by the cores and the memory available
+            (:func:`~sbert.runtime.cap_workers`); each gets ``cores // workers`` threads.
         batch_size: sentences per forward pass inside a worker.
         normalize: L2-normalize the embeddings.
         progress: called with the number of sentences of each finished chunk.
-        chunk_size: sentences per task.
+        chunk_size: most sentences per task; the input is split into evenly sized chunks,
+            a multiple of ``workers`` of them.
         **encoder_options: passed to :class:`~sbert.encoder.SentenceEncoder`
             (``backend``, ``quantized``, ``device``...); ``threads`` is set here.
 
@@ -81,8 +116,10 @@ def encode_parallel(
         from sbert.encoder import SentenceEncoder
 
         return np.asarray(SentenceEncoder(model, **encoder_options).encode([]))
+    weights = weights_bytes(model)
+    workers = cap_workers(workers, None if weights is None else WORKER_MEMORY_FACTOR * weights)
     options = {**encoder_options, "threads": threads_per_worker(workers)}
-    chunks = [texts[i : i + chunk_size] for i in range(0, len(texts), chunk_size)]
+    chunks = [texts[a:b] for a, b in split_even(len(texts), workers, chunk_size)]
     logger.info("encoding %d sentences in %d chunks with %d workers x %d threads",
                 len(texts), len(chunks), workers, options["threads"])
     # spawn, not fork: a forked copy of a process whose torch/onnxruntime thread pools are

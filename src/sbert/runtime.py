@@ -8,14 +8,23 @@ changes torch's process-wide intra-op pool, and only when a caller asks for it.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 from types import ModuleType
 
 from sbert.errors import MissingExtraError, UsageError
 
+logger = logging.getLogger(__name__)
+
 # environment variables sbert reads
 CACHE_ENV = "SBERT_CACHE"
+
+# a thread count above this many times the cores is clamped: more only adds switching
+MAX_THREADS_PER_CORE = 4
+# memory a worker process needs, as a multiple of the model's weights (weights, activations,
+# the tokenizer and the interpreter)
+WORKER_MEMORY_FACTOR = 3
 
 
 def available_cores() -> int:
@@ -32,6 +41,11 @@ def resolve_threads(threads: int | None) -> int:
         return available_cores()
     if threads < 1:
         raise UsageError(f"threads must be >= 1, got {threads}")
+    limit = MAX_THREADS_PER_CORE * available_cores()
+    if threads > limit:
+        logger.warning("threads=%d clamped to %d (%d x the %d available cores)",
+                       threads, limit, MAX_THREADS_PER_CORE, available_cores())
+        return limit
     return threads
 
 
@@ -40,6 +54,44 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     if workers < 1:
         raise UsageError(f"workers must be >= 1, got {workers}")
     return max(1, (cores or available_cores()) // workers)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new processes (``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def cap_workers(requested: int, bytes_per_worker: int | None = None) -> int:
+    """``requested`` worker processes, capped by the available cores and memory.
+
+    Each worker gets at least one core; with ``bytes_per_worker`` given and the available
+    memory known, the workers must also fit in it (at least one worker is always allowed).
+    A cap is logged as one warning that says why.
+    """
+    if requested < 1:
+        raise UsageError(f"workers must be >= 1, got {requested}")
+    workers, reasons = requested, []
+    cores = available_cores()
+    if workers > cores:
+        workers = cores
+        reasons.append(f"{cores} cores available")
+    memory = available_memory() if bytes_per_worker and bytes_per_worker > 0 else None
+    if memory is not None and bytes_per_worker:
+        fit = max(1, memory // bytes_per_worker)
+        if workers > fit:
+            workers = fit
+            reasons.append(f"{memory / 2**30:.1f} GiB memory available, about "
+                           f"{bytes_per_worker / 2**30:.1f} GiB per worker")
+    if workers < requested:
+        logger.warning("workers=%d capped to %d: %s", requested, workers, "; ".join(reasons))
+    return workers
 
 
 def set_torch_threads(threads: int) -> None:

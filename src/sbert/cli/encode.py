@@ -20,7 +20,8 @@ from sbert.similarity import SIMILARITY_FNS, pairwise_similarity
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--normalize/--no-normalize", default=False, help="L2-normalize the embeddings.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Encoding processes, each with cores/N threads; output order is kept.")
+              help="Encoding processes, each with cores/N threads, capped by the cores and "
+                   "memory available; output order is kept.")
 @model_option
 def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
            normalize: bool, workers: int, model: str, device: str | None) -> None:
