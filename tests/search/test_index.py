@@ -134,6 +134,52 @@ def test_searches_around_a_missing_vector_file(tmp_path: Path) -> None:
         assert index.search(vectors(50)[7], k=1, exact=True)[0][0].text == "s7"
 
 
+def test_vectors_damaged_in_place_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=50).close()
+    (path,) = (tmp_path / "ix").glob("vectors-*.usearch")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    path.write_bytes(bytes(data))  # same size, bytes flipped
+    with Index.open(tmp_path / "ix") as index:
+        assert index._vectors is None  # refused: searched exactly from SQLite
+        assert index.info()["vectors"].startswith("missing")
+        assert all(index.search(vectors(50)[i], k=1)[0][0].text == f"s{i}" for i in (0, 7, 49))
+        index.add(["after"], vectors(1, seed=9))  # rebuilds the file
+        assert index.search(vectors(50)[7], k=1)[0][0].text == "s7"
+    (path,) = (tmp_path / "ix").glob("vectors-*.usearch")
+    db = sqlite3.connect(tmp_path / "ix" / "index.sqlite")
+    recorded = db.execute("SELECT value FROM meta WHERE key = 'vectors_sha256'").fetchone()[0]
+    generation = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+    db.close()
+    assert recorded == f"{generation}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+    assert path.name == f"vectors-{generation}.usearch"
+    with Index.open(tmp_path / "ix") as index:
+        assert index._vectors is not None and len(index) == 51
+
+
+def test_an_index_without_checksum_still_loads_its_vectors(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=20).close()
+    db = sqlite3.connect(tmp_path / "ix" / "index.sqlite")
+    db.execute("DELETE FROM meta WHERE key = 'vectors_sha256'")
+    db.commit()
+    db.close()
+    with Index.open(tmp_path / "ix") as index:
+        assert index._vectors is not None
+        assert index.search(vectors(20)[3], k=1)[0][0].text == "s3"
+        index.add(["after"], vectors(1, seed=9))
+        assert len(index) == 21
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np

@@ -104,6 +104,22 @@ def meta_value(db: sqlite3.Connection, key: str) -> str:
     return str(db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
 
+def vectors_digest(db: sqlite3.Connection, generation: int) -> str | None:
+    """The sha256 committed for the vectors file of ``generation``; None if none was (an
+    index from before checksums, or one last written by such an sbert)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'vectors_sha256'").fetchone()
+    if row is None or ":" not in row[0]:
+        return None
+    committed, digest = str(row[0]).split(":", 1)
+    return digest if committed == str(generation) else None
+
+
+def set_vectors_digest(db: sqlite3.Connection, generation: int, digest: str) -> None:
+    """Record the sha256 of the vectors file of ``generation`` (inside its transaction)."""
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_sha256', ?)",
+               (f"{generation}:{digest}",))
+
+
 def count(db: sqlite3.Connection) -> int:
     """The number of stored sentences."""
     return int(db.execute("SELECT COUNT(*) FROM items").fetchone()[0])

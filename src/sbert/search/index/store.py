@@ -13,8 +13,9 @@ leaves either the old generation (transaction rolled back; the new file is a str
 removed on the next write) or the new one.
 
 Opening writes nothing: the database is read through a read-only connection until the first
-change. Should the usearch file of the committed generation be missing or damaged, searches
-run exactly over the embeddings kept in SQLite, and the next change writes a new file.
+change. Each transaction records the sha256 of its usearch file; should that file be missing
+or damaged (checksum differs), searches run exactly over the embeddings kept in SQLite, and the
+next change writes a new file.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sbert.search.index.identity import ModelIdentity, check_model, model_identi
 from sbert.search.index.records import Hit, Item
 from sbert.search.index.vectors import METRICS
 from sbert.search.index.vectors import build_vectors as _build_vectors
+from sbert.search.index.vectors import file_digest as _file_digest
 from sbert.search.index.vectors import new_vectors as _new_vectors
 from sbert.search.index.vectors import progress_bar as _progress_bar
 from sbert.search.index.vectors import rank as _rank
@@ -122,6 +124,7 @@ class Index:
             db.execute("BEGIN IMMEDIATE")
             _save_vectors(_new_vectors(dimension, metric, connectivity), _vectors_path(root, 0))
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            _db.set_vectors_digest(db, 0, _file_digest(_vectors_path(root, 0)))
             db.execute("COMMIT")
         finally:
             db.close()
@@ -161,7 +164,8 @@ class Index:
         self._db.execute("BEGIN")  # one snapshot: the generation and its row count
         try:
             generation = int(self._meta("generation"))
-            vectors = _read_vectors(_vectors_path(self.path, generation), True, len(self))
+            vectors = _read_vectors(_vectors_path(self.path, generation), True, len(self),
+                                    _db.vectors_digest(self._db, generation))
         finally:
             self._db.execute("COMMIT")
         if vectors is None:
@@ -192,15 +196,17 @@ class Index:
             if generation != self._generation or not self._writable:
                 self._load_vectors_in_transaction(generation)
             yield generation + 1
+            _db.set_vectors_digest(self._db, generation + 1,
+                                   _file_digest(_vectors_path(self.path, generation + 1)))
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
                              (str(generation + 1),))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             # the in-memory vectors may hold the failed change: back to the committed file
-            self._generation = -1
-            self._vectors = _read_vectors(
-                _vectors_path(self.path, int(self._meta("generation"))), True, len(self))
+            self._generation, committed = -1, int(self._meta("generation"))
+            self._vectors = _read_vectors(_vectors_path(self.path, committed), True, len(self),
+                                          _db.vectors_digest(self._db, committed))
             self._writable = False
             self._stored = None
             raise
@@ -209,7 +215,8 @@ class Index:
         self._remove_stale()
 
     def _load_vectors_in_transaction(self, generation: int) -> None:
-        vectors = _read_vectors(_vectors_path(self.path, generation), False, len(self))
+        vectors = _read_vectors(_vectors_path(self.path, generation), False, len(self),
+                                _db.vectors_digest(self._db, generation))
         if vectors is None:  # rebuilt from every embedding stored in SQLite
             vectors = _build_vectors(_db.stored_embeddings(self._db, self.dimension),
                                      self.dimension, self.metric, int(self._meta("connectivity")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -39,10 +40,23 @@ def save_vectors(vectors: Any, path: Path) -> None:
             os.close(dir_fd)
 
 
-def read_vectors(path: Path, view: bool, expected: int) -> Any:
-    """The usearch index in ``path`` if it reads and holds ``expected`` vectors, else None."""
+def file_digest(path: Path) -> str:
+    """The sha256 of a file, hex (recorded at commit, checked when the file is loaded)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_vectors(path: Path, view: bool, expected: int, digest: str | None = None) -> Any:
+    """The usearch index in ``path`` if it reads, holds ``expected`` vectors and, when
+    ``digest`` is given (None: an index from before checksums), has that sha256; else None."""
     usearch = require("usearch.index", "search")
     if not path.is_file():
+        return None
+    if digest is not None and file_digest(path) != digest:
+        logger.warning("%s is damaged (its checksum differs from the one committed)", path)
         return None
     try:
         vectors = usearch.Index.restore(str(path), view=view)
