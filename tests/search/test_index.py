@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,6 +179,52 @@ def test_an_index_without_checksum_still_loads_its_vectors(tmp_path: Path) -> No
         assert index.search(vectors(20)[3], k=1)[0][0].text == "s3"
         index.add(["after"], vectors(1, seed=9))
         assert len(index) == 21
+
+
+def create_in_race(base: str, rounds: int, barrier: Any, results: Any) -> None:
+    """One of two processes creating the same index folders at the same moments."""
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index
+
+    for r in range(rounds):
+        barrier.wait()
+        try:
+            Index.create(Path(base) / f"ix{r}", model="test-model", dimension=16).close()
+            results.put((r, "ok"))
+        except IndexFailure as err:
+            results.put((r, f"IndexFailure: {err}"))
+        except BaseException as err:  # noqa: BLE001 - reported to the test
+            results.put((r, f"crash: {type(err).__name__}: {err}"))
+
+
+def test_two_processes_creating_one_index_give_one_index_and_one_failure(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from sbert.search.index import Index
+
+    ctx = multiprocessing.get_context("spawn")
+    rounds = 40
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=create_in_race, args=(str(tmp_path), rounds, barrier, results))
+             for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    try:
+        outcomes = [results.get(timeout=120) for _ in range(2 * rounds)]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            proc.kill()
+    for r in range(rounds):
+        mine = sorted(outcome for i, outcome in outcomes if i == r)
+        assert mine[1] == "ok" and mine[0].startswith("IndexFailure: "), mine
+        assert ("exists and is not empty" in mine[0]
+                or "another process created an index" in mine[0]), mine
+        with Index.open(tmp_path / f"ix{r}") as index:
+            assert len(index) == 0 and index._vectors is not None
+            index.add(["one"], vectors(1))
+            assert index.search(vectors(1)[0], k=1)[0][0].text == "one"
+        assert len(list((tmp_path / f"ix{r}").glob("vectors-*"))) == 1
 
 
 CHILD = textwrap.dedent("""

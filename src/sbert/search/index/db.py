@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,36 @@ def connect_reader(root: Path) -> sqlite3.Connection:
 def connect_writer(root: Path) -> sqlite3.Connection:
     """A read-write connection in WAL mode with full syncs."""
     db = sqlite3.connect(str(root / DB_NAME), isolation_level=None, timeout=_TIMEOUT)
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:  # switching to WAL does not wait on another connection's lock by itself
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            return db
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) and time.monotonic() < deadline:
+                time.sleep(0.01)
+                continue
+            db.close()
+            if "locked" in str(err):
+                raise IndexFailure(f"the index at {root} is busy: another process held it for "
+                                   f"{_TIMEOUT:.0f}s ({err}); try again") from err
+            raise read_only(root, err) from err
+
+
+def begin_create(db: sqlite3.Connection, root: Path) -> None:
+    """Lay out the schema and take the write lock for a new index in ``root``; refuse if
+    another process created one there meanwhile (two racing creates: one wins, one fails)."""
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as err:
-        db.close()
-        raise read_only(root, err) from err
-    return db
+        raise IndexFailure(f"cannot create an index at {root} ({err}); another process may be "
+                           "creating one there") from err
+    if db.execute("SELECT 1 FROM meta LIMIT 1").fetchone() is not None:
+        db.execute("ROLLBACK")
+        raise IndexFailure(f"another process created an index at {root} at the same time; "
+                           "open that one, or choose a new folder")
 
 
 def read_only(root: Path, err: Exception) -> IndexFailure:

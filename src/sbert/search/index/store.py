@@ -116,12 +116,11 @@ class Index:
         root.mkdir(parents=True, exist_ok=True)
         db = _db.connect_writer(root)
         try:
-            db.executescript(_db.SCHEMA)
+            _db.begin_create(db, root)
             meta = {"format": str(_db.FORMAT_VERSION), "model": name, "model_digest": digest,
                     "dimension": str(dimension), "source": source or name, "metric": metric,
                     "connectivity": str(connectivity), "generation": "0",
                     "next_key": "1", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            db.execute("BEGIN IMMEDIATE")
             _save_vectors(_new_vectors(dimension, metric, connectivity), _vectors_path(root, 0))
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             _db.set_vectors_digest(db, 0, _file_digest(_vectors_path(root, 0)))
