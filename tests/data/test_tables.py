@@ -85,7 +85,7 @@ def test_row_errors_name_file_and_line(tmp_path: Path) -> None:
         _rows(path, "a")
     path = tmp_path / "latin1.tsv"
     path.write_bytes(b"a\n" + b"caf\xe9\n")
-    with pytest.raises(DataError, match=r"latin1\.tsv: not valid UTF-8"):
+    with pytest.raises(DataError, match=r"latin1\.tsv:2: not valid UTF-8"):
         _rows(path, "a")
     assert issubclass(DataError, InputFormatError)  # callers catching either still do
 

@@ -12,6 +12,9 @@ from sbert.cli.common import load_encoder, model_option
 from sbert.errors import UsageError
 from sbert.files import atomic_path
 
+# the file types matplotlib's Agg canvas writes
+PLOT_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg", "svgz", "eps", "ps", "tif", "tiff", "webp")
+
 
 @click.command()
 @click.argument("input_file", type=click.Path(path_type=Path))
@@ -49,6 +52,11 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
                         "sentences")
     output = output or Path(f"{input_file.stem}.clusters.jsonl")
     plot = None if no_plot else (plot or output.with_suffix(".png"))
+    for path in (output, plot):
+        _check_parent(path)
+    if plot is not None and plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        raise UsageError(f"--plot {plot}: unknown image type {plot.suffix or '(none)'!r}; "
+                         f"use one of {', '.join('.' + f for f in PLOT_FORMATS)}")
     emb = load_encoder(model, device).encode(sentences, batch_size=batch_size, normalize=True)
     if method == "community":
         groups = clustering.community_detection(emb, threshold=threshold, min_size=min_size)
@@ -94,6 +102,17 @@ def pca_2d(emb: np.ndarray) -> np.ndarray:
     _, _, vt = np.linalg.svd(centred, full_matrices=False)  # vt: (r, dim)
     axes = vt[:2] if vt.shape[0] >= 2 else np.vstack([vt, np.zeros_like(vt)])
     return centred @ axes.T  # (n, 2)
+
+
+def _check_parent(path: Path | None) -> None:
+    """Refuse, before the slow work, a path that goes through a file as if it were a folder."""
+    if path is None:
+        return
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{path}: {folder} is a file, not a folder; choose another path")
 
 
 def plot_map(path: Path, emb: np.ndarray, labels: np.ndarray, sentences: list[str],

@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> Any:
     except user_errors() as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(2)
+    except (NotADirectoryError, FileExistsError) as err:
+        # a path goes through a file as if it were a folder, or a folder is where a file is
+        where = f" ({err.filename})" if err.filename else ""
+        click.echo(f"Error: {os.strerror(err.errno) if err.errno else err}{where}; a folder on "
+                   "this path is a file: choose another path", err=True)
+        sys.exit(2)
     except OSError as err:
         if err.errno not in _ENVIRONMENT_ERRNOS:
             raise  # anything else is a bug and shows as one

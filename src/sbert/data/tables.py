@@ -58,8 +58,23 @@ def lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def _not_utf8(path: Path, lineno: int, err: UnicodeDecodeError) -> DataError:
-    return DataError(f"{path}: not valid UTF-8 after line {lineno} ({err.reason}); "
-                     "save the file as UTF-8")
+    # the decoder reads ahead, so the last line yielded may be far before the bad bytes
+    bad = first_non_utf8_line(path)
+    where = f"{path}:{bad}" if bad else f"{path}: after line {lineno}"
+    return DataError(f"{where}: not valid UTF-8 ({err.reason}); save the file as UTF-8")
+
+
+def first_non_utf8_line(path: Path) -> int:
+    """The number of the first line of ``path`` (plain or ``.gz``) that is not valid UTF-8;
+    0 if every line is."""
+    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    with raw as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return 0
 
 
 def file_stem(path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbert.data.tables import csv_rows
+from sbert.data.tables import csv_rows, first_non_utf8_line
 from sbert.errors import InputFormatError
 from sbert.files import atomic_path
 
@@ -28,6 +28,14 @@ def read_sentences(path: str | Path, column: str | None = None) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
+    try:
+        return _read_sentences(path, column)
+    except UnicodeDecodeError as err:
+        raise InputFormatError(f"{path}:{first_non_utf8_line(path)}: not valid UTF-8 "
+                               f"({err.reason}); save the file as UTF-8") from None
+
+
+def _read_sentences(path: Path, column: str | None) -> list[str]:
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         return _read_table(path, TABLE_SUFFIXES[suffix], column)

@@ -136,8 +136,14 @@ class OnnxBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # warnings about unused initializers are noise
-        return ort.InferenceSession(str(self.path), opts, providers=self.providers,
-                                    disabled_optimizers=list(SLOW_FUSIONS))
+        try:
+            return ort.InferenceSession(str(self.path), opts, providers=self.providers,
+                                        disabled_optimizers=list(SLOW_FUSIONS))
+        except Exception as err:  # onnxruntime's own errors: a corrupt or foreign graph
+            if not type(err).__module__.startswith("onnxruntime"):
+                raise
+            raise ModelFolderError(f"{self.path}: onnxruntime cannot load this graph ({err}); "
+                                   "export it again with `sbert export onnx`") from None
 
     def embed(
         self,

@@ -43,7 +43,13 @@ class TorchBackend:
             raise UsageError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as err:
+            raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from err
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA GPU is available here; "
+                             "use --device cpu or leave --device out")
         if threads is not None:
             set_torch_threads(resolve_threads(threads))
         self.threads = torch.get_num_threads()
