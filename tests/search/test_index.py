@@ -227,6 +227,48 @@ def test_two_processes_creating_one_index_give_one_index_and_one_failure(tmp_pat
         assert len(list((tmp_path / f"ix{r}").glob("vectors-*"))) == 1
 
 
+@pytest.mark.parametrize("where", ["vectors-save", "vectors-partial", "sqlite"])
+def test_a_full_disk_reports_disk_full_and_leaves_the_index_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    import errno
+
+    import sbert.search.index.store as store
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index
+
+    make(tmp_path / "ix", n=20).close()
+    before = sorted(p.name for p in (tmp_path / "ix").glob("vectors-*"))
+    save = store._save_vectors
+
+    def full_disk(vectors: Any, path: Path) -> None:
+        if where == "vectors-save":
+            save(vectors, path)  # written, then the commit fails
+        else:
+            path.with_name(path.name + ".tmp").write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with Index.open(tmp_path / "ix") as index:
+        if where == "sqlite":
+            index._open_writer()
+            pages = index._db.execute("PRAGMA page_count").fetchone()[0]
+            index._db.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            monkeypatch.setattr(store, "_save_vectors", full_disk)
+        with pytest.raises(IndexFailure, match="disk full") as failure:
+            index.add([f"big{i}" for i in range(2000)], vectors(2000, seed=5))
+        assert "cannot rollback" not in str(failure.value)
+        assert len(index) == 20
+        assert index.search(vectors(20)[4], k=1)[0][0].text == "s4"
+        assert sorted(p.name for p in (tmp_path / "ix").glob("vectors-*")) == before
+        monkeypatch.undo()
+        if where == "sqlite":
+            index._db.execute("PRAGMA max_page_count = 1073741823")
+        index.add(["after"], vectors(1, seed=9))  # space again: writes as usual
+        assert len(index) == 21
+    with Index.open(tmp_path / "ix") as index:
+        assert len(index) == 21 and index._vectors is not None
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np

@@ -8,6 +8,7 @@ connection, which puts the database in WAL mode and syncs fully.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 """
 _TIMEOUT = 30.0  # seconds a connection waits for another writer's lock
+_SQLITE_FULL = 13  # SQLite's result code for "database or disk is full"
 
 
 def open_index(root: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
@@ -121,6 +123,24 @@ def read_only(root: Path, err: Exception) -> IndexFailure:
     """The error for a change to an index this process may not write."""
     return IndexFailure(f"cannot change the index at {root} ({err}): it is read-only here; "
                         "search it as it is, or copy the folder somewhere writable")
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on a full disk)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def disk_full(root: Path, err: BaseException) -> IndexFailure | None:
+    """The error to report for a change that failed for want of disk space, else None."""
+    code = getattr(err, "sqlite_errorcode", None)  # SQLite's own full disk, or the file system's
+    full = (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(err, sqlite3.Error) and code == _SQLITE_FULL
+    ) or any(text in str(err) for text in ("database or disk is full", "No space left on device"))
+    if not full:
+        return None
+    return IndexFailure(f"disk full: cannot change the index at {root} ({err}); it is left as "
+                        "it was: free some space and try again")
 
 
 def meta_value(db: sqlite3.Connection, key: str) -> str:

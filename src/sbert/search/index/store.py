@@ -37,6 +37,7 @@ from sbert.search.index.identity import ModelIdentity, check_model, model_identi
 from sbert.search.index.records import Hit, Item
 from sbert.search.index.vectors import METRICS
 from sbert.search.index.vectors import build_vectors as _build_vectors
+from sbert.search.index.vectors import discard_vectors as _discard_vectors
 from sbert.search.index.vectors import file_digest as _file_digest
 from sbert.search.index.vectors import new_vectors as _new_vectors
 from sbert.search.index.vectors import progress_bar as _progress_bar
@@ -200,15 +201,13 @@ class Index:
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
                              (str(generation + 1),))
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            # the in-memory vectors may hold the failed change: back to the committed file
-            self._generation, committed = -1, int(self._meta("generation"))
-            self._vectors = _read_vectors(_vectors_path(self.path, committed), True, len(self),
-                                          _db.vectors_digest(self._db, committed))
-            self._writable = False
-            self._stored = None
-            raise
+        except BaseException as err:
+            _discard_vectors(_vectors_path(self.path, int(self._meta("generation")) + 1))
+            _db.rollback(self._db)  # SQLite may have rolled back itself (a full disk)
+            self._load_vectors()  # the in-memory vectors may hold the failed change
+            if (failure := _db.disk_full(self.path, err)) is None:
+                raise
+            raise failure from err
         self._generation = generation + 1
         self._stored = None
         self._remove_stale()

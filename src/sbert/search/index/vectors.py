@@ -28,9 +28,13 @@ def vectors_path(root: Path, generation: int) -> Path:
 def save_vectors(vectors: Any, path: Path) -> None:
     """Write a usearch index atomically: temporary file, fsync, rename, fsync the folder."""
     tmp = path.with_name(path.name + ".tmp")
-    vectors.save(str(tmp))
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
+    try:
+        vectors.save(str(tmp))
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a partial file (full disk): no stray left behind
+        raise
     os.replace(tmp, path)
     if os.name == "posix":  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -47,6 +51,12 @@ def file_digest(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def discard_vectors(path: Path) -> None:
+    """Delete the file of a generation that was not committed, and its temporary file."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
 
 
 def read_vectors(path: Path, view: bool, expected: int, digest: str | None = None) -> Any:
