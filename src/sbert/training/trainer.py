@@ -317,7 +317,8 @@ class Trainer:
 
         best = SentenceNetwork.from_spec(read_folder(self.best_dir)).to(self.device)
         self.network.load_state_dict(best.state_dict())
-        heads = torch.load(self.best_dir / "loss_heads.pt", map_location=self.device)
+        heads = torch.load(self.best_dir / "loss_heads.pt", map_location=self.device,
+                           weights_only=True)
         for i, task in enumerate(self.tasks):
             task.loss.load_state_dict(heads[i], strict=False)
         logger.info("restored the best model (step %s)", self.state.best_step)
