@@ -63,8 +63,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (SbertError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 
+def _undecodable(args: list[str]) -> int | None:
+    """The position of the first argument that is not valid UTF-8 (a lone surrogate), if any."""
+    for position, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return position
+    return None
+
+
 def main(argv: list[str] | None = None) -> Any:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    bad = _undecodable(sys.argv[1:] if argv is None else argv)
+    if bad is not None:
+        click.echo(f"Error: command-line argument {bad} is not valid UTF-8; pass text as "
+                   "UTF-8, or put it in a UTF-8 file", err=True)
+        sys.exit(2)
     try:
         return cli.main(args=argv, prog_name="sbert", standalone_mode=False)
     except click.exceptions.Abort:
