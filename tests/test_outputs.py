@@ -142,3 +142,20 @@ def test_model_save_into_a_new_folder_leaves_nothing_on_failure(tiny_encoder, tm
     (out / "notes.txt").write_text("mine", encoding="utf-8")
     tiny_encoder.save(out)  # an existing folder is written in place; other files stay
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_model_save_into_an_existing_folder_keeps_the_old_model_on_failure(
+        tiny_encoder, tmp_path: Path, monkeypatch) -> None:
+    import sbert.backends.torch.backend as backend
+
+    out = tmp_path / "run"
+    tiny_encoder.save(out)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with monkeypatch.context() as m:
+        m.setattr(backend, "copy_tokenizer_files", _disk_full)  # fails after the weights
+        with pytest.raises(OSError, match="No space left"):
+            tiny_encoder.save(out)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the old model is whole, not half-replaced
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left

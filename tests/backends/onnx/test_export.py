@@ -202,3 +202,19 @@ def test_smoothing_keeps_the_fp32_function(tiny_encoder, tmp_path: Path) -> None
     np.testing.assert_allclose(outs[1], outs[0], atol=1e-4)
     # an even input is left alone
     assert smooth_activations(plain, smoothed, [feed], min_ratio=1e9) == []
+
+
+def test_a_failed_int8_export_leaves_no_partial_graph(tiny_encoder, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sbert.backends.onnx import export
+
+    def fail(spec, tokenizer, fp32: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
+        out.write_bytes(b"half a graph")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "quantize_checked", fail)
+    with pytest.raises(OSError, match="No space left"):
+        tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
+    onnx_dir = tmp_path / "exported" / "onnx"
+    assert not list(onnx_dir.glob("*partial*"))
+    assert not (onnx_dir / "model_qint8_avx512_vnni.onnx").exists()

@@ -68,13 +68,14 @@ def export_onnx(
     fp32 = root / FP32_FILE
     fp32.parent.mkdir(parents=True, exist_ok=True)
     raw = fp32.with_name("model.raw.partial")  # quantize the plain graph: fused ops confuse it
+    int8 = (root / INT8_FILE).with_name(Path(INT8_FILE).name + ".partial")
     try:
         export_transformer(backend, tokenizer, raw, opset)
-        if quantize == "int8":
-            int8 = root / INT8_FILE
+        if quantize == "int8":  # written under a temporary name, renamed when complete
             quantize_checked(spec, tokenizer, raw, int8)
             if optimize:
                 optimize_graph(int8)
+            int8.replace(root / INT8_FILE)
         if optimize:
             # onnxruntime's own offline optimisation, not the transformer optimizer's fusions
             # (benchmarks/onnx_variants.py compares them)
@@ -84,6 +85,7 @@ def export_onnx(
             raw.replace(fp32)
     finally:
         raw.unlink(missing_ok=True)
+        int8.unlink(missing_ok=True)
     return root
 
 

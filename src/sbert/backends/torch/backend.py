@@ -87,8 +87,10 @@ class TorchBackend:
     def save(self, root: Path, settings: FolderSettings, tokenizer_source: Path) -> Path:
         """Write a sentence-transformers folder: configs, weights and tokenizer files.
 
-        A new folder is written beside its place under a temporary name and renamed at the
-        end, so a failure leaves no half-written model; an existing folder is written in place.
+        The model is written beside its place under a temporary name first, so a failure
+        leaves no half-written model and an existing folder as it was. A new folder is then
+        renamed into place; into an existing one (a training run's folder), each file is
+        moved in by a rename, and the folder's other files stay.
 
         Args:
             root: the folder (created).
@@ -96,14 +98,18 @@ class TorchBackend:
             tokenizer_source: the folder whose tokenizer files are copied.
         """
         root = Path(root)
-        if root.exists():
-            return self._write(root, settings, tokenizer_source)
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = root.with_name(f".{root.name}.{os.getpid()}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             self._write(tmp, settings, tokenizer_source)
-            os.rename(tmp, root)
+            if root.exists():
+                for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                    target = root / file.relative_to(tmp)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(file, target)
+            else:
+                os.rename(tmp, root)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return root
