@@ -199,7 +199,7 @@ class SentenceEncoder:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"sentence {i} is {type(text).__name__}, not str")
-        prefix = self._prompt(prompt_name, prompt)
+        prefix = self.resolve_prompt(prompt_name, prompt)
         if prefix:
             texts = [prefix + text for text in texts]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)  # (n, dim)
@@ -214,8 +214,13 @@ class SentenceEncoder:
             return torch.from_numpy(out)
         return out
 
-    def _prompt(self, prompt_name: str | None, prompt: str | None) -> str:
-        """The text to prepend: ``prompt``, the named prompt, or the default prompt."""
+    def resolve_prompt(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
+        """The text :meth:`encode` prepends: ``prompt``, the named prompt, or the default one.
+
+        Raises:
+            UsageError: ``prompt_name`` (or the default prompt name) is not a prompt of
+                this model.
+        """
         if prompt is None:
             name = prompt_name if prompt_name is not None else self.default_prompt_name
             if name is None:
@@ -270,13 +275,10 @@ class SentenceEncoder:
         streams = min(self.backend.streams, len(batches))
 
         def run(idx: np.ndarray) -> None:
-            ids, mask, types = self.tokenizer.pad(
-                [tok.ids[i] for i in idx], [tok.type_ids[i] for i in idx]
-            )
-            emb = self.backend.embed(ids, mask, types, alone=len(batches) == 1)  # (batch, dim)
-            if not isinstance(emb, np.ndarray):
-                emb = emb.cpu().numpy()
-            out[idx] = emb  # batches are disjoint: each row is written once
+            # batches are disjoint: each row is written once
+            out[idx] = self.embed_tokens([tok.ids[i] for i in idx],
+                                         [tok.type_ids[i] for i in idx],
+                                         alone=len(batches) == 1)
 
         bar = tqdm(total=len(batches), desc="encode", unit="batch", disable=not show_progress)
         with bar:
@@ -294,6 +296,21 @@ class SentenceEncoder:
                     bar.update()
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    def embed_tokens(
+        self, ids: list[list[int]], type_ids: list[list[int]], alone: bool = False
+    ) -> np.ndarray:
+        """One batch of tokenized sentences (from ``encoder.tokenizer``) -> ``(batch, dim)``.
+
+        The step :meth:`encode` runs per batch, for callers that batch themselves (the
+        server): pads, runs the backend, returns float32 numpy. ``alone``: nothing else
+        runs beside this batch (the ONNX backend then uses every core for it).
+        """
+        input_ids, mask, types = self.tokenizer.pad(ids, type_ids)
+        emb = self.backend.embed(input_ids, mask, types, alone=alone)  # (batch, dim)
+        if not isinstance(emb, np.ndarray):
+            emb = emb.cpu().numpy()
+        return np.asarray(emb, dtype=np.float32)
 
     # -- persistence ------------------------------------------------------------------------
     def settings(self) -> FolderSettings:

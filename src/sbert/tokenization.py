@@ -26,6 +26,7 @@ class Tokenized:
     ids: list[list[int]]
     type_ids: list[list[int]]
     truncated: int  # how many texts were cut at max_seq_length
+    truncated_rows: tuple[int, ...] = ()  # which ones (positions in the input)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -119,8 +120,8 @@ class Tokenizer:
                                                      add_special_tokens=True),
                                  range(0, len(texts), size))
                 encs = [enc for part in parts for enc in part]
-        truncated = sum(1 for e in encs if e.overflowing)
-        return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], truncated)
+        cut = tuple(i for i, e in enumerate(encs) if e.overflowing)
+        return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], len(cut), cut)
 
     def pad(
         self, ids: list[list[int]], type_ids: list[list[int]] | None = None

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "index": "sbert.cli.index:index_group",
     "search": "sbert.cli.index:search",
     "cluster": "sbert.cli.cluster:cluster",
+    "serve": "sbert.cli.serve:serve",
 }
 
 

@@ -1,0 +1,91 @@
+"""``sbert serve``: an OpenAI-compatible embedding server (see docs/serve.md)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from sbert.backends import BACKENDS
+from sbert.models import DEFAULT_MODEL
+
+
+@click.command()
+@click.argument("model", default=DEFAULT_MODEL, required=False)
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="torch (default) or onnx (onnxruntime).")
+@click.option("--quantized", is_flag=True, help="Run the int8 ONNX graph (implies --backend onnx).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True, help="torch backend: bf16 autocast.")
+@click.option("--device", default=None, help="torch device (cpu, cuda...); default: CUDA if "
+              "available.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads of the forward pass; default: the backend's.")
+@click.option("--index", "index", type=click.Path(path_type=Path), default=None,
+              help="An index folder (`sbert index create`): adds /v1/search and /v1/index/*.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--api-key", default=None, envvar="SBERT_API_KEY", show_envvar=True,
+              help="Every /v1 call must send 'Authorization: Bearer KEY'; also allows index "
+              "changes over HTTP.")
+@click.option("--max-batch-tokens", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Padded tokens (sentences x longest) per forward pass.")
+@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Sentences per forward pass.")
+@click.option("--max-inputs", default=2048, show_default=True, type=click.IntRange(min=1),
+              help="Sentences per request (more: 422).")
+@click.option("--max-input-chars", default=100_000, show_default=True,
+              type=click.IntRange(min=1), help="Characters per sentence (more: 413).")
+@click.option("--max-queue", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Sentences waiting for the model (more: 429 with Retry-After).")
+@click.option("--truncate/--no-truncate", default=True, show_default=True,
+              help="Cut inputs over the model's maximum length (counted in /metrics), or "
+              "refuse them with 413.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes sharing the port, each with its own copy of the model.")
+@click.option("--model-name", default=None,
+              help="The name answered in 'model' fields; default: MODEL's last part.")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (costs time under load).")
+def serve(model: str, backend: str | None, quantized: bool, precision: str, device: str | None,
+          threads: int | None, index: Path | None, host: str, port: int, api_key: str | None,
+          max_batch_tokens: int, max_batch_size: int, max_inputs: int, max_input_chars: int,
+          max_queue: int, truncate: bool, workers: int, model_name: str | None,
+          access_log: bool) -> None:
+    """Serve MODEL (default: the bundled all-MiniLM-L6-v2) over HTTP, OpenAI-compatible.
+
+    POST /v1/embeddings takes OpenAI's body; concurrent requests share forward passes.
+    GET /health is 200 once the model is loaded and warmed, GET /metrics is Prometheus,
+    GET / is a search page (with --index). SIGTERM finishes the requests in flight, then
+    exits 0.
+    """
+    from sbert.cli.common import backend_options
+    from sbert.errors import UsageError
+    from sbert.folder import read_folder
+    from sbert.models import resolve_model
+    from sbert.serve.config import ServeConfig
+    from sbert.serve.server import run_server
+
+    if logging.getLogger().level > logging.INFO:  # say when the model is ready (unless -q)
+        logging.getLogger("sbert.serve").setLevel(logging.INFO)
+    options = backend_options(backend, quantized, threads, precision)
+    backend_name = options.get("backend", "torch")
+    if backend_name == "onnx" and device not in (None, "cpu"):
+        raise UsageError(f"--backend onnx runs on the CPU; drop --device {device}")
+    read_folder(resolve_model(model))  # a wrong model is one line now, not a failed start
+    if index is not None and not (index / "index.sqlite").is_file():
+        raise UsageError(f"{index} is not an index folder (no index.sqlite); make one with "
+                         "`sbert index create`")
+    config = ServeConfig(model=model, backend=backend_name, quantized=quantized,
+                         precision=precision, device=device, threads=threads,
+                         index=None if index is None else os.fspath(index), api_key=api_key,
+                         max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
+                         max_inputs=max_inputs, max_input_chars=max_input_chars,
+                         max_queue=max_queue, truncate=truncate, model_name=model_name)
+    click.echo(f"sbert serve: {config.served_name} ({backend_name}) on http://{host}:{port} "
+               "(loading; GET /health says when ready)", err=True)
+    sys.exit(run_server(config, host, port, workers, access_log=access_log))

@@ -1,0 +1,162 @@
+"""The ASGI application: FastAPI routes behind a small guard for size, keys and metrics.
+
+    from sbert.serve import ServeConfig, create_app
+    app = create_app(ServeConfig("all-MiniLM-L6-v2"))   # any ASGI server can run it
+
+``sbert serve`` runs it with uvicorn (:mod:`sbert.serve.server`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sbert._version import __version__
+from sbert.serve.config import ServeConfig
+from sbert.serve.errors import ApiError, error_response, validation_message
+from sbert.serve.metrics import endpoint_label
+from sbert.serve.routes import add_routes
+from sbert.serve.state import ServerState
+
+logger = logging.getLogger("sbert.serve")
+
+# paths that answer without an API key: probes, metrics, the page and the API's description
+OPEN_PATHS = ("/health", "/metrics", "/", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+              "/redoc", "/favicon.ico")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """Pure ASGI middleware: body size limit, API key, request count and latency.
+
+    Runs before routing, so an oversize body is refused before it is read whole, and every
+    answer (errors included) is counted by endpoint and status.
+    """
+
+    def __init__(self, app: Any, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        self.limit = state.config.max_body_bytes
+        key = state.config.api_key
+        self.key = None if key is None else f"Bearer {key}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path = scope["path"]
+        status = [500]
+        started = [False]
+
+        async def send_counted(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                started[0] = True
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope, path)
+            if refusal is not None:
+                await refusal(scope, receive, send_counted)
+                return
+            seen = [0]
+
+            async def receive_limited() -> dict[str, Any]:
+                message: dict[str, Any] = await receive()
+                if message["type"] == "http.request":
+                    seen[0] += len(message.get("body", b""))
+                    if seen[0] > self.limit:
+                        raise _BodyTooLarge
+                return message
+
+            await self.app(scope, receive_limited, send_counted)
+        except _BodyTooLarge:
+            if not started[0]:
+                await self._too_large()(scope, receive, send_counted)
+        finally:
+            metrics = self.state.metrics
+            label = endpoint_label(path)
+            metrics.requests.labels(label, str(status[0])).inc()
+            metrics.latency.labels(label).observe(time.perf_counter() - start)
+
+    def _refuse(self, scope: dict[str, Any], path: str) -> Any:
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return self._too_large()
+        if self.key is not None and path.startswith("/v1/"):
+            given = headers.get(b"authorization")
+            if given is None:
+                return error_response(401, "no API key: send 'Authorization: Bearer KEY'",
+                                      "missing_api_key")
+            if not hmac.compare_digest(given, self.key):
+                return error_response(401, "incorrect API key", "invalid_api_key")
+        return None
+
+    def _too_large(self) -> Any:
+        self.state.metrics.rejected.labels("body_too_large").inc()
+        return error_response(413, f"the body is over {self.limit} bytes; send fewer or "
+                              "shorter inputs per request", "body_too_large")
+
+
+def create_app(config: ServeConfig | None = None) -> FastAPI:
+    """The server's ASGI app for ``config`` (default: the bundled model, no index)."""
+    config = config or ServeConfig()
+    state = ServerState(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        state.start()
+        yield
+        await state.close()
+
+    app = FastAPI(
+        title="sbert",
+        version=__version__,
+        description="Sentence embeddings over HTTP, OpenAI-compatible (POST /v1/embeddings), "
+                    "with similarity, semantic search over an index and Prometheus metrics.",
+        lifespan=lifespan,
+    )
+    app.state.sbert = state
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, err: ApiError) -> Any:
+        return error_response(err.status, err.message, err.code, err.param, err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, err: RequestValidationError) -> Any:
+        status, message, param, code = validation_message(list(err.errors()), err.body)
+        return error_response(status, message, code, param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, err: StarletteHTTPException) -> Any:
+        messages = {404: f"no route {request.url.path}; see /docs for the API",
+                    405: f"{request.method} is not allowed on {request.url.path}"}
+        return error_response(err.status_code, messages.get(err.status_code, str(err.detail)),
+                              headers=getattr(err, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, err: Exception) -> Any:
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(err).__name__}); see the server log",
+                              "internal_error")
+
+    add_routes(app, state)
+    app.add_middleware(Guard, state=state)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of a worker process (``--workers N``): settings from ``SBERT_SERVE_CONFIG``."""
+    return create_app(ServeConfig.from_env())

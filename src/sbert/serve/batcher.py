@@ -1,0 +1,312 @@
+"""Dynamic batching: sentences of concurrent requests share forward passes.
+
+A request's sentences are tokenized off the event loop, then queued as items. Worker threads
+(one per backend stream: one for torch, one per core for ONNX) take batches from the queue:
+each batch holds the oldest waiting sentence, so none waits forever, and the sentences whose
+token lengths are closest to it, up to a budget of padded tokens (batch size x longest
+sequence) and a batch size. Short sentences thus run with short ones and long with long, as
+the paper's smart batching does offline, while a lone request runs at once. Each request gets
+its own rows back in its own order; one whose client went away is taken out of the queue.
+
+The queue is bounded in sentences: a request that does not fit is refused (:class:`QueueFull`,
+answered 429 with ``Retry-After``) rather than held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sbert.errors import SbertError
+
+_TOKENIZE_THREADS = 1  # tokenization runs here, off the event loop
+
+
+class QueueFull(SbertError):
+    """The queue has no room for a request; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooLong(SbertError):
+    """Inputs are longer than the model's maximum length and truncation is off."""
+
+    def __init__(self, message: str, rows: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+class Closed(SbertError):
+    """The batcher is shutting down and takes no new work."""
+
+
+@dataclass
+class Embedded:
+    """What one request gets back."""
+
+    embeddings: np.ndarray  # (n, dim) float32, in the request's order
+    tokens: int  # tokens the model ran (special tokens included, after truncation)
+    truncated: int  # inputs cut at the model's maximum length
+
+
+class _Job:
+    """One request's sentences in flight."""
+
+    __slots__ = ("out", "remaining", "future", "loop", "cancelled")
+
+    def __init__(self, n: int, dim: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.out = np.empty((n, dim), dtype=np.float32)  # (n, dim)
+        self.remaining = n
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.loop = loop
+        self.cancelled = False
+
+
+class _Item:
+    """One sentence waiting for the model."""
+
+    __slots__ = ("job", "row", "ids", "type_ids", "length", "seq")
+
+    def __init__(self, job: _Job, row: int, ids: list[int], type_ids: list[int],
+                 seq: int) -> None:
+        self.job = job
+        self.row = row
+        self.ids = ids
+        self.type_ids = type_ids
+        self.length = len(ids)
+        self.seq = seq  # arrival order
+
+
+def _resolve(job: _Job, error: BaseException | None) -> None:
+    if job.future.done():
+        return
+    if error is None:
+        job.future.set_result(None)
+    else:
+        job.future.set_exception(error)
+
+
+def select_batch(lengths: list[int], max_tokens: int, max_size: int) -> list[int]:
+    """Which waiting sentences run next: positions into ``lengths`` (oldest first).
+
+    The batch always holds position 0 (the oldest), then grows by the sentence whose length
+    adds the least padding, while ``size x longest <= max_tokens`` and ``size <= max_size``.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # longest first, stable
+    at = order.index(0)
+    lo = hi = at
+    width = lengths[0]
+    count = 1
+    while count < max_size:
+        longer = order[lo - 1] if lo > 0 else None
+        shorter = order[hi + 1] if hi + 1 < len(order) else None
+        # padding each choice adds: a shorter sentence pads itself, a longer pads the rest
+        cost_short = width - lengths[shorter] if shorter is not None else math.inf
+        cost_long = (count * (lengths[longer] - width) if longer is not None else math.inf)
+        fits_short = shorter is not None and (count + 1) * width <= max_tokens
+        fits_long = longer is not None and (count + 1) * lengths[longer] <= max_tokens
+        if fits_short and (not fits_long or cost_short <= cost_long):
+            hi += 1
+        elif fits_long:
+            lo -= 1
+            width = lengths[longer]  # type: ignore[index]
+        else:
+            break
+        count += 1
+    return sorted(order[lo : hi + 1])
+
+
+class Batcher:
+    """Queues tokenized sentences and runs them in batches on an encoder's backend.
+
+    Args:
+        encoder: a :class:`~sbert.encoder.SentenceEncoder`.
+        max_batch_tokens: padded tokens per forward pass.
+        max_batch_size: sentences per forward pass.
+        max_queue: sentences that may wait; a request that does not fit raises
+            :class:`QueueFull`.
+        truncate: cut over-long inputs (counted); False: raise :class:`TooLong`.
+        on_batch: called after each forward pass with (sentences, padded tokens, seconds).
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        max_batch_tokens: int = 4096,
+        max_batch_size: int = 32,
+        max_queue: int = 4096,
+        truncate: bool = True,
+        on_batch: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_size = max_batch_size
+        self.max_queue = max_queue
+        self.truncate = truncate
+        self.on_batch = on_batch
+        self.dimension = int(encoder.dimension)
+        self._prefix = encoder.resolve_prompt()  # the model's default prompt, if any
+        self._cond = threading.Condition()
+        self._pending: list[_Item] = []  # arrival order
+        self._seq = 0
+        self._running = 0  # batches on the backend now
+        self._closing = False
+        self._tokens_per_s = 0.0  # recent throughput, for Retry-After
+        self._tokenize = ThreadPoolExecutor(_TOKENIZE_THREADS, thread_name_prefix="sbert-tok")
+        streams = max(1, int(getattr(encoder.backend, "streams", 1)))
+        self._workers = [threading.Thread(target=self._work, name=f"sbert-batch-{i}",
+                                          daemon=True) for i in range(streams)]
+        for worker in self._workers:
+            worker.start()
+
+    # -- the event loop's side ------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Sentences waiting for the model."""
+        return len(self._pending)
+
+    async def embed(self, texts: list[str], disconnected: asyncio.Future[Any] | None = None
+                    ) -> Embedded:
+        """Embed ``texts`` with the others waiting; ``disconnected`` done: drop the work.
+
+        Raises:
+            QueueFull: no room for ``len(texts)`` more sentences.
+            TooLong: an input is over the maximum length and ``truncate`` is off.
+            Closed: the batcher is shutting down.
+            asyncio.CancelledError: ``disconnected`` finished first.
+        """
+        if self._closing:
+            raise Closed("the server is shutting down")
+        self._check_room(len(texts))
+        loop = asyncio.get_running_loop()
+        if self._prefix:
+            texts = [self._prefix + t for t in texts]
+        tok = await loop.run_in_executor(self._tokenize, self.encoder.tokenizer.encode, texts)
+        if tok.truncated and not self.truncate:
+            raise TooLong(f"{tok.truncated} input(s) are longer than the model's "
+                          f"{self.encoder.max_seq_length} tokens (first: input "
+                          f"{tok.truncated_rows[0]}); shorten them, or start the server "
+                          "with --truncate", tok.truncated_rows)
+        job = _Job(len(texts), self.dimension, loop)
+        tokens = sum(len(ids) for ids in tok.ids)
+        if texts:
+            with self._cond:
+                if self._closing:
+                    raise Closed("the server is shutting down")
+                self._check_room(len(texts))
+                for row, (ids, types) in enumerate(zip(tok.ids, tok.type_ids, strict=True)):
+                    self._pending.append(_Item(job, row, ids, types, self._seq))
+                    self._seq += 1
+                self._cond.notify(len(texts))
+            await self._wait(job, disconnected)
+        return Embedded(job.out, tokens, tok.truncated)
+
+    def _check_room(self, n: int) -> None:
+        if len(self._pending) + n > self.max_queue:
+            waiting = sum(item.length for item in self._pending)
+            seconds = waiting / self._tokens_per_s if self._tokens_per_s else 1.0
+            raise QueueFull(f"the server is busy: {len(self._pending)} sentences are waiting "
+                            f"(the queue holds {self.max_queue}); retry later",
+                            max(1, math.ceil(seconds)))
+
+    async def _wait(self, job: _Job, disconnected: asyncio.Future[Any] | None) -> None:
+        if disconnected is None:
+            await job.future
+            return
+        done, _ = await asyncio.wait((job.future, disconnected),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if job.future in done:
+            job.future.result()  # re-raises a backend error
+            return
+        self.cancel(job)
+        raise asyncio.CancelledError("the client disconnected")
+
+    def cancel(self, job: _Job) -> None:
+        """Take a job's waiting sentences out of the queue (rows being computed finish)."""
+        with self._cond:
+            job.cancelled = True
+            self._pending = [item for item in self._pending if item.job is not job]
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop the workers."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        loop = asyncio.get_running_loop()
+        for worker in self._workers:
+            await loop.run_in_executor(None, worker.join)
+        self._tokenize.shutdown(wait=True)
+
+    # -- the workers' side ----------------------------------------------------------------
+    def _take(self) -> tuple[list[_Item], bool]:
+        """The next batch and whether it runs alone (called with the lock held)."""
+        pending = self._pending
+        chosen = select_batch([item.length for item in pending], self.max_batch_tokens,
+                              self.max_batch_size)
+        batch = [pending[i] for i in chosen]
+        if len(chosen) == len(pending):
+            self._pending = []
+        else:
+            taken = set(chosen)
+            self._pending = [item for i, item in enumerate(pending) if i not in taken]
+        self._running += 1
+        return batch, self._running == 1 and not self._pending
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # closing and nothing left
+                batch, alone = self._take()
+            start = time.perf_counter()
+            error: BaseException | None = None
+            emb = None
+            try:
+                emb = self.encoder.embed_tokens([item.ids for item in batch],
+                                                [item.type_ids for item in batch], alone=alone)
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting requests
+                error = err
+            seconds = time.perf_counter() - start
+            self._deliver(batch, emb, error, seconds)
+
+    def _deliver(self, batch: list[_Item], emb: np.ndarray | None,
+                 error: BaseException | None, seconds: float) -> None:
+        finished: list[_Job] = []
+        with self._cond:
+            self._running -= 1
+            if emb is not None:
+                tokens = len(batch) * max(item.length for item in batch)
+                rate = tokens / max(seconds, 1e-6)
+                self._tokens_per_s = rate if not self._tokens_per_s else (
+                    0.8 * self._tokens_per_s + 0.2 * rate)
+            for i, item in enumerate(batch):
+                job = item.job
+                if job.cancelled or job.remaining == 0:
+                    continue
+                if error is not None:
+                    job.remaining = 0
+                    job.cancelled = True  # its other sentences are not run
+                    finished.append(job)
+                    continue
+                job.out[item.row] = emb[i]  # type: ignore[index]
+                job.remaining -= 1
+                if job.remaining == 0:
+                    finished.append(job)
+            if error is not None:  # the failed requests' other sentences are not run
+                self._pending = [item for item in self._pending if not item.job.cancelled]
+        for job in finished:
+            job.loop.call_soon_threadsafe(_resolve, job, error)
+        if self.on_batch is not None and emb is not None:
+            self.on_batch(len(batch), len(batch) * max(item.length for item in batch), seconds)

@@ -1,0 +1,253 @@
+"""The endpoints: OpenAI's embeddings and models, similarity, search, index, health, metrics.
+
+No ``from __future__ import annotations`` here: FastAPI reads the request models of the
+handlers from their annotations, and those models are built per server.
+"""
+
+import asyncio
+import base64
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from starlette.responses import HTMLResponse, Response
+
+from sbert.errors import IndexFailure
+from sbert.serve.batcher import Closed, Embedded, QueueFull, TooLong
+from sbert.serve.errors import ApiError
+from sbert.serve.page import render_page
+from sbert.serve.respond import json_response
+from sbert.serve.schemas import (
+    AddResponse,
+    DeleteResponse,
+    EmbeddingResponse,
+    ErrorResponse,
+    Health,
+    IndexInfo,
+    ModelList,
+    SearchResponse,
+    SimilarityResponse,
+    request_models,
+)
+from sbert.serve.state import ServerState
+from sbert.similarity import normalize
+
+# the refusals every model-backed route may answer
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text} for code, text in (
+        (400, "malformed JSON"), (401, "missing or wrong API key"),
+        (413, "input or body too large"), (422, "invalid body"),
+        (429, "queue full: retry after Retry-After seconds"),
+        (503, "the model is loading, or the server is shutting down"))
+}
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client closes its connection."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def embed_texts(state: ServerState, request: Request, texts: list[str]) -> Embedded:
+    """Embed ``texts`` through the batcher, as HTTP errors where they cannot be."""
+    if not state.ready or state.batcher is None:
+        raise ApiError(503, f"the model is {state.status}; retry when /health says ok",
+                       "model_not_ready", headers={"Retry-After": "1"})
+    limit = state.config.max_input_chars
+    for i, text in enumerate(texts):
+        if len(text) > limit:
+            state.metrics.rejected.labels("input_too_long").inc()
+            raise ApiError(413, f"input {i} has {len(text)} characters; the limit is {limit} "
+                           "(--max-input-chars)", "input_too_long", "input")
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        done = await state.batcher.embed(texts, watcher)
+    except QueueFull as err:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise ApiError(429, str(err), "queue_full",
+                       headers={"Retry-After": str(err.retry_after)}) from err
+    except TooLong as err:
+        state.metrics.rejected.labels("input_too_long").inc()
+        raise ApiError(413, str(err), "input_too_long", "input") from err
+    except Closed as err:
+        raise ApiError(503, str(err), "shutting_down") from err
+    except asyncio.CancelledError:
+        if not watcher.done():
+            raise  # the server cancelled this request, not the client
+        state.metrics.cancelled.inc()
+        raise ApiError(499, "the client closed the connection", "client_closed") from None
+    finally:
+        watcher.cancel()
+    state.metrics.inputs.inc(len(texts))
+    state.metrics.tokens.inc(done.tokens)
+    if done.truncated:
+        state.metrics.truncated.inc(done.truncated)
+    return done
+
+
+def _usage(tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": tokens, "total_tokens": tokens}
+
+
+def add_routes(app: FastAPI, state: ServerState) -> None:
+    """Register every endpoint of the server on ``app``."""
+    config = state.config
+    models = request_models(config)
+    name = config.served_name
+
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse, responses=_ERRORS,
+              tags=["openai"])
+    async def embeddings(body: models.embeddings, request: Request) -> Response:  # type: ignore[name-defined]
+        """Embed a string or a list of strings (OpenAI's ``embeddings.create``)."""
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if body.dimensions is not None and body.dimensions > state.encoder.dimension:
+            raise ApiError(422, f"dimensions={body.dimensions} is more than the model's "
+                           f"{state.encoder.dimension}", "invalid_value", "dimensions")
+        done = await embed_texts(state, request, texts)
+        emb = done.embeddings
+        if body.dimensions is not None and body.dimensions < emb.shape[1]:
+            emb = normalize(np.ascontiguousarray(emb[:, : body.dimensions]))
+        if body.encoding_format == "base64":
+            rows: list[Any] = [base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
+                               for row in emb]
+        else:
+            rows = list(emb)
+        data = [{"object": "embedding", "index": i, "embedding": row}
+                for i, row in enumerate(rows)]
+        return json_response({"object": "list", "data": data, "model": name,
+                              "usage": _usage(done.tokens)})
+
+    @app.post("/v1/similarity", response_model=SimilarityResponse, responses=_ERRORS,
+              tags=["sbert"])
+    async def similarity(body: models.similarity, request: Request) -> Response:  # type: ignore[name-defined]
+        """Scores by the model's similarity function: of each pair, or of ``source`` against
+        each of ``targets``. Give either ``pairs`` or ``source`` with ``targets``."""
+        if (body.pairs is None) == (body.source is None):
+            raise ApiError(422, "give either 'pairs' or 'source' with 'targets'",
+                           "invalid_value", "pairs")
+        if body.pairs is not None:
+            texts = [text for pair in body.pairs for text in pair]
+            done = await embed_texts(state, request, texts)
+            scores = state.encoder.similarity_pairwise(done.embeddings[0::2],
+                                                       done.embeddings[1::2])
+        else:
+            if not body.targets:
+                raise ApiError(422, "'targets' is missing: the texts to score 'source' against",
+                               "invalid_value", "targets")
+            done = await embed_texts(state, request, [body.source, *body.targets])
+            scores = state.encoder.similarity(done.embeddings[:1], done.embeddings[1:])[0]
+        return json_response({"object": "similarity",
+                              "similarity_fn": state.encoder.similarity_fn_name,
+                              "scores": [float(s) for s in scores], "model": name,
+                              "usage": _usage(done.tokens)})
+
+    @app.get("/v1/models", response_model=ModelList, tags=["openai"])
+    async def list_models() -> Response:
+        """The served model (OpenAI's ``models.list``)."""
+        enc = state.encoder
+        card = {"id": name, "object": "model", "created": state.created, "owned_by": "sbert",
+                "dimension": enc.dimension if enc else 0,
+                "max_seq_length": enc.max_seq_length if enc else 0,
+                "similarity_fn": enc.similarity_fn_name if enc else ""}
+        return json_response({"object": "list", "data": [card]})
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
+             tags=["operations"])
+    async def health() -> Response:
+        """200 once the model is loaded and warmed; 503 while loading or after a failure."""
+        body = {"status": state.status, "model": name, "backend": config.backend,
+                "message": state.message}
+        return json_response(body, 200 if state.ready else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        state.metrics.queue.set(state.batcher.depth if state.batcher else 0)
+        payload, content_type = state.metrics.render()
+        return Response(payload, media_type=content_type)
+
+    @app.get("/", response_class=HTMLResponse, tags=["page"])
+    async def page() -> HTMLResponse:
+        """A search page (with ``--index``): query box, results with scores and metadata."""
+        size = await state.in_index_thread(len, state.index) if state.index is not None else None
+        return HTMLResponse(render_page(name, config.backend, size, config.api_key is not None))
+
+    if config.index is not None:
+        _add_index_routes(app, state, models)
+
+
+def _index(state: ServerState) -> Any:
+    if not state.ready or state.index is None:
+        raise ApiError(503, f"the model is {state.status}; retry when /health says ok",
+                       "model_not_ready", headers={"Retry-After": "1"})
+    return state.index
+
+
+def _add_index_routes(app: FastAPI, state: ServerState, models: Any) -> None:
+    config = state.config
+    name = config.served_name
+    writes = {**_ERRORS, 403: {"model": ErrorResponse, "description": "no --api-key set"},
+              409: {"model": ErrorResponse, "description": "an id is already in the index"}}
+
+    @app.post("/v1/search", response_model=SearchResponse, responses=_ERRORS, tags=["sbert"])
+    async def search(body: models.search, request: Request) -> Response:  # type: ignore[name-defined]
+        """The ``k`` nearest sentences of the index to ``query``."""
+        index = _index(state)
+        done = await embed_texts(state, request, [body.query])
+        hits = await state.in_index_thread(
+            lambda: index.search(done.embeddings, k=body.k, model=state.identity)[0])
+        size = await state.in_index_thread(len, index)
+        results = [{"id": h.id, "score": float(h.score), "text": h.text, "metadata": h.metadata}
+                   for h in hits]
+        return json_response({"object": "search", "results": results, "model": name,
+                              "index_size": size, "usage": _usage(done.tokens)})
+
+    @app.get("/v1/index", response_model=IndexInfo, responses=_ERRORS, tags=["sbert"])
+    async def index_info() -> Response:
+        """The index's model, dimension, metric and size."""
+        index = _index(state)
+        size = await state.in_index_thread(len, index)
+        return json_response({"object": "index", "model": index.model,
+                              "dimension": index.dimension, "metric": index.metric,
+                              "count": size})
+
+    def _writable() -> Any:
+        if config.api_key is None:
+            raise ApiError(403, "the index cannot be changed over HTTP without a key; start "
+                           "the server with --api-key KEY (or SBERT_API_KEY)", "no_api_key")
+        return _index(state)
+
+    @app.post("/v1/index/add", response_model=AddResponse, responses=writes, tags=["sbert"])
+    async def index_add(body: models.add, request: Request) -> Response:  # type: ignore[name-defined]
+        """Embed and add sentences (with optional ids and metadata), all or nothing."""
+        index = _writable()
+        items = body.items
+        texts = [item.text for item in items]
+        ids = [item.id for item in items]
+        given = [i for i in ids if i is not None]
+        if given and len(given) != len(ids):
+            raise ApiError(422, "give an id for every item or for none", "invalid_value", "items")
+        if len(set(given)) != len(given):
+            raise ApiError(422, "the ids repeat; each must be unique", "invalid_value", "items")
+        done = await embed_texts(state, request, texts)
+        try:
+            new_ids = await state.in_index_thread(
+                lambda: index.add(texts, done.embeddings, ids=given or None,
+                                  metadata=[item.metadata for item in items],
+                                  model=state.identity))
+        except IndexFailure as err:
+            raise ApiError(409, str(err), "index_conflict", "items") from err
+        size = await state.in_index_thread(len, index)
+        return json_response({"ids": new_ids, "count": size})
+
+    @app.post("/v1/index/delete", response_model=DeleteResponse, responses=writes,
+              tags=["sbert"])
+    async def index_delete(body: models.delete) -> Response:  # type: ignore[name-defined]
+        """Remove sentences by id (unknown ids are ignored)."""
+        index = _writable()
+        deleted = await state.in_index_thread(index.delete, list(body.ids))
+        size = await state.in_index_thread(len, index)
+        return json_response({"deleted": deleted, "count": size})

@@ -1,0 +1,197 @@
+"""The batcher alone, with a fake encoder: who runs with whom, and who gets which rows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from sbert.serve.batcher import Batcher, Closed, QueueFull, TooLong, select_batch
+from sbert.tokenization import Tokenized
+
+
+class FakeTokenizer:
+    max_seq_length = 8
+
+    def encode(self, texts: list[str], threads: int = 1) -> Tokenized:
+        ids = [[len(t)] + [ord(c) for c in t.split()[0]] * (len(t.split()) - 1) + [0]
+               for t in texts]
+        cut = tuple(i for i, x in enumerate(ids) if len(x) > self.max_seq_length)
+        ids = [x[: self.max_seq_length] for x in ids]
+        return Tokenized(ids, [[0] * len(x) for x in ids], len(cut), cut)
+
+
+class FakeEncoder:
+    """Row i of a batch is (first token id, length, batch number): traceable answers."""
+
+    dimension = 3
+    max_seq_length = 8
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        self.tokenizer = FakeTokenizer()
+        self.backend = type("B", (), {"streams": 1})()
+        self.batches: list[list[int]] = []
+        self.delay = delay
+        self.fail = fail
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def resolve_prompt(self) -> str:
+        return ""
+
+    def embed_tokens(self, ids: list[list[int]], type_ids: list[list[int]],
+                     alone: bool = False) -> np.ndarray:
+        self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("backend broke")
+        time.sleep(self.delay)
+        self.batches.append([len(x) for x in ids])
+        n = len(self.batches)
+        return np.array([[x[0], len(x), n] for x in ids], dtype=np.float32)
+
+
+def test_select_batch_keeps_the_oldest_and_groups_similar_lengths() -> None:
+    lengths = [10, 50, 11, 9, 48, 10, 52]
+    chosen = select_batch(lengths, max_tokens=40, max_size=8)
+    assert 0 in chosen
+    assert all(lengths[i] <= 11 for i in chosen)
+    assert len(chosen) * max(lengths[i] for i in chosen) <= 40
+    # the long ones go together once the oldest is long
+    chosen = select_batch([50, 10, 48, 9, 52], max_tokens=160, max_size=8)
+    assert sorted(chosen) == [0, 2, 4]
+
+
+def test_select_batch_limits() -> None:
+    assert select_batch([100], max_tokens=10, max_size=4) == [0]  # the oldest always runs
+    assert len(select_batch([5] * 20, max_tokens=1000, max_size=4)) == 4
+    assert len(select_batch([5] * 20, max_tokens=25, max_size=100)) == 5
+
+
+async def _embed_all(batcher: Batcher, requests: list[list[str]]) -> list:
+    return await asyncio.gather(*(batcher.embed(texts) for texts in requests))
+
+
+def test_each_request_gets_its_own_rows_in_order() -> None:
+    encoder = FakeEncoder(delay=0.01)
+    requests = [[f"{'x' * (i % 7 + 1)} " + "w " * (j % 5) for j in range(i % 6 + 1)]
+                for i in range(40)]
+
+    async def main() -> list:
+        batcher = Batcher(encoder, max_batch_tokens=64, max_batch_size=8)
+        try:
+            return await _embed_all(batcher, requests)
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(main())
+    tok = FakeTokenizer()
+    for texts, done in zip(requests, results, strict=True):
+        expected = tok.encode(texts)
+        assert done.embeddings.shape == (len(texts), 3)
+        assert done.embeddings[:, 0].tolist() == [x[0] for x in expected.ids]
+        assert done.embeddings[:, 1].tolist() == [len(x) for x in expected.ids]
+        assert done.tokens == sum(len(x) for x in expected.ids)
+    # requests shared forward passes, within the limits
+    assert len(encoder.batches) < sum(len(r) for r in requests)
+    assert all(len(b) <= 8 and len(b) * max(b) <= 64 for b in encoder.batches)
+
+
+def test_full_queue_refuses_with_retry_after_then_recovers() -> None:
+    encoder = FakeEncoder()
+
+    async def main() -> None:
+        batcher = Batcher(encoder, max_queue=4)
+        encoder.gate.clear()  # the backend is stuck: work piles up
+        first = asyncio.ensure_future(batcher.embed(["a b"]))
+        await asyncio.sleep(0.05)  # taken by the worker
+        waiting = asyncio.ensure_future(batcher.embed(["c d", "e f", "g h", "i j"]))
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFull) as info:
+            await batcher.embed(["k"])
+        assert info.value.retry_after >= 1
+        encoder.gate.set()
+        await asyncio.gather(first, waiting)
+        done = await batcher.embed(["k"])  # room again
+        assert done.embeddings.shape == (1, 3)
+        await batcher.close()
+
+    asyncio.run(main())
+
+
+def test_disconnected_client_leaves_the_queue() -> None:
+    encoder = FakeEncoder()
+
+    async def main() -> None:
+        batcher = Batcher(encoder)
+        encoder.gate.clear()
+        busy = asyncio.ensure_future(batcher.embed(["a"]))
+        await asyncio.sleep(0.05)
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        leaving = asyncio.ensure_future(batcher.embed(["b c", "d e", "f g"], gone))
+        await asyncio.sleep(0.05)
+        assert batcher.depth == 3
+        gone.set_result(None)
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        assert batcher.depth == 0  # its sentences will not run
+        encoder.gate.set()
+        await busy
+        await batcher.close()
+        assert sum(len(b) for b in encoder.batches) == 1
+
+    asyncio.run(main())
+
+
+def test_too_long_inputs_are_counted_or_refused() -> None:
+    long = "x " * 20
+
+    async def main(truncate: bool) -> int:
+        batcher = Batcher(FakeEncoder(), truncate=truncate)
+        try:
+            return (await batcher.embed(["short", long])).truncated
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(main(True)) == 1
+    with pytest.raises(TooLong) as info:
+        asyncio.run(main(False))
+    assert info.value.rows == (1,)
+
+
+def test_backend_error_reaches_every_waiting_request() -> None:
+    async def main() -> None:
+        batcher = Batcher(FakeEncoder(fail=True))
+        results = await asyncio.gather(batcher.embed(["a"]), batcher.embed(["b", "c"]),
+                                       return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        assert batcher.depth == 0
+        await batcher.close()
+
+    asyncio.run(main())
+
+
+def test_close_finishes_queued_work() -> None:
+    encoder = FakeEncoder()
+
+    async def main() -> None:
+        batcher = Batcher(encoder, max_batch_size=2)
+        encoder.gate.clear()
+        tasks = [asyncio.ensure_future(batcher.embed([f"s{i}"])) for i in range(6)]
+        for _ in range(200):  # until all six are queued or running
+            await asyncio.sleep(0.01)
+            if batcher._seq == 6:  # all queued; one batch (of 1 or 2) is stuck at the gate
+                break
+        assert batcher._seq == 6 and batcher.depth >= 4
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.sleep(0.05)
+        with pytest.raises(Closed):
+            await batcher.embed(["late"])
+        encoder.gate.set()
+        await closing
+        done = await asyncio.gather(*tasks)
+        assert [d.embeddings.shape for d in done] == [(1, 3)] * 6
+
+    asyncio.run(main())
