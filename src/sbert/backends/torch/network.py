@@ -9,6 +9,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from sbert.backends.torch.packed import PackedBert, supports_packed
 from sbert.backends.torch.pooling import pool
 from sbert.errors import UsageError
 from sbert.folder import POOLING_MODES, DenseConfig, FolderSpec, PoolingConfig
@@ -58,6 +59,8 @@ class SentenceNetwork(nn.Module):
         self.dense = nn.ModuleList([Dense(cfg) for cfg in dense or []])
         self.normalize = normalize
         self.uses_token_types = "token_type_ids" in _forward_params(transformer)
+        # inference on the real tokens only, for BERT encoders (backends/torch/packed.py)
+        self.packed = PackedBert(transformer) if supports_packed(transformer) else None
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -100,10 +103,15 @@ class SentenceNetwork(nn.Module):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Embed a padded batch ``(batch, seq)`` to ``(batch, dim)``."""
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None and self.uses_token_types:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.transformer(**kwargs).last_hidden_state  # (batch, seq, hidden)
+        if token_type_ids is not None and not self.uses_token_types:
+            token_type_ids = None
+        if self.packed is not None and not self.training and not torch.is_grad_enabled():
+            hidden = self.packed(input_ids, attention_mask, token_type_ids)  # (b, seq, hidden)
+        else:
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
+            hidden = self.transformer(**kwargs).last_hidden_state  # (batch, seq, hidden)
         emb = pool(hidden, attention_mask, self.pooling.modes)  # (batch, pooled)
         for layer in self.dense:
             emb = layer(emb)  # (batch, out)
