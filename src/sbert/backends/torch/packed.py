@@ -54,7 +54,7 @@ class _FusedQKV:
         self._key: tuple[Any, ...] | None = None
         self.layer: nn.Linear | None = None
 
-    def get(self, attention: nn.Module) -> nn.Linear:
+    def get(self, attention: Any) -> nn.Linear:
         parts = (attention.query, attention.key, attention.value)
         key = tuple((p.weight.data_ptr(), p.weight._version,
                      None if p.bias is None else p.bias._version) for p in parts)
