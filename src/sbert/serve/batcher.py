@@ -28,6 +28,9 @@ import numpy as np
 from sbert.errors import SbertError
 
 _TOKENIZE_THREADS = 1  # tokenization runs here, off the event loop
+# requests of at most this many characters are tokenized on the event loop: a few tens of
+# microseconds, less than handing them to the tokenizer thread and back
+INLINE_CHARS = 2048
 
 
 class QueueFull(SbertError):
@@ -191,7 +194,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self._prefix:
             texts = [self._prefix + t for t in texts]
-        tok = await loop.run_in_executor(self._tokenize, self.encoder.tokenizer.encode, texts)
+        if sum(map(len, texts)) <= INLINE_CHARS:  # microseconds: less than a thread hop
+            tok = self.encoder.tokenizer.encode(texts)
+        else:
+            tok = await loop.run_in_executor(self._tokenize, self.encoder.tokenizer.encode,
+                                             texts)
         if tok.truncated and not self.truncate:
             raise TooLong(f"{tok.truncated} input(s) are longer than the model's "
                           f"{self.encoder.max_seq_length} tokens (first: input "
