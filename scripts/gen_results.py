@@ -50,6 +50,7 @@ COMMANDS = {
     "int8_sensitivity": ".venv/bin/python benchmarks/int8_sensitivity.py",
     "mining": ".venv/bin/python benchmarks/mining.py",
     "index": ".venv/bin/python benchmarks/index.py",
+    "packed": ".venv/bin/python benchmarks/packed.py",
     "serve": ".venv/bin/python benchmarks/serve.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",
     "train-sts": ".venv/bin/python benchmarks/train.py --recipe sts",

@@ -1,0 +1,112 @@
+"""Packed-token BERT inference vs the stock Hugging Face forward, on sorted and mixed batches.
+
+    .venv/bin/python benchmarks/packed.py [--rounds 3]
+
+Encodes the 2,758 STS benchmark test sentences with all-MiniLM-L6-v2 (torch, CPU) batch by
+batch through ``SentenceEncoder.embed_tokens``, in two orders: sorted by length (what
+``encode`` does offline: little padding) and shuffled (what a server gets when it batches the
+requests that happen to be waiting: much padding), with the packed forward
+(``sbert/backends/torch/packed.py``) and with the stock one (``network.packed = None``), in
+turn, median of ``--rounds``. Prints sentences/s, padded tokens per sentence, the packed/stock
+ratio and the largest difference between the two outputs. Run it on an idle machine.
+Smoke run: ``--rounds 1 --limit 300 --out /tmp/bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from _common import (  # noqa: E402
+    Column,
+    add_output_options,
+    is_full,
+    median,
+    print_tables,
+    sts_test_sentences,
+    table,
+    write_result,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=None, help="first N sentences")
+    add_output_options(parser)
+    args = parser.parse_args()
+
+    from sbert import SentenceEncoder
+
+    encoder = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+    network = encoder.network
+    packed = network.packed
+    if packed is None:
+        raise SystemExit("this model or build has no packed path (SBERT_PACKED=0?)")
+    sentences = sts_test_sentences()[: args.limit]
+    tok = encoder.tokenizer.encode(sentences)
+    by_length = np.argsort([-len(ids) for ids in tok.ids], kind="stable").tolist()
+    shuffled = list(range(len(sentences)))
+    random.Random(0).shuffle(shuffled)
+    size = args.batch_size
+    orders = {"sorted by length": by_length, "shuffled (server-like)": shuffled}
+
+    def batches(order: list[int]) -> list[list[int]]:
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def run(order: list[int], use_packed: bool) -> tuple[float, np.ndarray]:
+        network.packed = packed if use_packed else None
+        out = np.zeros((len(sentences), encoder.dimension), dtype=np.float32)
+        start = time.perf_counter()
+        for idx in batches(order):
+            out[idx] = encoder.embed_tokens([tok.ids[i] for i in idx],
+                                            [tok.type_ids[i] for i in idx])
+        return time.perf_counter() - start, out
+
+    rows = []
+    raw: dict[str, dict[str, list[float]]] = {}
+    for name, order in orders.items():
+        padded = sum(len(b) * max(len(tok.ids[i]) for i in b) for b in batches(order))
+        run(order, True), run(order, False)  # warm-up: kernels for these shapes
+        times: dict[bool, list[float]] = {True: [], False: []}
+        outs: dict[bool, np.ndarray] = {}
+        for r in range(args.rounds):
+            for use_packed in ((True, False) if r % 2 == 0 else (False, True)):
+                seconds, outs[use_packed] = run(order, use_packed)
+                times[use_packed].append(seconds)
+        network.packed = packed
+        rate = {k: len(sentences) / median(v) for k, v in times.items()}
+        rows.append({"order": name, "padded": padded / len(sentences),
+                     "real": float(np.mean([len(x) for x in tok.ids])),
+                     "stock": rate[False], "packed": rate[True],
+                     "ratio": rate[True] / rate[False],
+                     "max_diff": float(np.abs(outs[True] - outs[False]).max())})
+        raw[name] = {"packed_s": times[True], "stock_s": times[False]}
+        print(f"{name}: stock {rate[False]:.0f}/s, packed {rate[True]:.0f}/s", flush=True)
+
+    columns: list[Column] = [
+        ("order", "batch order", ""), ("real", "real tokens/sentence", "{:.1f}"),
+        ("padded", "padded tokens/sentence", "{:.1f}"), ("stock", "stock sentences/s", "{:.0f}"),
+        ("packed", "packed sentences/s", "{:.0f}"), ("ratio", "packed / stock", "{:.2f}x"),
+        ("max_diff", "max |packed - stock|", "{:.1e}")]
+    tables = [table("packed", f"all-MiniLM-L6-v2, torch fp32, batch {size}: packed tokens vs "
+                    "the stock forward", columns, rows)]
+    print_tables(tables)
+    notes = [f"{len(sentences)} STSb test sentences, batches of {size}; median of "
+             f"{args.rounds} rounds, packed and stock alternating"]
+    write_result("packed", tables, args, full=is_full(args, parser, ("rounds", "batch_size",
+                                                                     "limit")),
+                 notes=notes, raw=raw)
+
+
+if __name__ == "__main__":
+    main()
