@@ -34,7 +34,9 @@ def test_packed_hidden_states_match_the_stock_forward(tiny_encoder) -> None:
 
 
 def test_encode_is_the_same_with_and_without_packing(tiny_encoder, monkeypatch) -> None:
+    tiny_encoder.network.pack_min_padding = 0.0  # pack every batch
     packed = tiny_encoder.encode(TEXTS, batch_size=5)
+    tiny_encoder.network.pack_min_padding = 0.15
     monkeypatch.setattr(tiny_encoder.network, "packed", None)
     stock = tiny_encoder.encode(TEXTS, batch_size=5)
     np.testing.assert_allclose(packed, stock, atol=1e-5)

@@ -61,6 +61,9 @@ class SentenceNetwork(nn.Module):
         self.uses_token_types = "token_type_ids" in _forward_params(transformer)
         # inference on the real tokens only, for BERT encoders (backends/torch/packed.py)
         self.packed = PackedBert(transformer) if supports_packed(transformer) else None
+        # pack when at least this share of the batch is padding; a length-sorted batch (as
+        # encode() makes) has little, and runs faster on the stock path (benchmarks/packed.py)
+        self.pack_min_padding = 0.15
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -105,7 +108,8 @@ class SentenceNetwork(nn.Module):
         """Embed a padded batch ``(batch, seq)`` to ``(batch, dim)``."""
         if token_type_ids is not None and not self.uses_token_types:
             token_type_ids = None
-        if self.packed is not None and not self.training and not torch.is_grad_enabled():
+        if (self.packed is not None and not self.training and not torch.is_grad_enabled()
+                and attention_mask.numel() * (1 - self.pack_min_padding) > attention_mask.sum()):
             hidden = self.packed(input_ids, attention_mask, token_type_ids)  # (b, seq, hidden)
         else:
             kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}

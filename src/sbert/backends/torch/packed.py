@@ -11,7 +11,9 @@ attention, which needs each sentence's tokens side by side, sees the padded layo
 is unchanged; values agree with it to float rounding (tests compare them).
 
 It runs for Hugging Face ``BertModel`` encoders with absolute positions (BERT, MiniLM...)
-when no gradient is needed; everything else takes the stock forward. ``SBERT_PACKED=0``
+when no gradient is needed and at least 15 % of the batch is padding
+(``SentenceNetwork.pack_min_padding``; a length-sorted batch runs faster on the stock path);
+everything else takes the stock forward. ``SBERT_PACKED=0``
 turns it off.
 """
 
