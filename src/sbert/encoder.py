@@ -42,8 +42,9 @@ class SentenceEncoder:
             may use; torch keeps its own setting. Given with the torch backend, it sets
             torch's thread count, which is process-wide.
         **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
-            ``streams=N`` for the number of batches ONNX runs at once (default: one per
-            thread), ``precision="bf16"`` for torch bf16 autocast.
+            ``streams=N`` for the number of batches run at once (ONNX default: one per
+            thread; torch default: 1, one batch on every core), ``precision="bf16"`` for
+            torch bf16 autocast.
 
     Attributes:
         similarity_fn_name: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
@@ -93,6 +94,7 @@ class SentenceEncoder:
     def _make_backend(self, backend: str, device: str | None, options: dict[str, Any]) -> Backend:
         if backend == "torch":
             precision = options.pop("precision", "fp32")
+            streams = options.pop("streams", None)
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
             if not self.spec.has_torch_weights and self.spec.onnx_files:
@@ -102,7 +104,7 @@ class SentenceEncoder:
                 )
             from sbert.backends.torch.backend import TorchBackend
 
-            return TorchBackend(self.spec, device, self.threads, precision)
+            return TorchBackend(self.spec, device, self.threads, precision, streams)
         from sbert.backends.onnx.backend import OnnxBackend
 
         return OnnxBackend(self.spec, threads=self.threads, **options)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sbert.errors import UsageError
 from sbert.models import DEFAULT_MODEL
+from sbert.runtime import available_cores
 
 API_KEY_ENV = "SBERT_API_KEY"
 CONFIG_ENV = "SBERT_SERVE_CONFIG"  # the settings, as JSON, for worker processes
@@ -87,6 +88,10 @@ class ServeConfig:
             options["quantized"] = True
         if self.precision != "fp32":
             options["precision"] = self.precision
+        if self.backend == "torch" and self.device in (None, "cpu"):
+            # one batch per core, each on its own thread: the event loop's work does not
+            # stall a batch at an intra-op barrier (a lone batch still gets every core)
+            options["streams"] = self.threads or available_cores()
         return options
 
     def to_json(self) -> str:

@@ -27,13 +27,17 @@ class TorchBackend:
             process-wide pool, so this changes it for the whole process; by default it is
             left as it is.
         precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        streams: batches run at once on the CPU, each from its own thread on
+            ``threads // streams`` cores (torch's intra-op thread count is per calling
+            thread); a batch that runs alone gets every core. Default 1: one batch at a time
+            on every core. A server that batches concurrent requests keeps the cores busier
+            with one stream per core: no core waits at an intra-op barrier for a thread the
+            event loop has taken.
     """
-
-    streams = 1  # torch has one process-wide intra-op pool: one batch at a time on all cores
 
     def __init__(
         self, spec: FolderSpec, device: str | None = None, threads: int | None = None,
-        precision: str = "fp32",
+        precision: str = "fp32", streams: int | None = None,
     ) -> None:
         import torch
 
@@ -53,6 +57,12 @@ class TorchBackend:
         if threads is not None:
             set_torch_threads(resolve_threads(threads))
         self.threads = torch.get_num_threads()
+        if streams is not None and streams < 1:
+            raise UsageError(f"streams must be >= 1, got {streams}")
+        self.streams = 1
+        if streams and streams > 1 and self.device.type == "cpu":
+            self.threads = resolve_threads(threads)
+            self.streams = min(streams, self.threads)
         self.network = SentenceNetwork.from_spec(spec).to(self.device)
         if self.device.type == "cpu":
             from sbert.backends.torch.kernels import use_onednn_linears
@@ -75,6 +85,10 @@ class TorchBackend:
         import torch
 
         dev = self.device
+        if self.streams > 1:  # this thread's own intra-op count: all cores only when alone
+            want = self.threads if alone else max(1, self.threads // self.streams)
+            if torch.get_num_threads() != want:
+                torch.set_num_threads(want)
         with torch.inference_mode(), torch.autocast(
             dev.type, dtype=torch.bfloat16, enabled=self.autocast
         ):
