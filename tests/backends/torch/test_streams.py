@@ -8,6 +8,7 @@ import torch
 
 from sbert import SentenceEncoder
 
+
 @pytest.fixture(autouse=True)
 def _keep_torch_threads():
     """threads= and streams change torch's thread count: put it back for the other tests."""
