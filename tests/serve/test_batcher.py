@@ -195,3 +195,48 @@ def test_close_finishes_queued_work() -> None:
         assert [d.embeddings.shape for d in done] == [(1, 3)] * 6
 
     asyncio.run(main())
+
+
+def test_lone_requests_meet_the_same_stream() -> None:
+    """With two streams, requests one at a time all run on stream 0 (its warm threads)."""
+    encoder = FakeEncoder()
+    encoder.backend.streams = 2
+    names: list[str] = []
+    inner = encoder.embed_tokens
+
+    def record(ids, type_ids, alone=False):
+        names.append(threading.current_thread().name)
+        assert alone  # nothing ran beside it
+        return inner(ids, type_ids, alone)
+
+    encoder.embed_tokens = record  # type: ignore[method-assign]
+
+    async def main() -> None:
+        batcher = Batcher(encoder)
+        for i in range(10):
+            await batcher.embed([f"s{i}"])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert names == ["sbert-batch-0"] * 10
+
+
+def test_second_stream_joins_under_load() -> None:
+    encoder = FakeEncoder(delay=0.02)
+    encoder.backend.streams = 2
+    names: set[str] = set()
+    inner = encoder.embed_tokens
+
+    def record(ids, type_ids, alone=False):
+        names.add(threading.current_thread().name)
+        return inner(ids, type_ids, alone)
+
+    encoder.embed_tokens = record  # type: ignore[method-assign]
+
+    async def main() -> None:
+        batcher = Batcher(encoder, max_batch_size=2)
+        await asyncio.gather(*(batcher.embed([f"s{i}"]) for i in range(20)))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert names == {"sbert-batch-0", "sbert-batch-1"}

@@ -384,3 +384,26 @@ def test_minilm_default_model_over_openai_client(minilm, tmp_path: Path) -> None
         assert cosines(got, minilm.encode(texts)).min() >= 0.99999
     finally:
         assert server.stop() == 0
+
+
+def test_workers_share_the_port_and_stop_on_sigterm(tiny_model_dir: Path, tmp_path: Path,
+                                                    tiny_encoder) -> None:
+    """--workers 2: two processes answer on one port; SIGTERM stops both, exit code 0."""
+    server = start_server([str(tiny_model_dir), "--workers", "2"], tmp_path)
+    try:
+        texts = sentences(5, 11)
+        answered = 0
+        deadline = time.monotonic() + 60
+        while answered < 6:
+            assert time.monotonic() < deadline, server.output()
+            status, body = server.request("POST", "/v1/embeddings", {"input": texts})
+            if status == 503:  # the other worker is still loading: what /health says too
+                assert body["error"]["code"] == "model_not_ready"
+                time.sleep(0.2)
+                continue
+            assert status == 200, body
+            got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+            assert cosines(got, tiny_encoder.encode(texts)).min() >= 0.99999
+            answered += 1
+    finally:
+        assert server.stop() == 0, server.output()

@@ -26,11 +26,15 @@ from typing import Any
 import numpy as np
 
 from sbert.errors import SbertError
+from sbert.runtime import release_free_memory
 
 _TOKENIZE_THREADS = 1  # tokenization runs here, off the event loop
 # requests of at most this many characters are tokenized on the event loop: a few tens of
 # microseconds, less than handing them to the tokenizer thread and back
 INLINE_CHARS = 2048
+# seconds between returns of freed memory to the system: batches of ever-changing shapes
+# otherwise leave the C heap fragmented and the resident size climbing
+TRIM_EVERY = 2.0
 
 
 class QueueFull(SbertError):
@@ -167,7 +171,8 @@ class Batcher:
         self._tokens_per_s = 0.0  # recent throughput, for Retry-After
         self._tokenize = ThreadPoolExecutor(_TOKENIZE_THREADS, thread_name_prefix="sbert-tok")
         streams = max(1, int(getattr(encoder.backend, "streams", 1)))
-        self._workers = [threading.Thread(target=self._work, name=f"sbert-batch-{i}",
+        self._last_trim = time.monotonic()
+        self._workers = [threading.Thread(target=self._work, args=(i,), name=f"sbert-batch-{i}",
                                           daemon=True) for i in range(streams)]
         for worker in self._workers:
             worker.start()
@@ -214,7 +219,7 @@ class Batcher:
                 for row, (ids, types) in enumerate(zip(tok.ids, tok.type_ids, strict=True)):
                     self._pending.append(_Item(job, row, ids, types, self._seq))
                     self._seq += 1
-                self._cond.notify(len(texts))
+                self._cond.notify_all()
             await self._wait(job, disconnected)
         return Embedded(job.out, tokens, tok.truncated)
 
@@ -267,12 +272,18 @@ class Batcher:
             taken = set(chosen)
             self._pending = [item for i, item in enumerate(pending) if i not in taken]
         self._running += 1
+        if self._pending:
+            self._cond.notify_all()  # another stream may take the rest
         return batch, self._running == 1 and not self._pending
 
-    def _work(self) -> None:
+    def _work(self, stream: int) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
+                # stream 0 takes every batch it can; the others only join while a batch
+                # runs, so a lone request always meets the same thread (and its warm
+                # intra-op team) instead of two threads taking turns
+                while not self._closing and (not self._pending
+                                             or (stream > 0 and self._running == 0)):
                     self._cond.wait()
                 if not self._pending:
                     return  # closing and nothing left
@@ -287,6 +298,9 @@ class Batcher:
                 error = err
             seconds = time.perf_counter() - start
             self._deliver(batch, emb, error, seconds)
+            if time.monotonic() - self._last_trim > TRIM_EVERY:
+                self._last_trim = time.monotonic()
+                release_free_memory()
 
     def _deliver(self, batch: list[_Item], emb: np.ndarray | None,
                  error: BaseException | None, seconds: float) -> None:
