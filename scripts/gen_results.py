@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path("docs/results_template.md")
 GENERATED = Path("docs/RESULTS.md")
 DOCS = (Path("README.md"), Path("docs/onnx.md"), Path("docs/search.md"),
-        Path("docs/training.md"))
+        Path("docs/training.md"), Path("docs/serve.md"))
 RESULTS = Path("benchmarks/results")
 REGENERATE = ".venv/bin/python scripts/gen_results.py"
 
