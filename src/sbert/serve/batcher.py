@@ -305,11 +305,11 @@ class Batcher:
     def _deliver(self, batch: list[_Item], emb: np.ndarray | None,
                  error: BaseException | None, seconds: float) -> None:
         finished: list[_Job] = []
+        padded = len(batch) * max(item.length for item in batch)  # tokens the pass ran
         with self._cond:
             self._running -= 1
             if emb is not None:
-                tokens = len(batch) * max(item.length for item in batch)
-                rate = tokens / max(seconds, 1e-6)
+                rate = padded / max(seconds, 1e-6)
                 self._tokens_per_s = rate if not self._tokens_per_s else (
                     0.8 * self._tokens_per_s + 0.2 * rate)
             for i, item in enumerate(batch):
@@ -330,4 +330,4 @@ class Batcher:
         for job in finished:
             job.loop.call_soon_threadsafe(_resolve, job, error)
         if self.on_batch is not None and emb is not None:
-            self.on_batch(len(batch), len(batch) * max(item.length for item in batch), seconds)
+            self.on_batch(len(batch), padded, seconds)
