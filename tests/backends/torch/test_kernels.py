@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from sbert.backends.torch.kernels import (  # noqa: E402
     OneDNNLinear,
+    bucket_rows,
     onednn_linear_available,
     stock_linears,
     use_onednn_linears,
@@ -34,6 +35,26 @@ def test_same_outputs_and_gradients_still_flow() -> None:
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
     stock_linears(model)
     assert type(model[0]) is torch.nn.Linear
+
+
+def test_row_counts_round_to_few_buckets_with_little_waste() -> None:
+    sizes = {bucket_rows(rows) for rows in range(1, 16385)}
+    assert len(sizes) <= 80  # kernels built per shape: a bounded set, not one per batch
+    for rows in range(1, 16385):
+        padded = bucket_rows(rows)
+        assert padded >= rows and padded % 8 == 0
+        assert padded <= max(8, rows * 1.125 + 8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 8), (3, 5, 8), (2, 47, 8), (131, 8)])
+def test_bucketed_rows_give_the_same_rows(shape: tuple[int, ...]) -> None:
+    model, x = _model(), torch.randn(*shape)
+    with torch.inference_mode():
+        expected = model(x)
+        use_onednn_linears(model)
+        got = model(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_training_gradients_match_stock() -> None:
