@@ -84,6 +84,9 @@ def test_tokenizing_in_chunks_changes_nothing(tiny_model_dir: Path) -> None:
     assert 1100 // tokenization.PARALLEL_CHUNK_MIN == 2  # so 3 threads make 2 chunks
     assert three.ids == one.ids and three.type_ids == one.type_ids
     assert three.truncated == one.truncated > 0
+    held = enc.tokenizer.encode(texts, hold_gil=True)  # text by text, as the server's loop does
+    assert held.ids == one.ids and held.type_ids == one.type_ids
+    assert held.truncated_rows == one.truncated_rows
 
 
 def test_progress_bar(tiny_encoder: SentenceEncoder, capsys: pytest.CaptureFixture[str]) -> None:

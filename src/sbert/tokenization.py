@@ -97,19 +97,25 @@ class Tokenizer:
         tokenizer.max_positions = model_max_positions
         return tokenizer
 
-    def encode(self, texts: list[str], threads: int = 1) -> Tokenized:
+    def encode(self, texts: list[str], threads: int = 1, hold_gil: bool = False) -> Tokenized:
         """Tokenize ``texts`` (truncating at ``max_seq_length``), without padding.
 
         ``threads``: split a large input into this many chunks tokenized side by side (the
         Rust tokenizer releases the GIL; ``TOKENIZERS_PARALLELISM=false`` keeps the
         tokenizer's own pool off).
+        ``hold_gil``: tokenize text by text without releasing the GIL, for a few short texts
+        on a thread that must not wait (a server's event loop): a batch call releases the GIL
+        and, while other Python threads are busy, can wait milliseconds to get it back for
+        microseconds of work.
         """
         if self.do_lower_case:
             texts = [t.lower() for t in texts]
         # the fast variant skips character offsets, which nothing here reads (tokenizers>=0.20)
         batch = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
         chunks = max(1, min(threads, len(texts) // PARALLEL_CHUNK_MIN))
-        if chunks == 1:
+        if hold_gil:
+            encs = [self.backend.encode(text, add_special_tokens=True) for text in texts]
+        elif chunks == 1:
             encs = batch(texts, add_special_tokens=True)
         else:
             from concurrent.futures import ThreadPoolExecutor

@@ -9,14 +9,21 @@ import time
 import numpy as np
 import pytest
 
-from sbert.serve.batcher import Batcher, Closed, QueueFull, TooLong, select_batch
+from sbert.serve.batcher import (
+    Batcher,
+    Closed,
+    QueueFull,
+    TooLong,
+    select_batch,
+    split_by_length,
+)
 from sbert.tokenization import Tokenized
 
 
 class FakeTokenizer:
     max_seq_length = 8
 
-    def encode(self, texts: list[str], threads: int = 1) -> Tokenized:
+    def encode(self, texts: list[str], threads: int = 1, hold_gil: bool = False) -> Tokenized:
         ids = [[len(t)] + [ord(c) for c in t.split()[0]] * (len(t.split()) - 1) + [0]
                for t in texts]
         cut = tuple(i for i, x in enumerate(ids) if len(x) > self.max_seq_length)
@@ -68,6 +75,39 @@ def test_select_batch_limits() -> None:
     assert select_batch([100], max_tokens=10, max_size=4) == [0]  # the oldest always runs
     assert len(select_batch([5] * 20, max_tokens=1000, max_size=4)) == 4
     assert len(select_batch([5] * 20, max_tokens=25, max_size=100)) == 5
+
+
+def test_split_by_length_cuts_where_padding_costs_more_than_a_call() -> None:
+    lengths = [40, 8, 9, 41, 8, 10]
+    runs = split_by_length(lengths, call_cost=32)
+    assert sorted(i for run in runs for i in run) == list(range(6))  # each row once
+    assert [sorted(lengths[i] for i in run) for run in runs] == [[8, 8, 9, 10], [40, 41]]
+    # a call dearer than the padding it saves: one run
+    assert len(split_by_length(lengths, call_cost=1000)) == 1
+    assert split_by_length([7], call_cost=0) == [[0]]
+    # free calls: one run per distinct length
+    assert len(split_by_length([3, 5, 3, 5, 9], call_cost=0)) == 3
+
+
+def test_split_batches_answer_each_request_in_order() -> None:
+    encoder = FakeEncoder(delay=0.01)
+    requests = [[("x" * (1 + i % 3)) + " w" * (1 + 5 * (i % 2))] for i in range(24)]
+
+    async def main() -> list:
+        batcher = Batcher(encoder, max_batch_tokens=256, max_batch_size=16, split_cost=2)
+        try:
+            return await _embed_all(batcher, requests)
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(main())
+    tok = FakeTokenizer()
+    for texts, done in zip(requests, results, strict=True):
+        expected = tok.encode(texts)
+        assert done.embeddings[:, 0].tolist() == [x[0] for x in expected.ids]
+        assert done.embeddings[:, 1].tolist() == [len(x) for x in expected.ids]
+    # short and long sentences (3 and 8 tokens) never shared a pass
+    assert all(len(set(b)) == 1 for b in encoder.batches)
 
 
 async def _embed_all(batcher: Batcher, requests: list[list[str]]) -> list:

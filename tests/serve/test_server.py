@@ -159,6 +159,20 @@ def test_bad_bodies_are_openai_style_4xx(tiny_server: Server, raw: bytes, status
     assert body["error"]["code"] == code and body["error"]["message"]
 
 
+def test_fast_reader_and_fastapi_route_answer_alike(tiny_server: Server) -> None:
+    """``dimensions: 4`` is read by the guard's fast reader; ``4.0`` goes through FastAPI
+    (pydantic accepts it as 4): both answers must be the same."""
+    texts = sentences(3, 7)
+    answers = []
+    for dims in (b"4", b"4.0"):
+        raw = b'{"input": %s, "dimensions": %s}' % (json.dumps(texts).encode(), dims)
+        status, body = tiny_server.request("POST", "/v1/embeddings", raw=raw)
+        assert status == 200, body
+        answers.append(body)
+    assert answers[0] == answers[1]
+    assert len(answers[0]["data"][0]["embedding"]) == 4
+
+
 def test_unknown_route_and_method(tiny_server: Server) -> None:
     status, body = tiny_server.request("GET", "/v1/nothing")
     assert status == 404 and body["error"]["type"] == "not_found_error"

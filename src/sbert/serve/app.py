@@ -22,7 +22,7 @@ from sbert._version import __version__
 from sbert.serve.config import ServeConfig
 from sbert.serve.errors import ApiError, error_response, validation_message
 from sbert.serve.metrics import endpoint_label
-from sbert.serve.routes import add_routes
+from sbert.serve.routes import add_routes, answer_embeddings, plain_embeddings_request
 from sbert.serve.state import ServerState
 
 logger = logging.getLogger("sbert.serve")
@@ -40,7 +40,9 @@ class Guard:
     """Pure ASGI middleware: body size limit, API key, request count and latency.
 
     Runs before routing, so an oversize body is refused before it is read whole, and every
-    answer (errors included) is counted by endpoint and status.
+    answer (errors included) is counted by endpoint and status. It also answers the ordinary
+    ``POST /v1/embeddings`` itself (:func:`~sbert.serve.routes.plain_embeddings_request`);
+    any other body of that route goes on to FastAPI.
     """
 
     def __init__(self, app: Any, state: ServerState) -> None:
@@ -70,6 +72,18 @@ class Guard:
             if refusal is not None:
                 await refusal(scope, receive, send_counted)
                 return
+            if (path == "/v1/embeddings" and scope["method"] == "POST" and self.state.ready
+                    and _is_json(scope)):
+                body = await self._read_body(receive)
+                if body is None:
+                    return  # the client left before sending its body
+                request = plain_embeddings_request(body, self.state)
+                if request is not None:
+                    response = await self._answer(answer_embeddings(self.state, receive,
+                                                                    *request))
+                    await response(scope, receive, send_counted)
+                    return
+                receive = _replay(body, receive)  # FastAPI reads (and judges) it again
             seen = [0]
 
             async def receive_limited() -> dict[str, Any]:
@@ -90,6 +104,38 @@ class Guard:
             metrics.requests.labels(label, str(status[0])).inc()
             metrics.latency.labels(label).observe(time.perf_counter() - start)
 
+    async def _read_body(self, receive: Any) -> bytes | None:
+        """The whole request body, or ``None`` if the client disconnected first.
+
+        Raises:
+            _BodyTooLarge: more than the limit arrived (chunked bodies state no length).
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    @staticmethod
+    async def _answer(work: Any) -> Any:
+        """The response of ``work``, with errors answered as the app's handlers answer them."""
+        try:
+            return await work
+        except ApiError as err:
+            return error_response(err.status, err.message, err.code, err.param, err.headers)
+        except Exception as err:  # noqa: BLE001 - a bug: logged, answered 500 like the app does
+            logger.exception("POST /v1/embeddings failed")
+            return error_response(500, f"internal error ({type(err).__name__}); see the "
+                                  "server log", "internal_error")
+
     def _refuse(self, scope: dict[str, Any], path: str) -> Any:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
@@ -108,6 +154,27 @@ class Guard:
         self.state.metrics.rejected.labels("body_too_large").inc()
         return error_response(413, f"the body is over {self.limit} bytes; send fewer or "
                               "shorter inputs per request", "body_too_large")
+
+
+def _is_json(scope: dict[str, Any]) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"application/json"
+    return False
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that gives ``body`` once, then what the client sends next."""
+    sent = [False]
+
+    async def replayed() -> dict[str, Any]:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replayed
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:

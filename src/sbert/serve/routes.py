@@ -9,6 +9,7 @@ import base64
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, Response
 
@@ -42,16 +43,21 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _disconnect(request: Request) -> None:
-    """Returns when the client closes its connection."""
+async def _disconnect(receive: Any) -> None:
+    """Returns when the client closes its connection (``receive``: the ASGI callable)."""
     while True:
-        message = await request.receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             return
 
 
-async def embed_texts(state: ServerState, request: Request, texts: list[str]) -> Embedded:
-    """Embed ``texts`` through the batcher, as HTTP errors where they cannot be."""
+async def embed_texts(state: ServerState, request: Request | Any, texts: list[str]
+                      ) -> Embedded:
+    """Embed ``texts`` through the batcher, as HTTP errors where they cannot be.
+
+    ``request``: the Starlette request, or the ASGI ``receive`` callable once the body is read
+    (the client's disconnect takes the request's sentences out of the queue).
+    """
     if not state.ready or state.batcher is None:
         raise ApiError(503, f"the model is {state.status}; retry when /health says ok",
                        "model_not_ready", headers={"Retry-After": "1"})
@@ -61,7 +67,8 @@ async def embed_texts(state: ServerState, request: Request, texts: list[str]) ->
             state.metrics.rejected.labels("input_too_long").inc()
             raise ApiError(413, f"input {i} has {len(text)} characters; the limit is {limit} "
                            "(--max-input-chars)", "input_too_long", "input")
-    watcher = asyncio.ensure_future(_disconnect(request))
+    receive = request.receive if isinstance(request, Request) else request
+    watcher = asyncio.ensure_future(_disconnect(receive))
     try:
         done = await state.batcher.embed(texts, watcher)
     except QueueFull as err:
@@ -91,6 +98,58 @@ def _usage(tokens: int) -> dict[str, int]:
     return {"prompt_tokens": tokens, "total_tokens": tokens}
 
 
+async def answer_embeddings(state: ServerState, request: Request | Any, texts: list[str],
+                            encoding_format: str, dimensions: int | None) -> Response:
+    """Embed ``texts`` and answer with OpenAI's embeddings list (valid arguments only)."""
+    done = await embed_texts(state, request, texts)
+    emb = done.embeddings
+    if dimensions is not None and dimensions < emb.shape[1]:
+        emb = normalize(np.ascontiguousarray(emb[:, :dimensions]))
+    if encoding_format == "base64":
+        rows: list[Any] = [base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
+                           for row in emb]
+    else:
+        rows = list(emb)
+    data = [{"object": "embedding", "index": i, "embedding": row}
+            for i, row in enumerate(rows)]
+    return json_response({"object": "list", "data": data, "model": state.config.served_name,
+                          "usage": _usage(done.tokens)})
+
+
+def plain_embeddings_request(body: bytes, state: ServerState
+                             ) -> tuple[list[str], str, int | None] | None:
+    """``(texts, encoding_format, dimensions)`` of an ordinary, valid embeddings body.
+
+    The common request (a JSON object whose ``input`` is a string or a short list of strings)
+    is read here with orjson, without FastAPI's routing and pydantic validation: on a small
+    machine those cost about as much as embedding the sentence. Anything else (invalid,
+    unusual or out of limits) gives ``None``, and the request takes the FastAPI route, whose
+    schema and error answers stay the reference; this reader accepts a subset of what that
+    route accepts and reads it the same way (tests send the same bodies both ways).
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict:
+        return None
+    texts = doc.get("input")
+    if type(texts) is str:
+        texts = [texts]
+    elif (type(texts) is not list or not texts or len(texts) > state.config.max_inputs
+          or any(type(t) is not str for t in texts)):
+        return None
+    fmt = doc.get("encoding_format", "float")
+    dims = doc.get("dimensions")
+    if (fmt not in ("float", "base64")
+            or not (dims is None or (type(dims) is int
+                                     and 1 <= dims <= state.encoder.dimension))
+            or any(doc.get(key) is not None and type(doc[key]) is not str
+                   for key in ("model", "user"))):
+        return None
+    return texts, fmt, dims
+
+
 def add_routes(app: FastAPI, state: ServerState) -> None:
     """Register every endpoint of the server on ``app``."""
     config = state.config
@@ -105,19 +164,8 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         if body.dimensions is not None and body.dimensions > state.encoder.dimension:
             raise ApiError(422, f"dimensions={body.dimensions} is more than the model's "
                            f"{state.encoder.dimension}", "invalid_value", "dimensions")
-        done = await embed_texts(state, request, texts)
-        emb = done.embeddings
-        if body.dimensions is not None and body.dimensions < emb.shape[1]:
-            emb = normalize(np.ascontiguousarray(emb[:, : body.dimensions]))
-        if body.encoding_format == "base64":
-            rows: list[Any] = [base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
-                               for row in emb]
-        else:
-            rows = list(emb)
-        data = [{"object": "embedding", "index": i, "embedding": row}
-                for i, row in enumerate(rows)]
-        return json_response({"object": "list", "data": data, "model": name,
-                              "usage": _usage(done.tokens)})
+        return await answer_embeddings(state, request, texts, body.encoding_format,
+                                       body.dimensions)
 
     @app.post("/v1/similarity", response_model=SimilarityResponse, responses=_ERRORS,
               tags=["sbert"])

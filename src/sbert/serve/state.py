@@ -23,6 +23,9 @@ logger = logging.getLogger("sbert.serve")
 T = TypeVar("T")
 
 # sentences run once before the server says it is ready: kernels are chosen on first use
+# ONNX graphs run padded: a batch runs as passes of similar lengths, one more pass costing
+# about this many tokens' time (batcher.split_by_length)
+SPLIT_COST = 32
 WARMUP = ["A man is playing a guitar.",
           "The quick brown fox jumps over the lazy dog while the farmer watches from afar.",
           "Ok."]
@@ -63,7 +66,8 @@ class ServerState:
             cfg = self.config
             self.batcher = Batcher(self.encoder, cfg.max_batch_tokens, cfg.max_batch_size,
                                    cfg.max_queue, truncate=True,
-                                   on_batch=self.metrics.observe_batch)
+                                   on_batch=self.metrics.observe_batch,
+                                   split_cost=None if cfg.backend == "torch" else SPLIT_COST)
             for text in WARMUP:
                 await self.batcher.embed([text])
             await self.batcher.embed(WARMUP * 4)
