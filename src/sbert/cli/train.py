@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,7 +28,8 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output model folder.")
 @click.option("--epochs", type=int, default=None, help="Default: 1 for NLI, 4 for STS.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="Examples per step; with --nproc or torchrun, split among the processes.")
 @click.option("--lr", type=float, default=2e-5, show_default=True, help="Peak learning rate.")
 @click.option("--warmup", type=float, default=0.1, show_default=True,
               help="Warm-up: a fraction of the steps (< 1) or a number of steps.")
@@ -42,6 +45,8 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
               help="Evaluate every N steps (0: after each epoch).")
 @click.option("--checkpoint-steps", type=click.IntRange(min=0), default=500, show_default=True,
               help="Save a resumable checkpoint every N steps (0: never).")
+@click.option("--log-steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Write the mean training loss to training_log.jsonl every N steps.")
 @click.option("--select-best", is_flag=True, help="Save the best dev checkpoint, not the last.")
 @click.option("--pooling", type=click.Choice(["mean", "max", "cls"]), default=None,
               help="Override the start model's pooling.")
@@ -53,13 +58,17 @@ RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
                    "run over.")
 @click.option("--device", default=None, help="torch device; default: CUDA if available.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train in N processes on this machine (torch DDP under torchrun; one per "
+                   "GPU, or the CPU cores shared). The same result as one process.")
 def train(
     recipe: str, model: str, train_files: tuple[Path, ...], more_train: tuple[Path, ...],
     dev: Path | None, output: Path,
     epochs: int | None, batch_size: int, lr: float, warmup: float, weight_decay: float,
     max_seq_length: int | None, seed: int, grad_accum: int, precision: str, eval_steps: int,
-    checkpoint_steps: int, select_best: bool, pooling: str | None, limit: int | None,
-    resume: bool, overwrite: bool, device: str | None, quiet: bool,
+    checkpoint_steps: int, log_steps: int, select_best: bool, pooling: str | None,
+    limit: int | None, resume: bool, overwrite: bool, device: str | None, quiet: bool,
+    nproc: int,
 ) -> None:
     """Train a sentence embedding model and save it as a sentence-transformers folder.
 
@@ -73,6 +82,11 @@ def train(
       sbert train -r nli-softmax -m bert-base-uncased --dev stsb/dev.tsv -o out/nli \\
           --train snli_1.0_train.jsonl multinli_1.0_train.jsonl
       sbert train -r sts -m out/nli --train stsb/train.tsv --dev stsb/dev.tsv -o out/nli-sts
+
+    \b
+    Several processes (torch DDP; --batch-size is the global batch):
+      sbert train ... --nproc 4
+      torchrun --nproc-per-node 4 -m sbert train ...
     """
     for name, value in (("--batch-size", batch_size), ("--grad-accum", grad_accum)):
         if value < 1:
@@ -84,6 +98,12 @@ def train(
     check_output(output, model, resume=resume, overwrite=overwrite)  # before loading torch
     if precision == "fp16" and (device or "").startswith("cpu"):
         raise UsageError("fp16 needs a CUDA device; use --precision bf16 on CPU")
+    if nproc > 1:  # this very command again, in nproc processes under torchrun
+        code = _launch(nproc, batch_size, device)
+        if code:
+            sys.exit(code)  # the processes reported their error themselves
+        return
+    from sbert.training import distributed
     from sbert.training.recipes import run_recipe
 
     # bad settings found later (fp16 on CPU, resume with other data) raise sbert.errors
@@ -95,7 +115,12 @@ def train(
         batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
         grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
         checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,
+        log_steps=log_steps,
     )
+    main = distributed.is_main()
+    distributed.destroy()
+    if not main:
+        return
     state = result.state
     best = ""
     if state.best_step is not None:
@@ -105,3 +130,43 @@ def train(
         f"({state.step} {'step' if state.step == 1 else 'steps'}, "
         f"{state.examples_per_second:.1f} examples/s){best}; saved {output}"
     )
+
+
+def _launch(nproc: int, batch_size: int, device: str | None) -> int:
+    """Re-run this very command without --nproc in ``nproc`` processes under torchrun.
+
+    Returns:
+        torchrun's exit code.
+    """
+    from sbert.training import distributed
+
+    if distributed.launched_by_torchrun():
+        raise UsageError("--nproc starts torchrun itself; under torchrun leave it out (its "
+                         "--nproc-per-node sets the processes)")
+    distributed.check_launch(nproc, batch_size, device)
+    ctx = click.get_current_context()
+    verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
+    args = ["-v"] * verbose + [ctx.info_name or "train", *_argv(ctx.command, ctx.params)]
+    return distributed.launch(nproc, args, device)
+
+
+def _argv(command: click.Command, values: dict[str, Any]) -> list[str]:
+    """Command-line arguments that give ``command`` these parameter values, less --nproc."""
+    args: list[str] = []
+    positional: list[str] = []
+    for param in command.params:
+        value = values.get(param.name or "")
+        if param.name == "nproc" or value is None or value is False or value == ():
+            continue
+        if isinstance(param, click.Argument):
+            positional.extend(str(v) for v in value)
+            continue
+        flag = param.opts[0]
+        if isinstance(param, click.Option) and param.is_flag:
+            args.append(flag)
+        elif isinstance(value, tuple | list):
+            for item in value:
+                args.extend([flag, str(item)])
+        else:
+            args.extend([flag, str(value)])
+    return [*args, "--", *positional] if positional else args

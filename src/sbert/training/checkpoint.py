@@ -67,7 +67,7 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -
         The checkpoint folder.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{_PREFIX}{step:08d}"
+    final = checkpoint_path(folder, step)
     tmp = folder / f".tmp-{_PREFIX}{step:08d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -78,6 +78,11 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -
         shutil.rmtree(old, ignore_errors=True)
     logger.info("saved checkpoint %s", final)
     return final
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    """The folder :func:`save_checkpoint` writes for ``step``."""
+    return folder / f"{_PREFIX}{step:08d}"
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

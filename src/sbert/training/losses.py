@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sbert.errors import UsageError
+from sbert.training.distributed import gather_with_grad, row_offset
 
 Features = Sequence[dict[str, torch.Tensor]]
 
@@ -155,7 +156,8 @@ class CosineSimilarityLoss(nn.Module):
 class CoSENTLoss(nn.Module):
     """CoSENT: for every two pairs with gold ``s_i > s_j``, penalise ``cos_j >= cos_i``.
 
-    ``log(1 + sum exp(scale * (cos_j - cos_i)))`` over those ``(i, j)``.
+    ``log(1 + sum exp(scale * (cos_j - cos_i)))`` over those ``(i, j)``. Under DDP the pairs
+    are those of the global batch: each rank gathers every rank's similarities and scores.
 
     Args:
         model: the sentence network.
@@ -170,8 +172,10 @@ class CoSENTLoss(nn.Module):
     def forward(self, features: Features, labels: torch.Tensor) -> torch.Tensor:
         u, v = embed_columns(self.model, features)  # (batch, dim) each
         cos = torch.cosine_similarity(u.float(), v.float()) * self.scale  # (batch,)
+        # under DDP: every pair of the global batch, on every rank
+        cos = gather_with_grad(cos)  # (global batch,)
+        gold = gather_with_grad(labels.float().view(-1))  # (global batch,)
         diff = cos[None, :] - cos[:, None]  # (batch, batch): cos_j - cos_i
-        gold = labels.float().view(-1)
         wrong = gold[:, None] > gold[None, :]  # (batch, batch): s_i > s_j
         diff = diff.masked_fill(~wrong, -1e12)
         zero = torch.zeros(1, dtype=diff.dtype, device=diff.device)
@@ -212,7 +216,9 @@ class MultipleNegativesRankingLoss(nn.Module):
     """In-batch negatives: anchor ``i`` must pick its positive ``i`` among all candidates.
 
     Columns are (anchor, positive[, hard negative...]); the candidates of each anchor are every
-    positive and hard negative in the batch. Cross-entropy over ``scale * cos``.
+    positive and hard negative in the batch. Cross-entropy over ``scale * cos``. Under DDP the
+    batch is the global one: candidates are gathered from every rank (with gradients), so the
+    in-batch negatives are those of one process training on the whole global batch.
 
     Args:
         model: the sentence network.
@@ -230,9 +236,11 @@ class MultipleNegativesRankingLoss(nn.Module):
             raise UsageError("MultipleNegativesRankingLoss needs (anchor, positive[, negative])")
         emb = [e.float() for e in embed_columns(self.model, features)]
         anchors = nn.functional.normalize(emb[0], dim=1)  # (batch, dim)
-        candidates = nn.functional.normalize(torch.cat(emb[1:]), dim=1)  # (batch * k, dim)
-        scores = anchors @ candidates.T * self.scale  # (batch, batch * k)
-        target = torch.arange(len(anchors), device=scores.device)  # positive i is column i
+        # under DDP the candidates are every rank's: column by column, in global batch order
+        columns = [gather_with_grad(e) for e in emb[1:]]  # k x (global batch, dim)
+        candidates = nn.functional.normalize(torch.cat(columns), dim=1)  # (global * k, dim)
+        scores = anchors @ candidates.T * self.scale  # (batch, global * k)
+        target = torch.arange(len(anchors), device=scores.device) + row_offset()  # positives
         return self.loss_fct(scores, target)
 
 

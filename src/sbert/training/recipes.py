@@ -6,6 +6,7 @@ the loss, train, save a sentence-transformers folder with a model card and a los
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,8 +136,12 @@ def run_recipe(
             folder, or start its run over. Never into or around the start model's folder.
         card: write README.md and the loss-curve PNG.
         **config: further :class:`~sbert.training.trainer.TrainConfig` fields.
+
+    Under ``torchrun`` every process runs this with the same arguments and trains its share
+    (:mod:`sbert.training.distributed`); rank 0 alone checks, locks and writes ``output``.
     """
     from sbert.encoder import SentenceEncoder
+    from sbert.training import distributed
     from sbert.training.checkpoint import seed_everything
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
@@ -145,7 +150,11 @@ def run_recipe(
     if not train:
         raise UsageError("give at least one training file")
     output = Path(output)
-    check_output(output, model, resume=resume, overwrite=overwrite)  # before any work
+    device = distributed.local_device(device)  # under torchrun with CUDA: cuda:LOCAL_RANK
+    distributed.init_from_env(device)
+    main = distributed.is_main()
+    if main:
+        check_output(output, model, resume=resume, overwrite=overwrite)  # before any work
     examples = concat_examples([spec.read(f) for f in train]).subset(limit)
     evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
     seed_everything(cfg.seed)  # the classifier head's initial weights
@@ -160,8 +169,12 @@ def run_recipe(
     logger.info("%s: %d training examples, %d steps", recipe, len(examples),
                 trainer.state.total_steps)
     info = {"recipe": spec.name, "start_model": str(model), "train_files": [str(f) for f in train]}
-    with run_folder(output, model, resume=resume, overwrite=overwrite, info=info):
+    folder = (run_folder(output, model, resume=resume, overwrite=overwrite, info=info) if main
+              else contextlib.nullcontext(output))
+    with folder:
         state = trainer.train(resume=resume)
+        if not main:
+            return RunResult(output, encoder, loss, state, len(examples))
         encoder.save(output)
         head = {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
         if head:

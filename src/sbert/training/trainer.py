@@ -4,6 +4,11 @@ Per step: pad a pre-tokenized batch, run the loss under autocast, backward, and 
 ``grad_accum`` batches clip, step AdamW and the warm-up schedule. Around it: evaluation every
 ``eval_steps`` (keeping the best model), checkpoints every ``checkpoint_steps`` that resume
 exactly, a progress bar and a JSONL log.
+
+Under ``torchrun`` (see :mod:`sbert.training.distributed`) the same loop runs in every
+process: the batches are those of one process (``batch_size`` is the global batch), each rank
+trains on its slice of each, DDP averages the gradients, and rank 0 alone logs, evaluates and
+saves. N processes train exactly as one process would.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from torch import nn
 
 from sbert.errors import TrainingDiverged, UsageError
 from sbert.files import write_json
+from sbert.training import distributed
 from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
 from sbert.training.checkpoint import (
+    checkpoint_path,
     list_checkpoints,
     load_checkpoint,
     rng_state,
@@ -47,7 +54,7 @@ class TrainConfig:
     """Hyper-parameters; the defaults are the paper's (batch 16, lr 2e-5, 10 % warm-up)."""
 
     epochs: int = 1
-    batch_size: int = 16
+    batch_size: int = 16  # the global batch: under DDP split among the processes
     lr: float = 2e-5
     warmup: float = 0.1  # < 1: fraction of the steps; >= 1: a step count
     weight_decay: float = 0.01
@@ -143,6 +150,12 @@ class Trainer:
         self.encoder = encoder
         self.network: nn.Module = encoder.network
         self.device = torch.device(encoder.device)
+        distributed.init_from_env(self.device)  # a no-op outside torchrun
+        self.main, self.world = distributed.is_main(), distributed.world_size()
+        if self.config.batch_size % self.world:
+            raise UsageError(
+                f"batch size {self.config.batch_size} is the global batch, split among "
+                f"{self.world} processes; make it a multiple of {self.world}")
         if self.config.precision == "fp16" and self.device.type != "cuda":
             raise UsageError("fp16 needs a CUDA device; use precision='bf16' on CPU")
         self.tasks = list(tasks)
@@ -152,6 +165,7 @@ class Trainer:
         self.state = TrainState()
         for task in self.tasks:
             task.loss.to(self.device)
+        self.objectives = distributed.wrap_losses([t.loss for t in self.tasks], self.device)
         self.data = [TokenizedExamples(t.examples, encoder.tokenizer) for t in self.tasks]
         cfg = self.config
         flags = [t.no_duplicates for t in self.tasks]
@@ -178,7 +192,7 @@ class Trainer:
             The final state (steps, examples/s, best metric...).
         """
         cfg = self.config
-        seed_everything(cfg.seed)
+        seed_everything(cfg.seed + distributed.rank())  # each rank its own dropout masks
         if resume:
             self._resume(resume)  # replaces self.state
         state = self.state
@@ -221,7 +235,8 @@ class Trainer:
             self.network.eval()  # the encoder goes back to inference (dropout off)
         self._check_finite("weights")  # the caller saves them next
         best = self.best_dir
-        if cfg.select_best and best is not None and (best / "modules.json").exists():
+        if (cfg.select_best and self.main and best is not None
+                and (best / "modules.json").exists()):
             self._load_best()
         for cb in self.callbacks:
             cb.on_train_end(self)
@@ -231,12 +246,16 @@ class Trainer:
         """Forward/backward over the batches of one accumulation window, then one update."""
         total, examples = 0.0, 0
         for task_index, rows in window:
-            features, labels = self.data[task_index].batch(rows, self.device)
-            with self._autocast():
-                loss = self.tasks[task_index].loss(features, labels) / len(window)
+            shard, local = distributed.split_batch(rows)  # this rank's slice of the batch
+            features, labels = self.data[task_index].batch(local, self.device)
+            with distributed.batch_shard(shard), self._autocast():
+                loss = self.objectives(task_index, features, labels)
+            # DDP averages over the ranks: weighted, that is the global batch's mean loss
+            loss = loss * (shard.weight / len(window))
             self.scaler.scale(loss).backward()
             total += float(loss.detach())
             examples += len(rows)
+        total = distributed.all_reduce_sum(total, self.device) / self.world
         self._check_finite("loss", total)  # before the update: no step from a NaN loss
         if self.config.max_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
@@ -273,24 +292,29 @@ class Trainer:
         state.last_eval_step = state.step
         if self.evaluator is None:
             return {}
+        metrics = distributed.broadcast_object(self._run_evaluator() if self.main else None)
+        primary = metrics[self.evaluator.primary_metric]
+        state.metrics = metrics
+        if self.main:
+            append_entry(self.output_dir,
+                         {"type": "eval", "step": state.step, "epoch": state.epoch, **metrics})
+            logger.info("step %d: %s = %.4f", state.step, self.evaluator.primary_metric, primary)
+        if state.best_metric is None or primary > state.best_metric:
+            state.best_metric, state.best_step = primary, state.step
+            if self.best_dir is not None and self.main:
+                self._save_best(metrics)
+        for cb in self.callbacks:
+            cb.on_evaluate(self, metrics)
+        return metrics
+
+    def _run_evaluator(self) -> dict[str, float]:
+        assert self.evaluator is not None
         self.network.eval()
         try:
             raw = self.evaluator(self.encoder)
         finally:
             self.network.train()
-        metrics = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
-        primary = metrics[self.evaluator.primary_metric]
-        state.metrics = metrics
-        append_entry(self.output_dir,
-                     {"type": "eval", "step": state.step, "epoch": state.epoch, **metrics})
-        logger.info("step %d: %s = %.4f", state.step, self.evaluator.primary_metric, primary)
-        if state.best_metric is None or primary > state.best_metric:
-            state.best_metric, state.best_step = primary, state.step
-            if self.best_dir is not None:
-                self._save_best(metrics)
-        for cb in self.callbacks:
-            cb.on_evaluate(self, metrics)
-        return metrics
+        return {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
 
     @property
     def best_dir(self) -> Path | None:
@@ -331,15 +355,22 @@ class Trainer:
         return self.output_dir / "checkpoints"
 
     def save_checkpoint(self) -> Path:
-        """Save everything needed to continue exactly from the current step."""
+        """Save everything needed to continue exactly from the current step.
+
+        Under DDP every rank calls it (each hands over its RNG state); rank 0 writes.
+        """
         self._check_finite("weights")
+        rngs = distributed.gather_objects(rng_state())
+        if not self.main:
+            return checkpoint_path(self.checkpoint_dir, self.state.step)
         state = {
             "network": self.network.state_dict(),
             "heads": [_head_state(t.loss) for t in self.tasks],
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rngs[0],
+            "rank_rng": rngs,  # every rank's, in rank order
             "state": asdict(self.state),
             "config": asdict(self.config),
             "data": plan_fingerprint(self.plans),
@@ -348,15 +379,12 @@ class Trainer:
                                self.config.keep_checkpoints)
 
     def _resume(self, resume: bool | str | Path) -> None:
-        if resume is True:
-            found = list_checkpoints(self.checkpoint_dir)
-            if not found:
-                logger.warning("no checkpoint in %s; starting from scratch", self.checkpoint_dir)
-                return
-            path = found[-1]
-        else:
-            path = Path(str(resume))
-        ckpt = load_checkpoint(path)
+        # rank 0 reads the checkpoint and hands it to the others (their disks may lack it)
+        found = distributed.broadcast_object(self._find_checkpoint(resume) if self.main
+                                             else None)
+        if found is None:
+            return
+        path, ckpt = found
         if ckpt["data"] != plan_fingerprint(self.plans):
             raise UsageError(
                 f"{path} was saved with other data, batch size, seed or epochs; resume with the "
@@ -369,19 +397,38 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
-        set_rng_state(ckpt["rng"])
-        truncate_after(self.output_dir, self.state.step)
-        logger.info("resumed from %s at step %d", path, self.state.step)
+        rngs = ckpt.get("rank_rng", [ckpt["rng"]])
+        if len(rngs) == self.world:
+            set_rng_state(rngs[distributed.rank()])
+        else:  # the data and weights resume exactly; dropout masks are drawn afresh
+            logger.warning("%s was saved by %d process(es), resumed by %d: each rank's random "
+                           "state starts afresh", path, len(rngs), self.world)
+        if self.main:
+            truncate_after(self.output_dir, self.state.step)
+            logger.info("resumed from %s at step %d", path, self.state.step)
+
+    def _find_checkpoint(self, resume: bool | str | Path) -> tuple[Path, dict[str, Any]] | None:
+        """The checkpoint to resume from and its contents (None: start from scratch)."""
+        if resume is True:
+            found = list_checkpoints(self.checkpoint_dir)
+            if not found:
+                logger.warning("no checkpoint in %s; starting from scratch", self.checkpoint_dir)
+                return None
+            return found[-1], load_checkpoint(found[-1])
+        return Path(str(resume)), load_checkpoint(Path(str(resume)))
 
     # -- logging --------------------------------------------------------------------------------
     def _progress_bar(self) -> Any:
         from tqdm.auto import tqdm
 
         return tqdm(total=self.state.total_steps, initial=self.state.step, unit="step",
-                    desc="train", disable=not self.config.show_progress, dynamic_ncols=True)
+                    desc="train", disable=not (self.config.show_progress and self.main),
+                    dynamic_ncols=True)
 
     def _log_train(self, losses: list[float]) -> None:
         state = self.state
+        if not self.main:
+            return
         append_entry(self.output_dir, {
             "type": "train", "step": state.step, "epoch": state.epoch,
             "loss": sum(losses) / len(losses), "lr": self.scheduler.get_last_lr()[0],
