@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,9 +26,9 @@ import torch
 from torch import nn
 
 from sbert.errors import TrainingDiverged, UsageError
-from sbert.files import write_json
 from sbert.training import distributed
 from sbert.training.batching import TokenizedExamples, epoch_plan, plan_fingerprint
+from sbert.training.best_model import head_state, load_best, save_best
 from sbert.training.checkpoint import (
     checkpoint_path,
     list_checkpoints,
@@ -323,28 +322,12 @@ class Trainer:
     def _save_best(self, metrics: dict[str, float]) -> None:
         assert self.best_dir is not None
         self._check_finite("weights")
-        tmp = self.best_dir.with_name(".tmp-best")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.encoder.save(tmp)
-        heads = {i: _head_state(t.loss) for i, t in enumerate(self.tasks)}
-        torch.save(heads, tmp / "loss_heads.pt")
-        info = {"step": self.state.step, "metrics": metrics}
-        write_json(tmp / "best.json", info)
-        shutil.rmtree(self.best_dir, ignore_errors=True)
-        tmp.rename(self.best_dir)
+        save_best(self.best_dir, self.encoder, [t.loss for t in self.tasks], self.state.step,
+                  metrics)
 
     def _load_best(self) -> None:
-        from sbert.backends.torch.network import SentenceNetwork
-
         assert self.best_dir is not None
-        from sbert.folder import read_folder
-
-        best = SentenceNetwork.from_spec(read_folder(self.best_dir)).to(self.device)
-        self.network.load_state_dict(best.state_dict())
-        heads = torch.load(self.best_dir / "loss_heads.pt", map_location=self.device,
-                           weights_only=True)
-        for i, task in enumerate(self.tasks):
-            task.loss.load_state_dict(heads[i], strict=False)
+        load_best(self.best_dir, self.network, [t.loss for t in self.tasks], self.device)
         logger.info("restored the best model (step %s)", self.state.best_step)
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -365,7 +348,7 @@ class Trainer:
             return checkpoint_path(self.checkpoint_dir, self.state.step)
         state = {
             "network": self.network.state_dict(),
-            "heads": [_head_state(t.loss) for t in self.tasks],
+            "heads": [head_state(t.loss) for t in self.tasks],
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -436,7 +419,3 @@ class Trainer:
             "train_seconds": round(state.train_seconds, 3),
         })
 
-
-def _head_state(loss: nn.Module) -> dict[str, torch.Tensor]:
-    """The loss's own parameters (e.g. SoftmaxLoss' classifier), without the shared network."""
-    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
