@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +17,46 @@ from sbert.similarity import SIMILARITY_FNS, pairwise_similarity
 @click.command()
 @click.argument("input_file", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True,
-              help="Output file: .npy, .parquet or .jsonl.")
-@click.option("--column", "-c", default=None, help="Text column (CSV/TSV) or key (JSONL).")
+              help="Output file: .npy, .parquet or .jsonl; with --ray, a folder of Parquet "
+                   "shards.")
+@click.option("--column", "-c", default=None,
+              help="Text column (CSV/TSV; Parquet with --ray) or key (JSONL); with --ray the "
+                   "default is 'text'.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--normalize/--no-normalize", default=False, help="L2-normalize the embeddings.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Encoding processes, each with cores/N threads, capped by the cores and "
                    "memory available; output order is kept.")
+@click.option("--ray", "ray_address", default=None, is_flag=False, flag_value="local",
+              metavar="[local|ADDRESS]",
+              help="Encode with Ray Data: on this machine (local, the default value) or on the "
+                   "Ray cluster at ADDRESS. INPUT_FILE may be a folder of .parquet/.jsonl/.txt "
+                   "shards; --output is then a folder with one Parquet file per input shard "
+                   "(input columns, in input order, plus embedding). A rerun skips the "
+                   "shards already written. Needs `pip install 'sbert[ray]'`.")
+@click.option("--actors", default=None, type=click.IntRange(min=1),
+              help="With --ray: encoder actors (default: as many as the cluster's CPUs fit). "
+                   "With --device cuda each actor takes one GPU.")
+@click.option("--id-column", default=None,
+              help="With --ray: write only this column, the text and the embedding (text "
+                   "files always get a 'line' number column).")
 @model_option
 def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
-           normalize: bool, workers: int, model: str, device: str | None) -> None:
-    """Embed every sentence of INPUT_FILE (.txt one per line, .csv/.tsv/.jsonl with --column)."""
+           normalize: bool, workers: int, ray_address: str | None, actors: int | None,
+           id_column: str | None, model: str, device: str | None) -> None:
+    """Embed every sentence of INPUT_FILE (.txt one per line, .csv/.tsv/.jsonl with --column).
+
+    With --ray, INPUT_FILE may be a folder of shards and the output is a folder of Parquet
+    files.
+    """
     from sbert.data.text import OUTPUT_SUFFIXES, read_sentences, write_embeddings
 
+    if ray_address is not None:
+        _encode_ray(input_file, output, ray_address, column, id_column, actors, batch_size,
+                    normalize, workers, model, device)
+        return
+    if actors is not None or id_column is not None:
+        raise UsageError("--actors and --id-column go with --ray; add --ray or drop them")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
     sentences = read_sentences(input_file, column)
@@ -38,6 +67,33 @@ def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
         emb = encoder.encode(sentences, batch_size=batch_size, normalize=normalize)
     write_embeddings(output, emb, sentences)
     click.echo(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {output}", err=True)
+
+
+def _encode_ray(source: Path, out_dir: Path, address: str, column: str | None,
+                id_column: str | None, actors: int | None, batch_size: int, normalize: bool,
+                workers: int, model: str, device: str | None) -> None:
+    from sbert.cli.common import current_backend_options
+    from sbert.runtime import require
+
+    if workers > 1:
+        raise UsageError("--workers and --ray: Ray runs the encoders; use --actors instead")
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # without -v, Ray Data's INFO lines (plans, and progress where stderr is no terminal)
+        # are noise on the console
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
+    require("ray", "ray")
+    from sbert.distributed import encode_files
+
+    options = current_backend_options()
+    if device not in (None, "cpu"):
+        options["num_gpus"] = 1  # one GPU per actor
+        options["device"] = device
+    summary = encode_files(source, out_dir, model, column=column or "text",
+                           id_column=id_column, address=address, actors=actors,
+                           batch_size=batch_size, normalize=normalize, **options)
+    skipped = f", skipped {len(summary.skipped)} finished" if summary.skipped else ""
+    click.echo(f"wrote {len(summary.written)} shards ({summary.rows} rows) to {out_dir}"
+               f"{skipped}", err=True)
 
 
 def _encode_workers(model: str, device: str | None, sentences: list[str], workers: int,

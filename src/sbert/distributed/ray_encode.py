@@ -1,0 +1,292 @@
+"""Encoding a corpus on Ray Data: a pool of actors, each holding one encoder.
+
+:func:`encode_dataset` adds an ``embedding`` column to any ``ray.data.Dataset``;
+:func:`encode_files` streams a file or a folder of shards through it and writes one Parquet
+output per input shard, resuming after a crash. Ray does the scheduling, streaming and
+back-pressure; sbert only says what each actor does with a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sbert.distributed.shards import (
+    EMBEDDING_COLUMN,
+    LINE_COLUMN,
+    Shard,
+    check_columns,
+    list_shards,
+    stale_partials,
+)
+from sbert.errors import SbertError, UsageError
+from sbert.runtime import require
+
+logger = logging.getLogger(__name__)
+
+# rows handed to an actor per call; the encoder sorts them by length into batch_size batches
+ROWS_PER_CALL = 1024
+# the column Ray adds with each row's file, to route rows to their shard's output
+_PATH_COLUMN = "path"
+
+
+class _EncodeBatch:
+    """The actor's work: one encoder, built once, embedding the text column of each batch."""
+
+    def __init__(self, model_path: str, model_name: str, column: str, batch_size: int,
+                 normalize: bool, encoder_options: dict[str, Any]) -> None:
+        import ray
+
+        from sbert.encoder import SentenceEncoder
+
+        options = dict(encoder_options)
+        if "threads" not in options and options.get("device") in (None, "cpu"):
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+            options["threads"] = max(1, int(cpus))
+        # the driver resolved the model; a node without that path resolves it itself
+        model = model_path if Path(model_path).exists() else model_name
+        self.encoder = SentenceEncoder(model, **options)
+        self.column, self.batch_size, self.normalize = column, batch_size, normalize
+
+    def __call__(self, batch: Any) -> Any:  # (pyarrow.Table) -> pyarrow.Table
+        import numpy as np
+        import pyarrow as pa
+
+        if self.column not in batch.column_names:
+            raise UsageError(f"no column {self.column!r} in the dataset; its columns are "
+                             f"{batch.column_names}: choose one with column=")
+        if EMBEDDING_COLUMN in batch.column_names:
+            raise UsageError(f"the dataset already has a column {EMBEDDING_COLUMN!r}; drop "
+                             "or rename it first")
+        texts = batch.column(self.column).to_pylist()
+        valid = np.array([isinstance(t, str) for t in texts], dtype=bool)  # (rows,)
+        emb = self.encoder.encode([t for t in texts if isinstance(t, str)],
+                                  batch_size=self.batch_size, normalize=self.normalize,
+                                  show_progress=False)  # (valid rows, dim)
+        full = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)  # (rows, dim)
+        full[valid] = emb
+        mask = None if valid.all() else pa.array(~valid)  # a null text: a null embedding
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), emb.shape[1],
+                                                    mask=mask)
+        return batch.append_column(EMBEDDING_COLUMN, vectors)
+
+
+def encode_dataset(
+    dataset: Any,
+    model: str | Path,
+    column: str = "text",
+    *,
+    batch_size: int = 32,
+    actors: int | None = None,
+    num_gpus: float = 0,
+    num_cpus: float = 1,
+    normalize: bool = False,
+    **encoder_options: Any,
+) -> Any:
+    """Add an ``embedding`` column to a Ray dataset, encoded by a pool of actors.
+
+    Each actor loads one :class:`~sbert.encoder.SentenceEncoder` once (any backend:
+    ``backend="onnx"``, ``quantized=True``...) and runs it with as many threads as it has
+    CPUs. Every other column is kept; the embedding is a fixed-size list of float32, null
+    where the text is null (or not a string). The dataset is lazy: nothing runs until it is
+    consumed or written.
+
+    Args:
+        dataset: a ``ray.data.Dataset`` with a text column.
+        model: a model folder or name, resolved once here (a bundled model is unpacked on
+            the driver, not in every actor).
+        column: the column holding the sentences.
+        batch_size: sentences per forward pass.
+        actors: actors in the pool; default: Ray scales between 1 and what the cluster fits.
+        num_gpus: GPUs per actor; above 0 the encoder runs on ``cuda``.
+        num_cpus: CPUs per actor, and the encoder's threads.
+        normalize: L2-normalize the embeddings.
+        **encoder_options: passed to :class:`~sbert.encoder.SentenceEncoder`.
+
+    Returns:
+        the dataset with an ``embedding`` column.
+    """
+    require("ray", "ray")
+    from ray.data import ActorPoolStrategy
+
+    from sbert.folder import read_folder
+    from sbert.models import resolve_model
+
+    if actors is not None and actors < 1:
+        raise UsageError(f"actors must be >= 1, got {actors}")
+    options = dict(encoder_options)
+    if num_gpus > 0:
+        if options.get("backend") == "onnx" or options.get("quantized"):
+            raise UsageError("the onnx backend runs on the CPU; drop num_gpus (or --device) or "
+                             "use the torch backend")
+        options.setdefault("device", "cuda")
+    path = resolve_model(model)
+    read_folder(path)  # a malformed folder fails here, in one line, not in every actor
+    compute = ActorPoolStrategy(size=actors) if actors else ActorPoolStrategy(min_size=1)
+    return dataset.map_batches(
+        _EncodeBatch,
+        fn_constructor_args=(str(path), str(model), column, batch_size,
+                             normalize, options),
+        batch_size=max(ROWS_PER_CALL, batch_size),
+        batch_format="pyarrow",
+        compute=compute,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus or None,
+        zero_copy_batch=True,
+    )
+
+
+@dataclass
+class EncodeSummary:
+    """What :func:`encode_files` did."""
+
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)  # outputs finished by this run
+    skipped: list[Path] = field(default_factory=list)  # outputs already there, left as were
+    rows: int = 0  # rows encoded by this run
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator[None]:
+    """Connect to Ray (``"local"``: start a cluster on this machine) unless connected.
+
+    A Ray this process already runs is used as it is; a cluster started here is shut down
+    on exit.
+    """
+    ray = require("ray", "ray")
+    if ray.is_initialized():
+        yield
+        return
+    from sbert.runtime import available_cores
+
+    local = address == "local"
+    ray.init(address="local" if local else address,
+             num_cpus=(num_cpus or available_cores()) if local else None,
+             include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+             logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def encode_files(
+    source: str | Path,
+    out_dir: str | Path,
+    model: str | Path,
+    *,
+    column: str = "text",
+    id_column: str | None = None,
+    address: str = "local",
+    actors: int | None = None,
+    batch_size: int = 32,
+    normalize: bool = False,
+    progress: bool = True,
+    **encoder_options: Any,
+) -> EncodeSummary:
+    """Encode a file or a folder of shards into ``out_dir/<stem>.parquet``, one per shard.
+
+    Inputs stream through Ray (a folder larger than memory is fine); each output keeps its
+    input's row order and columns and adds ``embedding``. Outputs appear by a rename when
+    complete, so a rerun after a crash skips finished shards and redoes only the rest.
+
+    Args:
+        source: a ``.parquet``, ``.jsonl`` or ``.txt`` file (one sentence per line), or a
+            folder of them.
+        out_dir: the output folder (created).
+        model: a model folder or name.
+        column: the text column of Parquet/JSONL shards (text files: their lines).
+        id_column: keep only this column, the text and the embedding (text files: ``line``,
+            the 1-based line number, is always added).
+        address: ``"local"`` (a cluster on this machine) or a Ray cluster's address; a Ray
+            already running in this process is used as it is.
+        actors: encoder actors; default: as many as the cluster's CPUs fit.
+        batch_size: sentences per forward pass.
+        normalize: L2-normalize the embeddings.
+        progress: show Ray's progress bars.
+        **encoder_options: passed to :func:`encode_dataset` (``num_gpus``, ``num_cpus``,
+            ``backend``, ``quantized``...).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file; the output is a folder of Parquet shards")
+    shards = list_shards(source, out_dir)
+    summary = EncodeSummary(out_dir, skipped=[s.output for s in shards if s.done])
+    pending = [s for s in shards if not s.done]
+    for shard in pending:
+        check_columns(shard, column, id_column)
+    if not pending:
+        return summary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for shard in pending:
+        for stale in stale_partials(shard):
+            stale.unlink(missing_ok=True)
+    start = time.perf_counter()
+    with ray_session(address):
+        for kind in ("parquet", "json", "text"):
+            group = [s for s in pending if s.kind == kind]
+            if group:
+                _encode_group(group, model, column, id_column, actors, batch_size, normalize,
+                              progress, encoder_options, summary)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column: str | None,
+                  actors: int | None, batch_size: int, normalize: bool, progress: bool,
+                  encoder_options: dict[str, Any], summary: EncodeSummary) -> None:
+    """Encode shards of one format as one dataset (one actor pool) and write their outputs."""
+    import ray.data
+
+    from sbert.distributed.writer import ShardWriter
+
+    paths = [str(s.path) for s in shards]
+    kind = shards[0].kind
+    if kind == "parquet":
+        ds = ray.data.read_parquet(paths, include_paths=True)
+    elif kind == "json":
+        ds = ray.data.read_json(paths, lines=True, include_paths=True)
+    else:
+        ds = ray.data.read_text(paths, drop_empty_lines=False, include_paths=True)
+    ctx = ds.context
+    ctx.execution_options.preserve_order = True  # rows leave in input order, shard by shard
+    ctx.enable_progress_bars = progress
+    ctx.print_on_execution_start = False
+    text = shards[0].text_column(column)
+    ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
+                        normalize=normalize, **encoder_options)
+    keep = _kept_columns(kind, text, id_column)
+    writer = ShardWriter(shards, text, keep, number_lines=kind == "text")
+    try:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            writer.write(batch)
+        writer.finish()
+    except Exception as err:
+        writer.abort()
+        raise _user_error(err) from None
+    summary.written += writer.written
+    summary.rows += writer.rows
+
+
+def _kept_columns(kind: str, text: str, id_column: str | None) -> list[str] | None:
+    """Output columns in order (None: every input column, then the embedding)."""
+    if kind == "text":
+        return [LINE_COLUMN, text, EMBEDDING_COLUMN]
+    if id_column:
+        return [id_column, text, EMBEDDING_COLUMN]
+    return None
+
+
+def _user_error(err: Exception) -> Exception:
+    """The sbert error an actor raised, out of Ray's wrapping; else ``err`` itself.
+
+    Ray raises an actor's exception as a ``RayTaskError`` whose ``cause`` is the original.
+    """
+    cause = getattr(err, "cause", None)
+    return cause if isinstance(cause, SbertError) else err
