@@ -33,7 +33,8 @@ from sbert.similarity import SIMILARITY_FNS, pairwise_similarity
                    "Ray cluster at ADDRESS. INPUT_FILE may be a folder of .parquet/.jsonl/.txt "
                    "shards; --output is then a folder with one Parquet file per input shard "
                    "(input columns, in input order, plus embedding). A rerun skips the "
-                   "shards already written. Needs `pip install 'sbert[ray]'`.")
+                   "shards already written. Put --ray last or give it a value. Needs `pip "
+                   "install 'sbert[ray]'`.")
 @click.option("--actors", default=None, type=click.IntRange(min=1),
               help="With --ray: encoder actors (default: as many as the cluster's CPUs fit). "
                    "With --device cuda each actor takes one GPU.")
