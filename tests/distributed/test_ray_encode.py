@@ -250,3 +250,13 @@ def test_ray_options_need_ray(tiny_model_dir: Path, tmp_path: Path,
     code, _, err = run_cli(["encode", str(tmp_path / "in.txt"), "-o", str(tmp_path / "o.npy"),
                             "-m", str(tiny_model_dir), "--actors", "2"], capsys)
     assert code == 2 and "--actors and --id-column go with --ray" in err
+
+
+def test_a_bad_cluster_address_is_one_line(corpus: tuple[Path, list[int], list[str]],
+                                           tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder, _, _ = corpus
+    out = subprocess.run(_sbert("encode", str(folder), "-o", str(tmp_path / "out"), "-m",
+                                str(tiny_model_dir), "--ray", "not-an-address"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cannot join a Ray cluster at 'not-an-address'" in out.stderr

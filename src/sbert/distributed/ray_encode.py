@@ -166,10 +166,14 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
     from sbert.runtime import available_cores
 
     local = address == "local"
-    ray.init(address="local" if local else address,
-             num_cpus=(num_cpus or available_cores()) if local else None,
-             include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-             logging_level=logging.WARNING)
+    try:
+        ray.init(address="local" if local else address,
+                 num_cpus=(num_cpus or available_cores()) if local else None,
+                 include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                 logging_level=logging.WARNING)
+    except (ConnectionError, ValueError) as err:  # no cluster there, or not an address
+        raise UsageError(f"cannot join a Ray cluster at {address!r} ({err}); give the head "
+                         "node's host:port (`ray start --head` prints it) or use local") from None
     try:
         yield
     finally:
