@@ -1,0 +1,327 @@
+"""Ray Data encoding and torch DDP training against their single-process baselines.
+
+    .venv/bin/python benchmarks/distributed.py [--sentences 100000] [--rounds 2]
+
+Part 1, encoding. ``--sentences`` sentences (the distinct sentences of the shared STSb, NLI
+and Quora files in a fixed order, repeated as needed) are written as 4 Parquet shards with an
+``id`` column. In one process run, alternating, each ``--rounds`` times:
+
+- plain: ``SentenceEncoder.encode`` of all of them, in this process (read from the shards);
+- Ray, 1 actor with every core, and Ray, 2 actors of one core each: ``encode_files`` of the
+  shard folder into a fresh output folder, on a local Ray cluster started once beforehand
+  (its start-up is reported on its own line).
+
+All three run all-MiniLM-L6-v2 on the same backend (``--backend``, default ONNX int8: it
+makes the 100,000 sentences take minutes, not tens of minutes) at batch 32. The outputs are
+compared row by row (ids, order, largest difference, smallest cosine). int8 quantizes each
+batch's activations with that batch's own scale, so a row's embedding depends a little on
+the sentences it was batched with, and Ray's batches are not plain ``encode``'s: the
+comparison is exact only on the torch and ONNX fp32 backends (the tests assert it there).
+The table gives sentences/s and each Ray run's overhead against plain ``encode``; a second
+table splits the plain run into reading, tokenizing, the model and writing (the scaling plan
+in docs/distributed.md uses it).
+
+Part 2, training. ``sbert train -r sts`` on the first ``--train-examples`` STSb training pairs
+(1 epoch, global batch 16, no checkpoints) with ``--nproc 1`` and ``--nproc 2``: steps/s and
+examples/s from the run's own log (training time only, without start-up), and the wall time.
+
+Run it on an idle machine. Smoke run: ``--sentences 2000 --rounds 1 --train-examples 64
+--out /tmp/bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (  # noqa: E402
+    DATA,
+    Column,
+    add_output_options,
+    is_full,
+    median,
+    print_tables,
+    table,
+    write_result,
+)
+
+MODEL = "all-MiniLM-L6-v2"
+SHARDS = 4
+BATCH = 32
+SOURCES = [  # (file under the shared data, text columns)
+    ("stsbenchmark/train.tsv", ("sentence1", "sentence2")),
+    ("stsbenchmark/dev.tsv", ("sentence1", "sentence2")),
+    ("stsbenchmark/test.tsv", ("sentence1", "sentence2")),
+    ("nli/snli_1.0_dev.tsv", ("premise", "hypothesis")),
+    ("nli/snli_1.0_test.tsv", ("premise", "hypothesis")),
+    ("nli/multinli_1.0_dev_matched.tsv", ("premise", "hypothesis")),
+    ("nli/multinli_1.0_dev_mismatched.tsv", ("premise", "hypothesis")),
+    ("quora_qp/quora_qp.dev.tsv", ("sentence1", "sentence2")),
+    ("quora_qp/quora_qp.test.tsv", ("sentence1", "sentence2")),
+]
+
+
+def corpus(n: int) -> tuple[list[str], int]:
+    """``n`` sentences: the distinct ones of SOURCES in order, cycled; and how many distinct."""
+    seen: dict[str, None] = {}
+    for name, columns in SOURCES:
+        path = DATA / name
+        if not path.exists():
+            raise SystemExit(f"needs {path} (the shared data sets); set SBERT_DATA to its folder")
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                for col in columns:
+                    text = (row.get(col) or "").strip()
+                    if text:
+                        seen.setdefault(text, None)
+    distinct = list(seen)
+    return [distinct[i % len(distinct)] for i in range(n)], len(distinct)
+
+
+def write_shards(sentences: list[str], folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    n = len(sentences)
+    for k in range(SHARDS):
+        lo, hi = k * n // SHARDS, (k + 1) * n // SHARDS
+        pq.write_table(pa.table({"id": list(range(lo, hi)), "text": sentences[lo:hi]}),
+                       folder / f"part-{k:02d}.parquet")
+
+
+def encoder_options(backend: str) -> dict[str, Any]:
+    return {"backend": "onnx", "quantized": True} if backend == "onnx-int8" else {}
+
+
+def plain_run(folder: Path, out: Path, options: dict[str, Any]) -> dict[str, float]:
+    """Plain ``encode`` of the shards, timed by phase: read, tokenize, model, write."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sbert import SentenceEncoder
+
+    enc = SentenceEncoder(MODEL, **options)
+    enc.encode(["warm up the kernels"] * 64, show_progress=False)
+    times = {"read": 0.0, "tokenize": 0.0, "model": 0.0, "write": 0.0}
+    out.mkdir(parents=True)
+    begin = time.perf_counter()
+    for path in sorted(folder.glob("*.parquet")):
+        t = time.perf_counter()
+        tab = pq.read_table(path)
+        texts = tab.column("text").to_pylist()
+        times["read"] += time.perf_counter() - t
+        t = time.perf_counter()
+        enc.tokenizer.encode(texts, threads=enc.backend.threads)  # what encode does first
+        times["tokenize"] += time.perf_counter() - t
+        t = time.perf_counter()
+        emb = enc.encode(texts, batch_size=BATCH, show_progress=False)  # (n, dim)
+        times["model"] += time.perf_counter() - t  # tokenizing included; subtracted below
+        t = time.perf_counter()
+        flat = pa.array(np.ascontiguousarray(emb, dtype=np.float32).reshape(-1))
+        column = pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])
+        pq.write_table(tab.append_column("embedding", column), out / path.name)
+        times["write"] += time.perf_counter() - t
+    total = time.perf_counter() - begin
+    times["model"] -= times["tokenize"]
+    del enc
+    return {"seconds": total - times["tokenize"], **times}  # tokenizing once, as encode does
+
+
+def ray_run(folder: Path, out: Path, actors: int, cores: int,
+            options: dict[str, Any]) -> float:
+    from sbert.distributed import encode_files
+
+    begin = time.perf_counter()
+    # each actor reserves 1 of Ray's CPUs (the cluster counts one more than the cores, for
+    # the read and write tasks) and runs its encoder on cores / actors threads
+    summary = encode_files(folder, out, MODEL, column="text", id_column="id", actors=actors,
+                           batch_size=BATCH, progress=False, num_cpus=1,
+                           threads=cores // actors, **options)
+    seconds = time.perf_counter() - begin
+    if len(summary.written) != SHARDS:
+        raise SystemExit(f"ray run wrote {len(summary.written)} of {SHARDS} shards")
+    return seconds
+
+
+def _matrix(column: Any) -> Any:
+    """A Parquet list-of-float32 column as an ``(n, dim)`` array."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    flat = pc.list_flatten(column).to_numpy()
+    return np.asarray(flat, dtype=np.float32).reshape(len(column), -1)
+
+
+def check_same(plain: Path, ray: Path) -> tuple[float, float]:
+    """Largest |difference| and smallest cosine between the two runs' embeddings, row by
+    row; ids and order must be the same."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    worst, cosine = 0.0, 1.0
+    for path in sorted(plain.glob("*.parquet")):
+        a, b = pq.read_table(path), pq.read_table(ray / path.name)
+        if a.column("id").to_pylist() != b.column("id").to_pylist():
+            raise SystemExit(f"{path.name}: the Ray output's ids or order differ")
+        ea, eb = _matrix(a.column("embedding")), _matrix(b.column("embedding"))
+        worst = max(worst, float(np.abs(ea - eb).max()))
+        cos = (ea * eb).sum(1) / (np.linalg.norm(ea, axis=1) * np.linalg.norm(eb, axis=1))
+        cosine = min(cosine, float(cos.min()))
+    return worst, cosine
+
+
+def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], Any]:
+    from sbert.distributed.ray_encode import ray_session
+    from sbert.runtime import available_cores
+
+    sentences, distinct = corpus(args.sentences)
+    folder = work / "input"
+    write_shards(sentences, folder)
+    options = encoder_options(args.backend)
+    cores = available_cores()
+    n = len(sentences)
+    runs: dict[str, list[float]] = {"plain encode": [], "ray, 1 actor": [], "ray, 2 actors": []}
+    phases: list[dict[str, float]] = []
+    diff, cosine = 0.0, 1.0
+    begin = time.perf_counter()
+    with ray_session("local", num_cpus=cores + 1):
+        startup = time.perf_counter() - begin
+        print(f"local Ray cluster up in {startup:.1f}s ({cores} CPUs)", flush=True)
+        for r in range(args.rounds):
+            order = list(runs)
+            order = order[r % 3:] + order[: r % 3]
+            for name in order:
+                out = work / f"out-{r}-{name.replace(' ', '').replace(',', '-')}"
+                if name == "plain encode":
+                    result = plain_run(folder, out, options)
+                    phases.append(result)
+                    seconds = result["seconds"]
+                else:
+                    actors = 1 if "1 actor" in name else 2
+                    seconds = ray_run(folder, out, actors, cores, options)
+                runs[name].append(seconds)
+                print(f"  round {r + 1}, {name}: {n / seconds:.0f} sentences/s "
+                      f"({seconds:.1f}s)", flush=True)
+            plain_out = next(work.glob(f"out-{r}-plainencode"))
+            for other in ("ray-1actor", "ray-2actors"):
+                d, c = check_same(plain_out, next(work.glob(f"out-{r}-{other}")))
+                diff, cosine = max(diff, d), min(cosine, c)
+    plain = median(runs["plain encode"])
+    rows = [{"run": name, "sentences_s": n / median(v), "per_round": [n / s for s in v],
+             "seconds": median(v), "vs_plain": plain / median(v),
+             "overhead": median(v) / plain - 1 if name != "plain encode" else None}
+            for name, v in runs.items()]
+    cols: list[Column] = [
+        ("run", "run", ""), ("sentences_s", "sentences/s", "{:.0f}"),
+        ("per_round", "per round", "{:.0f}"), ("seconds", "seconds", "{:.1f}"),
+        ("vs_plain", "x plain encode", "{:.2f}x"), ("overhead", "Ray overhead", "{:+.1%}")]
+    phase_rows = []
+    for key in ("read", "tokenize", "model", "write"):
+        value = median([p[key] for p in phases])
+        phase_rows.append({"phase": key, "seconds": value, "share": value / plain,
+                           "per_1m": value / n * 1e6 / 60})
+    phase_cols: list[Column] = [("phase", "phase", ""), ("seconds", "seconds", "{:.2f}"),
+                                ("share", "of plain encode", "{:.1%}"),
+                                ("per_1m", "minutes per 1M sentences", "{:.2f}")]
+    title = (f"Encoding {n:,} sentences ({min(n, distinct):,} distinct, {SHARDS} Parquet "
+             f"shards), {MODEL}, {args.backend}, batch {BATCH}, {cores} cores")
+    tables = [table("encode", title, cols, rows),
+              table("phases", f"Where plain encode's time goes ({args.backend})", phase_cols,
+                    phase_rows)]
+    raw = {"runs": runs, "phases": phases, "ray_startup_s": startup,
+           "max_abs_diff_vs_plain": diff, "min_cosine_vs_plain": cosine, "distinct": distinct}
+    print(f"Ray vs plain encode, every row: largest |difference| {diff:.2e}, smallest cosine "
+          f"{cosine:.6f}", flush=True)
+    return tables, raw
+
+
+def train_once(nproc: int, examples: int, out: Path) -> dict[str, float]:
+    train = DATA / "stsbenchmark" / "train.tsv"
+    cmd = [sys.executable, "-m", "sbert", "train", "-r", "sts", "-m", MODEL, "--train",
+           str(train), "-o", str(out), "--epochs", "1", "--batch-size", "16", "--limit",
+           str(examples), "--checkpoint-steps", "0", "--log-steps", "1", "--nproc", str(nproc)]
+    begin = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - begin
+    entries = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    last = [e for e in entries if e.get("type") == "train"][-1]
+    return {"steps": last["step"], "train_seconds": last["train_seconds"],
+            "examples_s": last["examples_per_s"], "wall": wall}
+
+
+def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], Any]:
+    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for r in range(args.rounds):
+        for nproc in ((1, 2) if r % 2 == 0 else (2, 1)):
+            result = train_once(nproc, args.train_examples, work / f"train-{r}-{nproc}")
+            runs[nproc].append(result)
+            print(f"  round {r + 1}, DDP {nproc} process(es): {result['examples_s']:.1f} "
+                  f"examples/s, {result['train_seconds']:.1f}s training, "
+                  f"{result['wall']:.1f}s wall", flush=True)
+    base = median([x["examples_s"] for x in runs[1]])
+    rows = []
+    for nproc, results in runs.items():
+        rate = median([x["examples_s"] for x in results])
+        steps = results[0]["steps"]
+        rows.append({"processes": nproc, "examples_s": rate,
+                     "steps_s": steps / median([x["train_seconds"] for x in results]),
+                     "per_round": [x["examples_s"] for x in results],
+                     "wall": median([x["wall"] for x in results]), "vs_one": rate / base})
+    cols: list[Column] = [
+        ("processes", "processes", ""), ("examples_s", "examples/s", "{:.1f}"),
+        ("steps_s", "steps/s", "{:.2f}"), ("per_round", "examples/s per round", "{:.1f}"),
+        ("wall", "wall s (start-up included)", "{:.1f}"), ("vs_one", "x 1 process", "{:.2f}x")]
+    title = (f"DDP training on the CPU (gloo): sbert train -r sts, {MODEL}, "
+             f"{args.train_examples} STSb pairs, global batch 16")
+    return [table("ddp", title, cols, rows)], {str(k): v for k, v in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sentences", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backend", choices=("onnx-int8", "torch"), default="onnx-int8")
+    parser.add_argument("--train-examples", type=int, default=1024)
+    parser.add_argument("--skip-train", action="store_true")
+    add_output_options(parser)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sbert-distributed-"))
+    try:
+        tables, raw = encode_part(args, work)
+        if not args.skip_train:
+            more, raw_train = train_part(args, work)
+            tables += more
+            raw = {"encode": raw, "train": raw_train}
+        else:
+            raw = {"encode": raw}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_tables(tables)
+    notes = [f"median of {args.rounds} rounds, runs alternating; the Ray runs share one local "
+             "cluster started beforehand (its start-up is in raw.encode.ray_startup_s)",
+             "plain encode's phases: reading the shards with pyarrow, tokenizing "
+             "(Tokenizer.encode), the model (encode minus its tokenizing) and writing Parquet"]
+    write_result("distributed", tables, args,
+                 full=is_full(args, parser, ("sentences", "rounds", "backend",
+                                             "train_examples", "skip_train")),
+                 notes=notes, raw=raw)
+
+
+if __name__ == "__main__":
+    main()
