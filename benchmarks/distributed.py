@@ -60,6 +60,7 @@ from _common import (  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 SHARDS = 4
+ROW_GROUP = 4096  # rows per Parquet row group: Ray reads (and splits work) by row group
 BATCH = 32
 SOURCES = [  # (file under the shared data, text columns)
     ("stsbenchmark/train.tsv", ("sentence1", "sentence2")),
@@ -100,7 +101,7 @@ def write_shards(sentences: list[str], folder: Path) -> None:
     for k in range(SHARDS):
         lo, hi = k * n // SHARDS, (k + 1) * n // SHARDS
         pq.write_table(pa.table({"id": list(range(lo, hi)), "text": sentences[lo:hi]}),
-                       folder / f"part-{k:02d}.parquet")
+                       folder / f"part-{k:02d}.parquet", row_group_size=ROW_GROUP)
 
 
 def encoder_options(backend: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sbert.runtime import require
 logger = logging.getLogger(__name__)
 
 # rows handed to an actor per call; the encoder sorts them by length into batch_size batches
-ROWS_PER_CALL = 1024
+ROWS_PER_CALL = 8192
 # the column Ray adds with each row's file, to route rows to their shard's output
 _PATH_COLUMN = "path"
 
