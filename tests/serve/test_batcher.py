@@ -15,9 +15,8 @@ from sbert.serve.batcher import (
     QueueFull,
     TooLong,
     select_batch,
-    split_by_length,
 )
-from sbert.tokenization import Tokenized
+from sbert.tokenization import Tokenized, length_chunks
 
 
 class FakeTokenizer:
@@ -79,14 +78,14 @@ def test_select_batch_limits() -> None:
 
 def test_split_by_length_cuts_where_padding_costs_more_than_a_call() -> None:
     lengths = [40, 8, 9, 41, 8, 10]
-    runs = split_by_length(lengths, call_cost=32)
+    runs = length_chunks(lengths, cost=32)
     assert sorted(i for run in runs for i in run) == list(range(6))  # each row once
     assert [sorted(lengths[i] for i in run) for run in runs] == [[8, 8, 9, 10], [40, 41]]
     # a call dearer than the padding it saves: one run
-    assert len(split_by_length(lengths, call_cost=1000)) == 1
-    assert split_by_length([7], call_cost=0) == [[0]]
+    assert len(length_chunks(lengths, cost=1000)) == 1
+    assert length_chunks([7], cost=0) == [[0]]
     # free calls: one run per distinct length
-    assert len(split_by_length([3, 5, 3, 5, 9], call_cost=0)) == 3
+    assert len(length_chunks([3, 5, 3, 5, 9], cost=0)) == 3
 
 
 def test_split_batches_answer_each_request_in_order() -> None:

@@ -7,16 +7,17 @@ from importlib.util import find_spec
 import pytest
 import torch
 
+from sbert.tokenization import length_chunks
 from sbert.training.batching import TokenizedExamples
 from sbert.training.data import Examples
 from sbert.training.losses import (
+    CHUNK_COST_TOKENS,
     CoSENTLoss,
     CosineSimilarityLoss,
     MultipleNegativesRankingLoss,
     SoftmaxLoss,
     TripletLoss,
     embed_columns,
-    length_chunks,
 )
 
 
@@ -54,12 +55,12 @@ def _cols(*index_lists: list[int]) -> list[dict[str, torch.Tensor]]:
 
 def test_length_chunks_cover_every_text_once() -> None:
     lengths = [5, 40, 6, 7, 38, 12, 13, 14, 8, 9, 30, 31] * 3
-    chunks = length_chunks(lengths)
+    chunks = length_chunks(lengths, CHUNK_COST_TOKENS)
     assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
     assert len(chunks) > 1
     assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b)
                for a, b in zip(chunks, chunks[1:], strict=False))
-    assert length_chunks([10] * 32) == [list(range(32))]
+    assert length_chunks([10] * 32, CHUNK_COST_TOKENS) == [list(range(32))]
 
 
 def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:
@@ -69,7 +70,7 @@ def test_embed_columns_equals_one_pass_per_column(tiny_encoder) -> None:
     cols = [[" ".join(words[: 2 + (i * 5 + c * 3) % 14]) for i in range(12)] for c in range(3)]
     features, _ = _features(tiny_encoder, Examples(cols))
     lengths = torch.cat([f["attention_mask"].sum(1) for f in features]).tolist()
-    assert len(length_chunks(lengths)) > 1
+    assert len(length_chunks(lengths, CHUNK_COST_TOKENS)) > 1
 
     def grads(embs: list[torch.Tensor]) -> list[torch.Tensor]:
         net.zero_grad(set_to_none=True)

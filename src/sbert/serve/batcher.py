@@ -27,6 +27,7 @@ import numpy as np
 
 from sbert.errors import SbertError
 from sbert.runtime import release_free_memory
+from sbert.tokenization import length_chunks
 
 _TOKENIZE_THREADS = 1  # tokenization runs here, off the event loop
 # requests of at most this many characters are tokenized on the event loop: a few tens of
@@ -133,31 +134,6 @@ def select_batch(lengths: list[int], max_tokens: int, max_size: int) -> list[int
     return sorted(order[lo : hi + 1])
 
 
-def split_by_length(lengths: list[int], call_cost: int) -> list[list[int]]:
-    """A batch cut into runs of similar lengths: positions into ``lengths``, shortest first.
-
-    Each run is padded to its own longest sentence. The cut minimises the padded tokens plus
-    ``call_cost`` tokens per run (what one more backend call costs, in tokens' worth of
-    time): a batch of 8- and 40-token sentences runs as two passes, not as one padded to 40.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    sizes = [lengths[i] for i in order]
-    n = len(sizes)
-    best = [0.0] + [math.inf] * n  # best[j]: cost of the first j sentences
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        for i in range(j):
-            cost = best[i] + (j - i) * sizes[j - 1] + call_cost
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    runs: list[list[int]] = []
-    j = n
-    while j > 0:
-        runs.append(order[cut[j]:j])
-        j = cut[j]
-    return runs[::-1]
-
-
 class Batcher:
     """Queues tokenized sentences and runs them in batches on an encoder's backend.
 
@@ -170,7 +146,8 @@ class Batcher:
         truncate: cut over-long inputs (counted); False: raise :class:`TooLong`.
         on_batch: called after each forward pass with (sentences, padded tokens, seconds).
         split_cost: run a batch as several passes of similar lengths
-            (:func:`split_by_length`, a pass costing this many tokens); None: one pass, for
+            (:func:`~sbert.tokenization.length_chunks`, a pass costing this many tokens);
+            None: one pass, for
             backends that skip padding themselves (torch's packed BERT).
     """
 
@@ -337,7 +314,7 @@ class Batcher:
         or one per run of similar lengths."""
         lengths = [item.length for item in batch]
         runs = ([list(range(len(batch)))] if self.split_cost is None or len(batch) < 2
-                else split_by_length(lengths, self.split_cost))
+                else length_chunks(lengths, self.split_cost))
         padded = sum(len(run) * max(lengths[i] for i in run) for run in runs)
         if len(runs) == 1:
             out: np.ndarray = self.encoder.embed_tokens(

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 # sentences run once before the server says it is ready: kernels are chosen on first use
 # ONNX graphs run padded: a batch runs as passes of similar lengths, one more pass costing
-# about this many tokens' time (batcher.split_by_length)
+# about this many tokens' time (sbert.tokenization.length_chunks)
 SPLIT_COST = 32
 WARMUP = ["A man is playing a guitar.",
           "The quick brown fox jumps over the lazy dog while the farmer watches from afar.",

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sbert.errors import UsageError
+from sbert.tokenization import length_chunks
 from sbert.training.distributed import gather_with_grad, row_offset
 
 Features = Sequence[dict[str, torch.Tensor]]
@@ -25,34 +26,6 @@ TRIPLET_DISTANCES = ("euclidean", "cosine", "manhattan")
 CHUNK_COST_TOKENS = 48
 GPU_CHUNK_COST_TOKENS = 512
 _KEYS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def length_chunks(lengths: Sequence[int], cost: int = CHUNK_COST_TOKENS) -> list[list[int]]:
-    """Group texts by length so that little padding is computed.
-
-    Sorted by length, the texts are cut into consecutive groups minimising
-    ``sum(group size * longest in group) + cost * groups`` (exact dynamic programme).
-
-    Returns:
-        Index lists into ``lengths``, shortest texts first.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    sorted_len = [lengths[i] for i in order]
-    n = len(order)
-    best = [0.0] + [float("inf")] * n  # best[i]: cost of the first i sorted texts
-    cut = [0] * (n + 1)
-    for end in range(1, n + 1):
-        width = sorted_len[end - 1]
-        for start in range(end):
-            value = best[start] + (end - start) * width + cost
-            if value < best[end]:
-                best[end], cut[end] = value, start
-    chunks: list[list[int]] = []
-    end = n
-    while end > 0:
-        chunks.append(order[cut[end] : end])
-        end = cut[end]
-    return chunks[::-1]
 
 
 def embed_columns(model: nn.Module, features: Features) -> list[torch.Tensor]:
