@@ -258,6 +258,10 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
         ds = ray.data.read_json(paths, lines=True, include_paths=True)
     else:
         ds = ray.data.read_text(paths, drop_empty_lines=False, include_paths=True)
+    # blocks of one actor call each (streaming, no shuffle): a map over an actor pool runs a
+    # task per input block, and Ray reads small shards as one block, which would leave all
+    # but one actor idle
+    ds = ds.repartition(target_num_rows_per_block=ROWS_PER_CALL)
     ctx = ds.context
     ctx.execution_options.preserve_order = True  # rows leave in input order, shard by shard
     ctx.enable_progress_bars = progress
