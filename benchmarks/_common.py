@@ -25,19 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from sbert.runtime.hardware import ISA_FLAGS, Hardware, detect
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SBERT_DATA", ROOT.parent / "shared" / "data"))
 OUT = Path(__file__).resolve().parent / "out"  # caches (embeddings, graphs): not results
 RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = 1
 
-# the ISA features that decide which kernels run (x86: /proc/cpuinfo flags; Arm: Features)
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
-             "amx_int8", "neon", "sve")
-# the first entry whose flag the CPU has names its class; results of one class sit together
-MACHINE_CLASSES = (("amx_tile", "avx512-amx"), ("avx512_bf16", "avx512-bf16"),
-                   ("avx512_vnni", "avx512-vnni"), ("avx512f", "avx512"), ("avx2", "avx2"),
-                   ("sve", "arm-sve"), ("neon", "arm-neon"))
 LIBRARIES = ("sbert", "torch", "onnxruntime", "sentence-transformers", "numpy", "transformers")
 
 
@@ -256,56 +251,27 @@ def is_full(args: argparse.Namespace, parser: argparse.ArgumentParser,
     return all(getattr(args, k) == parser.get_default(k) for k in keys)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def isa_flags() -> list[str]:
-    """The :data:`ISA_FLAGS` this CPU has (Arm's ``asimd`` is reported as ``neon``)."""
-    found: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                name = line.split(":", 1)[0].strip().lower()
-                if name in ("flags", "features"):
-                    found.update(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    if "asimd" in found:
-        found.add("neon")
-    if platform.machine().lower() in ("arm64", "aarch64") and sys.platform == "darwin":
-        found.add("neon")
-    return [f for f in ISA_FLAGS if f in found]
-
-
 def machine_class(flags: Sequence[str], gpu: str | None = None) -> str:
     """``avx512-amx``, ``avx512-vnni``, ``avx2``, ``arm-sve``...; ``cuda-<gpu>`` for GPU runs."""
     if gpu:
         return "cuda-" + re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-")
-    for flag, name in MACHINE_CLASSES:
-        if flag in flags:
-            return name
-    return re.sub(r"[^a-z0-9]+", "-", platform.machine().lower()) or "unknown"
+    return Hardware(arch=platform.machine(), vendor="", model="", features=frozenset(flags),
+                    cores=1, cpu_features=frozenset(flags)).machine_class
 
 
 def machine_info(device: str | None = None) -> dict[str, Any]:
-    """CPU model, ISA flags, cores this process may use, class; the GPU for a CUDA device."""
-    flags = isa_flags()
+    """CPU vendor, model, ISA flags (the CPU's, and any caps in force), cores, class; the GPU
+    for a CUDA device. From :func:`sbert.runtime.hardware.detect`, the library's one owner."""
+    hw = detect()
     gpu = None
     if device is not None and str(device).startswith("cuda"):
         import torch
 
         gpu = torch.cuda.get_device_name(torch.device(device))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"class": machine_class(flags, gpu), "cpu": cpu_model(), "isa": flags,
-            "cores": cores, "arch": platform.machine(), "gpu": gpu}
+    flags = [f for f in ISA_FLAGS if f in hw.cpu_features]
+    return {"class": machine_class(flags, gpu), "cpu": hw.model, "vendor": hw.vendor,
+            "isa": flags, "caps": list(hw.caps), "cores": hw.cores, "arch": hw.arch,
+            "gpu": gpu}
 
 
 def library_versions() -> dict[str, str | None]:
