@@ -11,6 +11,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the suite's exact parity tests need one path on every machine: torch fp32, not what
+# backend="auto" would choose here (bf16 on an AMX CPU); tests of auto unset these
+os.environ["SBERT_BACKEND"] = "torch"
+os.environ["SBERT_PRECISION"] = "fp32"
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "SBERT_DATA" in os.environ:

@@ -45,3 +45,27 @@ def test_detect_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hw.features == hw.cpu_features and not hw.caps
     assert hw.cuda == ()  # not asked for
     assert hw.model in hw.summary()
+
+
+def test_cuda_probe_skips_torch_without_gpu_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.machinery
+    import sys
+    import types
+
+    class _Cuda:
+        calls = 0
+
+        @classmethod
+        def is_available(cls) -> bool:
+            cls.calls += 1
+            return True
+
+    fake = types.ModuleType("torch")
+    fake.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    fake.cuda = _Cuda  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setattr(hardware.sys, "platform", "linux")
+    monkeypatch.setattr(hardware.os.path, "exists", lambda path: False)
+    assert hardware.cuda_available() is False and _Cuda.calls == 0
+    monkeypatch.setattr(hardware.os.path, "exists", lambda path: path == "/dev/nvidiactl")
+    assert hardware.cuda_available() is True and _Cuda.calls == 1

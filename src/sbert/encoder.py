@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -10,7 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sbert.backends import BACKENDS, Backend, load_tokenizer
+from sbert.backends import Backend, load_tokenizer
+from sbert.backends.auto import AUTO, PathChoice, check_request, onnx_source, path_for
 from sbert.errors import ModelFolderError, UsageError
 from sbert.folder import FolderSettings, read_folder
 from sbert.models import DEFAULT_MODEL, resolve_model
@@ -18,8 +20,11 @@ from sbert.runtime import resolve_threads
 from sbert.similarity import normalize as normalize_rows
 from sbert.similarity import pairwise_similarity, similarity
 
+logger = logging.getLogger(__name__)
+
 # show a progress bar by default from this many sentences on
 PROGRESS_MIN_SENTENCES = 2048
+_warned: set[str] = set()  # warnings said once per process
 
 
 class SentenceEncoder:
@@ -35,18 +40,26 @@ class SentenceEncoder:
         model_name_or_path: a local sentence-transformers or Hugging Face folder, a bundled
             model name (``all-MiniLM-L6-v2``, the default; ``all-mpnet-base-v2``), or a hub id.
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
-        backend: ``"torch"`` (default) or ``"onnx"``. A folder without an ONNX graph is
-            exported once into the sbert cache (fp32 and int8; needs torch that once).
+        backend: ``"auto"`` (default), ``"torch"`` or ``"onnx"``. ``auto`` runs the fastest
+            path that keeps cosine >= 0.9999 to fp32 here (:mod:`sbert.backends.auto`; the
+            environment variable ``SBERT_BACKEND`` pins it). On ONNX, a folder without an
+            ONNX graph is exported once into the sbert cache (needs torch that once).
+        precision: ``"auto"`` (default), ``"fp32"`` or ``"bf16"`` (torch autocast; on a CPU
+            only fast with AVX512-BF16/AMX). ``auto``: bf16 on a CPU with AMX, else fp32
+            (``SBERT_PRECISION`` pins it).
         max_seq_length: override the folder's maximum sequence length.
         threads: CPU threads for the forward pass. Default: ONNX uses the cores this process
             may use; torch keeps its own setting. Given with the torch backend, it sets
             torch's thread count, which is process-wide.
-        **backend_options: passed to the backend: ``quantized=True`` for ONNX int8,
-            ``streams=N`` for the number of batches run at once (ONNX default: one per
-            thread; torch default: 1, one batch on every core), ``precision="bf16"`` for
-            torch bf16 autocast.
+        **backend_options: passed to the backend: ``quantized=True`` for ONNX int8 (never
+            chosen by ``auto``: it changes results), ``streams=N`` for the number of batches
+            run at once (ONNX default: one per thread; torch default: 1, one batch on every
+            core).
 
     Attributes:
+        backend_name: the backend that runs, ``"torch"`` or ``"onnx"``.
+        precision: ``"fp32"``, ``"bf16"`` or ``"int8"``.
+        path_choice: the path and why it was chosen (also in ``repr`` and logged at INFO).
         similarity_fn_name: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
         prompts: prompt name -> text prepended by ``encode(prompt_name=...)``.
         default_prompt_name: the prompt ``encode`` applies when given none (or None).
@@ -62,26 +75,30 @@ class SentenceEncoder:
         model_name_or_path: str | os.PathLike[str] | None = None,
         *,
         device: str | None = None,
-        backend: str = "torch",
+        backend: str = AUTO,
+        precision: str = AUTO,
         max_seq_length: int | None = None,
         threads: int | None = None,
         **backend_options: Any,
     ) -> None:
-        if backend not in BACKENDS:
-            raise UsageError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        check_request(backend, precision)
         self.name = str(model_name_or_path) if model_name_or_path is not None else DEFAULT_MODEL
         self.path = resolve_model(model_name_or_path)
         self.spec = read_folder(self.path)
-        if backend == "onnx" and device not in (None, "cpu"):
-            raise UsageError(f"the onnx backend runs on the CPU; got device={device!r}")
-        if backend == "onnx" and not self.spec.onnx_files and self.spec.has_torch_weights:
-            from sbert.backends.onnx.cache import cached_export
-
-            self.path = cached_export(self.path, self.spec)  # once; then from the cache
-            self.spec = read_folder(self.path)
-        self.backend_name = backend
+        choice = path_for(self.spec, backend=backend, precision=precision, device=device,
+                          options=backend_options)
+        if choice.warning and choice.warning not in _warned:
+            _warned.add(choice.warning)
+            warnings.warn(choice.warning, RuntimeWarning, stacklevel=2)
+        # the ONNX backend on a folder without a graph: its export, made once into the cache
+        self.path, self.spec, choice = onnx_source(self.path, self.spec, choice,
+                                                   backend_options, self.name)
+        logger.info("%s runs %s", self.name, choice.describe())
+        self.path_choice: PathChoice = choice
+        self.backend_name = choice.backend
+        self.precision = choice.precision
         self.threads = None if threads is None else resolve_threads(threads)
-        self.backend: Backend = self._make_backend(backend, device, backend_options)
+        self.backend: Backend = self._make_backend(choice, device, backend_options)
         self.tokenizer = load_tokenizer(self.spec)
         if max_seq_length is not None:  # the setter refuses < 2 and clamps to the positions
             self.max_seq_length = max_seq_length
@@ -91,9 +108,9 @@ class SentenceEncoder:
         self.last_truncated = 0  # inputs truncated by the last encode() call
         self.total_truncated = 0  # ... by every call so far
 
-    def _make_backend(self, backend: str, device: str | None, options: dict[str, Any]) -> Backend:
-        if backend == "torch":
-            precision = options.pop("precision", "fp32")
+    def _make_backend(self, choice: PathChoice, device: str | None,
+                      options: dict[str, Any]) -> Backend:
+        if choice.backend == "torch":
             streams = options.pop("streams", None)
             if options:
                 raise TypeError(f"the torch backend takes no options {sorted(options)}")
@@ -102,9 +119,12 @@ class SentenceEncoder:
                     f"{self.path} has ONNX graphs {self.spec.onnx_files} but no torch weights; "
                     "load it with backend='onnx' (CLI: --backend onnx)"
                 )
+            from sbert.runtime import require
+
+            require("torch", "torch")
             from sbert.backends.torch.backend import TorchBackend
 
-            return TorchBackend(self.spec, device, self.threads, precision, streams)
+            return TorchBackend(self.spec, device, self.threads, choice.precision, streams)
         from sbert.backends.onnx.backend import OnnxBackend
 
         return OnnxBackend(self.spec, threads=self.threads, **options)
@@ -127,7 +147,10 @@ class SentenceEncoder:
         from sbert.backends.torch.backend import TorchBackend
 
         if not isinstance(self.backend, TorchBackend):
-            raise UsageError(f"{what} needs backend='torch'")
+            raise UsageError(
+                f"{what} needs the torch backend; this encoder runs {self.path_choice.describe()}"
+                ": load it with SentenceEncoder(..., backend='torch')"
+            )
         return self.backend
 
     @property
@@ -154,8 +177,11 @@ class SentenceEncoder:
 
     def __repr__(self) -> str:
         modes = getattr(getattr(self.backend, "network", None), "pooling", self.spec.pooling).modes
+        path = f"backend={self.backend_name!r}, precision={self.precision!r}"
+        if self.path_choice.chosen:
+            path += f" ({self.path_choice.reason})"
         return (
-            f"SentenceEncoder({self.name!r}, backend={self.backend_name!r}, dim={self.dimension}, "
+            f"SentenceEncoder({self.name!r}, {path}, dim={self.dimension}, "
             f"pooling={'+'.join(modes)}, normalize={self.spec.normalize}, "
             f"similarity={self.similarity_fn_name!r}, max_seq_length={self.max_seq_length})"
         )

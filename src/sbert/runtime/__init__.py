@@ -122,8 +122,14 @@ def require(module: str, extra: str) -> ModuleType:
 def has_module(module: str) -> bool:
     """Whether ``module`` can be imported (without importing it)."""
     import importlib.util
+    import sys
 
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook that refuses it
+        return False
+    except ValueError:  # imported already, without a spec
+        return module in sys.modules
 
 
 def cache_dir() -> Path:

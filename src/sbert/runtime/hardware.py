@@ -171,6 +171,28 @@ def cuda_devices() -> tuple[str, ...]:
     return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
 
 
+# device files a CUDA (or ROCm) GPU shows on Linux (WSL: /dev/dxg); with none of them, the
+# default device is the CPU and torch need not be imported to say so
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def cuda_available() -> bool:
+    """Whether torch's default device here is CUDA; False without torch.
+
+    On Linux, a machine without any of :data:`GPU_DEVICE_FILES` answers without importing
+    torch (an ONNX encoder then never loads it); macOS has no CUDA.
+    """
+    from sbert.runtime import has_module
+
+    if sys.platform == "darwin" or not has_module("torch"):
+        return False
+    if sys.platform.startswith("linux") and not any(map(os.path.exists, GPU_DEVICE_FILES)):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 @functools.lru_cache(maxsize=2)
 def detect(cuda: bool = False) -> Hardware:
     """This machine (cached). ``cuda=True`` also lists CUDA devices (imports torch)."""

@@ -135,7 +135,8 @@ def test_onnx_only_folder(onnx_dir: Path, tmp_path: Path) -> None:
     ref = SentenceEncoder(onnx_dir, backend="onnx").encode(SENTENCES[:3])
     np.testing.assert_allclose(enc.encode(SENTENCES[:3]), ref, atol=1e-6)
     with pytest.raises(ModelFolderError, match="backend='onnx'"):
-        SentenceEncoder(path)
+        SentenceEncoder(path, backend="torch")
+    assert SentenceEncoder(path).backend_name == "onnx"  # auto (a torch pin gives way)
 
 
 def test_torch_only_folder_is_exported_once_into_the_cache(
