@@ -116,6 +116,29 @@ def test_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "32" in out and "max_seq_length  64" in out
 
 
+def test_info_hardware(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from sbert.runtime import hardware, has_module
+
+    avx2 = hardware.Hardware("x86_64", "AuthenticAMD", "AMD EPYC test", frozenset({"avx2"}), 2,
+                             cpu_features=frozenset({"avx2", "avx512f"}),
+                             caps=("ONEDNN_MAX_CPU_ISA=AVX2",))
+    monkeypatch.setattr(hardware, "detect", lambda cuda=False: avx2)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    code, out, err = run(["info", "-m", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    section = out.split("\nhardware\n", 1)[1]
+    rows = dict(line.strip().split(None, 1) for line in section.splitlines())
+    assert rows["cpu"] == "AMD EPYC test" and rows["cores"].startswith("2 ")
+    assert rows["isa"] == "avx2" and rows["cuda"] == "none"
+    assert rows["caps"].startswith("ONEDNN_MAX_CPU_ISA=AVX2 (the CPU has: avx2 avx512f")
+    path = "onnx fp32" if has_module("onnxruntime") and has_module("onnx") else "torch fp32"
+    assert rows["recommended"].startswith(f"{path} (auto: ")
+    assert "set here: SBERT_BACKEND=torch, SBERT_PRECISION=fp32" in rows["recommended"]
+    # what runs: the suite's pins, torch fp32
+    assert "loaded with     torch fp32 (SBERT_BACKEND=torch, SBERT_PRECISION=fp32)" in out
+
+
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0 and "encode" in out and "similarity" in out and "info" in out

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from sbert.backends import BACKENDS
+from sbert.backends.auto import BACKEND_CHOICES, PRECISION_CHOICES
 from sbert.models import DEFAULT_MODEL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,7 +38,7 @@ def backend_flags(func: F) -> F:
     """
 
     @functools.wraps(func)
-    def wrapper(*args: Any, backend: str | None, quantized: bool, threads: int | None,
+    def wrapper(*args: Any, backend: str, quantized: bool, threads: int | None,
                 precision: str, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         ctx.meta[_BACKEND_KEY] = backend_options(backend, quantized, threads, precision)
@@ -46,8 +46,9 @@ def backend_flags(func: F) -> F:
 
     out: Any = wrapper
     out = click.option(
-        "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-        help="torch backend: bf16 autocast (fast on CPUs with AVX512-BF16/AMX).",
+        "--precision", type=click.Choice(PRECISION_CHOICES), default="auto", show_default=True,
+        help="fp32, bf16 (torch autocast; fast on CPUs with AVX512-BF16/AMX only) or fp16 "
+             "(torch autocast, for CUDA GPUs); auto: bf16 where the CPU has AMX, else fp32.",
     )(out)
     out = click.option(
         "--threads", default=None, type=click.IntRange(min=1),
@@ -58,29 +59,36 @@ def backend_flags(func: F) -> F:
         help="Use the int8 ONNX graph (implies --backend onnx; see `sbert export onnx`).",
     )(out)
     out = click.option(
-        "--backend", type=click.Choice(BACKENDS), default=None,
-        help="torch (default) or onnx (onnxruntime; needs an onnx/ graph in the folder).",
+        "--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
+        help="torch or onnx (onnxruntime; a folder without an onnx/ graph is exported once "
+             "into the cache); auto: the fastest exact path on this machine (`sbert info` "
+             "shows it; SBERT_BACKEND pins it).",
     )(out)
     return cast(F, out)
 
 
 def backend_options(
-    backend: str | None, quantized: bool, threads: int | None, precision: str = "fp32"
+    backend: str | None, quantized: bool, threads: int | None, precision: str | None = None
 ) -> dict[str, Any]:
-    """Encoder keyword arguments for ``--backend/--quantized/--threads/--precision``."""
+    """Encoder keyword arguments for ``--backend/--quantized/--threads/--precision``.
+
+    ``auto`` (or None) is left out: the encoder's default chooses.
+    """
     from sbert.errors import UsageError
 
     if quantized and backend == "torch":
         raise UsageError("--quantized needs the ONNX backend; use --backend onnx --quantized")
-    if precision != "fp32":
-        if backend == "onnx" or quantized:
-            raise UsageError("--precision bf16 is for the torch backend; ONNX has --quantized")
-        return {"precision": precision, **({"threads": threads} if threads else {})}
+    if precision in ("bf16", "fp16") and (backend == "onnx" or quantized):
+        raise UsageError(f"--precision {precision} is for the torch backend; ONNX has "
+                         "--quantized")
     options: dict[str, Any] = {}
-    if backend is not None or quantized:
-        options["backend"] = backend or "onnx"
     if quantized:
+        options["backend"] = "onnx"
         options["quantized"] = True
+    elif backend not in (None, "auto"):
+        options["backend"] = backend
+    if precision not in (None, "auto"):
+        options["precision"] = precision
     if threads is not None:
         options["threads"] = threads
     return options

@@ -160,19 +160,17 @@ def similarity(first: str, second: str, files: bool, column: str | None, functio
 @click.command()
 @model_option
 def info(model: str, device: str | None) -> None:
-    """Summary of a model: architecture, dimension, pooling, max length, parameters."""
+    """Summary of a model and of this machine: the model's architecture, dimension, pooling,
+    max length and parameters; the CPU, its ISA features, cores, CUDA devices, and the path
+    (backend and precision) that runs fastest here.
+    """
     import json
 
-    from sbert.cli.common import current_backend_options
     from sbert.folder import read_folder
     from sbert.models import resolve_model
 
-    options = {}
-    if not current_backend_options():  # a folder with only ONNX graphs: describe it with onnx
-        spec = read_folder(resolve_model(model))
-        if not spec.has_torch_weights and spec.onnx_files:
-            options["backend"] = "onnx"
-    encoder = load_encoder(model, device, **options)
+    source_spec = read_folder(resolve_model(model))
+    encoder = load_encoder(model, device)
     spec = encoder.spec
     cfg_file = spec.transformer_path / "config.json"
     cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else {}
@@ -193,14 +191,56 @@ def info(model: str, device: str | None) -> None:
         ("normalize", str(spec.normalize).lower()),
         ("max_seq_length", str(encoder.max_seq_length)),
         ("parameters", n_params),
-        ("loaded with", encoder.backend_name + (
-            f" ({encoder.backend.path.relative_to(spec.root)})"
-            if encoder.backend_name == "onnx" else "")),
+        ("loaded with", _loaded_with(encoder)),
         ("backends", ", ".join(backends_of(spec))),
     ]
+    _table(rows)
+    click.echo("\nhardware")
+    _table(hardware_rows(source_spec, device), indent="  ")
+
+
+def _loaded_with(encoder: Any) -> str:
+    """``torch bf16 (why)`` or ``onnx (onnx/model.onnx) fp32 (why)``."""
+    choice = encoder.path_choice
+    if encoder.backend_name != "onnx":
+        return str(choice.describe())
+    graph = encoder.backend.path.relative_to(encoder.spec.root)
+    return f"onnx ({graph}) {choice.precision} ({choice.reason})"
+
+
+def _table(rows: list[tuple[str, str]], indent: str = "") -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        click.echo(f"{key:<{width}}  {value}")
+        click.echo(f"{indent}{key:<{width}}  {value}")
+
+
+def hardware_rows(spec: Any, device: str | None = None) -> list[tuple[str, str]]:
+    """``sbert info``'s hardware section: CPU, ISA features (and caps), cores, CUDA devices,
+    and the path ``backend="auto"`` picks for ``spec`` here (SBERT_* pins aside)."""
+    from sbert.backends.auto import path_for
+    from sbert.runtime.hardware import ISA_FLAGS, cuda_available, detect
+
+    hw = detect(cuda=cuda_available())
+
+    def flags(features: frozenset[str]) -> str:
+        return " ".join(f for f in ISA_FLAGS if f in features) or "none known"
+
+    caps = "none"
+    if hw.caps:
+        caps = (f"{', '.join(hw.caps)} (the CPU has: {flags(hw.cpu_features)}; onnxruntime "
+                "ignores these caps)")
+    best = path_for(spec, device=device, hw=hw, pins=False)
+    pins = [f"{k}={os.environ[k]}" for k in ("SBERT_BACKEND", "SBERT_PRECISION")
+            if os.environ.get(k)]
+    return [
+        ("cpu", hw.model),
+        ("vendor", f"{hw.vendor or 'unknown'} ({hw.arch}, class {hw.machine_class})"),
+        ("isa", flags(hw.features)),
+        ("caps", caps),
+        ("cores", f"{hw.cores} available to this process"),
+        ("cuda", ", ".join(hw.cuda) or "none"),
+        ("recommended", best.describe() + (f"; set here: {', '.join(pins)}" if pins else "")),
+    ]
 
 
 def _onnx_parameters(path: Path) -> int:

@@ -9,17 +9,19 @@ from pathlib import Path
 
 import click
 
-from sbert.backends import BACKENDS
+from sbert.backends.auto import BACKEND_CHOICES, PRECISION_CHOICES
 from sbert.models import DEFAULT_MODEL
 
 
 @click.command()
 @click.argument("model", default=DEFAULT_MODEL, required=False)
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="torch (default) or onnx (onnxruntime).")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
+              help="torch or onnx (onnxruntime); auto: the fastest exact path on this machine "
+              "(`sbert info` shows it).")
 @click.option("--quantized", is_flag=True, help="Run the int8 ONNX graph (implies --backend onnx).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
-              show_default=True, help="torch backend: bf16 autocast.")
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="auto",
+              show_default=True, help="fp32, bf16 or fp16 (torch autocast; fp16 for CUDA "
+              "GPUs); auto: bf16 on a CPU with AMX, else fp32.")
 @click.option("--device", default=None, help="torch device (cpu, cuda...); default: CUDA if "
               "available.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -51,7 +53,7 @@ from sbert.models import DEFAULT_MODEL
               help="The name answered in 'model' fields; default: MODEL's last part.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (costs time under load).")
-def serve(model: str, backend: str | None, quantized: bool, precision: str, device: str | None,
+def serve(model: str, backend: str, quantized: bool, precision: str, device: str | None,
           threads: int | None, index: Path | None, host: str, port: int, api_key: str | None,
           max_batch_tokens: int, max_batch_size: int, max_inputs: int, max_input_chars: int,
           max_queue: int, truncate: bool, workers: int, model_name: str | None,
@@ -63,6 +65,7 @@ def serve(model: str, backend: str | None, quantized: bool, precision: str, devi
     GET / is a search page (with --index). SIGTERM finishes the requests in flight, then
     exits 0.
     """
+    from sbert.backends.auto import path_for
     from sbert.cli.common import backend_options
     from sbert.errors import UsageError
     from sbert.folder import read_folder
@@ -73,19 +76,22 @@ def serve(model: str, backend: str | None, quantized: bool, precision: str, devi
     if logging.getLogger().level > logging.INFO:  # say when the model is ready (unless -q)
         logging.getLogger("sbert.serve").setLevel(logging.INFO)
     options = backend_options(backend, quantized, threads, precision)
-    backend_name = options.get("backend", "torch")
-    if backend_name == "onnx" and device not in (None, "cpu"):
+    if options.get("backend") == "onnx" and device not in (None, "cpu"):
         raise UsageError(f"--backend onnx runs on the CPU; drop --device {device}")
-    read_folder(resolve_model(model))  # a wrong model is one line now, not a failed start
+    spec = read_folder(resolve_model(model))  # a wrong model is one line now, not a failed start
+    # decided here, once: every worker process runs the same path, and /health names it
+    path = path_for(spec, backend=options.pop("backend", "auto"),
+                    precision=options.pop("precision", "auto"), device=device, options=options)
     if index is not None and not (index / "index.sqlite").is_file():
         raise UsageError(f"{index} is not an index folder (no index.sqlite); make one with "
                          "`sbert index create`")
-    config = ServeConfig(model=model, backend=backend_name, quantized=quantized,
-                         precision=precision, device=device, threads=threads,
+    config = ServeConfig(model=model, backend=path.backend, quantized=quantized,
+                         precision="fp32" if path.backend == "onnx" else path.precision,
+                         device=device, threads=threads,
                          index=None if index is None else os.fspath(index), api_key=api_key,
                          max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
                          max_inputs=max_inputs, max_input_chars=max_input_chars,
                          max_queue=max_queue, truncate=truncate, model_name=model_name)
-    click.echo(f"sbert serve: {config.served_name} ({backend_name}) on http://{host}:{port} "
+    click.echo(f"sbert serve: {config.served_name} ({path.describe()}) on http://{host}:{port} "
                "(loading; GET /health says when ready)", err=True)
     sys.exit(run_server(config, host, port, workers, access_log=access_log))

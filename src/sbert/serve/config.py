@@ -86,7 +86,7 @@ class ServeConfig:
             options["threads"] = self.threads
         if self.quantized:
             options["quantized"] = True
-        if self.precision != "fp32":
+        if self.backend == "torch":  # always: left out, the encoder would choose one
             options["precision"] = self.precision
         if self.backend == "torch" and self.device in (None, "cpu"):
             # one batch per core, each on its own thread: the event loop's work does not
