@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sbert.errors import WorkerError
+from sbert.errors import SbertError, WorkerError
 from sbert.runtime import WORKER_MEMORY_FACTOR, cap_workers, threads_per_worker
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,36 @@ def _encode_chunk(sentences: list[str], batch_size: int, normalize: bool) -> np.
     return emb
 
 
+def settle_path(model: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the backend and precision decided here, once, for every worker.
+
+    A backend left to ``auto`` is resolved in the parent, and an ONNX export it needs is made
+    here: the workers then neither choose apart nor export the same graph at once.
+    """
+    from sbert.backends.auto import AUTO, onnx_source, path_for
+    from sbert.folder import read_folder
+    from sbert.models import resolve_model
+
+    backend, precision = options.get("backend", AUTO), options.get("precision", AUTO)
+    if backend != AUTO and precision != AUTO:
+        return dict(options)
+    rest = {k: v for k, v in options.items()
+            if k not in ("backend", "precision", "device", "threads", "max_seq_length")}
+    try:
+        path = resolve_model(model)
+        spec = read_folder(path)
+    except SbertError:  # each worker reports it with its load, as for any load error
+        return dict(options)
+    choice = path_for(spec, backend=backend, precision=precision,
+                      device=options.get("device"), options=rest)
+    choice = onnx_source(path, spec, choice, rest, str(model))[2]
+    logger.info("workers run %s", choice.describe())
+    out = {**options, "backend": choice.backend}
+    if choice.backend == "torch":
+        out["precision"] = choice.precision
+    return out
+
+
 def encode_parallel(
     model: str,
     sentences: Sequence[str],
@@ -118,7 +148,7 @@ def encode_parallel(
         return np.asarray(SentenceEncoder(model, **encoder_options).encode([]))
     weights = weights_bytes(model)
     workers = cap_workers(workers, None if weights is None else WORKER_MEMORY_FACTOR * weights)
-    options = {**encoder_options, "threads": threads_per_worker(workers)}
+    options = {**settle_path(model, encoder_options), "threads": threads_per_worker(workers)}
     chunks = [texts[a:b] for a, b in split_even(len(texts), workers, chunk_size)]
     logger.info("encoding %d sentences in %d chunks with %d workers x %d threads",
                 len(texts), len(chunks), workers, options["threads"])

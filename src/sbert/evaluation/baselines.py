@@ -127,8 +127,9 @@ class TokenPoolingEncoder:
             raise UsageError(f"unknown pooling {pooling!r}; expected one of {TOKEN_POOLINGS}")
         from sbert.encoder import SentenceEncoder
 
-        self.encoder = SentenceEncoder(model_name_or_path, device=device,
-                                       max_seq_length=max_seq_length)
+        # token pooling replaces the torch network's pooling: torch, fp32 as published
+        self.encoder = SentenceEncoder(model_name_or_path, device=device, backend="torch",
+                                       precision="fp32", max_seq_length=max_seq_length)
         self.encoder.set_pooling("mean" if pooling == "avg" else "cls", head=False)
         self.pooling = pooling
         self.name = f"{pooling}:{self.encoder.name}"

@@ -158,7 +158,9 @@ def run_recipe(
     examples = concat_examples([spec.read(f) for f in train]).subset(limit)
     evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
     seed_everything(cfg.seed)  # the classifier head's initial weights
-    encoder = SentenceEncoder(model, device=device, max_seq_length=max_seq_length)
+    # training needs the torch network; fp32 evaluation, as before backend="auto"
+    encoder = SentenceEncoder(model, device=device, backend="torch", precision="fp32",
+                              max_seq_length=max_seq_length)
     if pooling:
         encoder.set_pooling(pooling)
     loss = spec.make_loss(encoder, concat)

@@ -127,6 +127,7 @@ class Trainer:
         callbacks: extra hooks.
 
     Example:
+        >>> encoder = SentenceEncoder("all-MiniLM-L6-v2", backend="torch")  # the torch network
         >>> loss = CosineSimilarityLoss(encoder.network)
         >>> Trainer(encoder, [TrainTask(read_sts("train.tsv"), loss)], TrainConfig(epochs=4),
         ...         "out").train()
