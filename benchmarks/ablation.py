@@ -66,7 +66,8 @@ def train_and_score(model: str, objective: str, pooling: str, concat: tuple[str,
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
     seed_everything(args.seed)
-    encoder = SentenceEncoder(model, device=args.device, max_seq_length=args.max_seq_length)
+    encoder = SentenceEncoder(model, device=args.device, backend="torch", precision="fp32",
+                              max_seq_length=args.max_seq_length)
     encoder.set_pooling(pooling)
     if objective == "nli":
         loss: Any = SoftmaxLoss(encoder.network, encoder.dimension, 3, concat)

@@ -108,7 +108,9 @@ def write_shards(sentences: list[str], folder: Path) -> None:
 
 
 def encoder_options(backend: str) -> dict[str, Any]:
-    return {"backend": "onnx", "quantized": True} if backend == "onnx-int8" else {}
+    if backend == "onnx-int8":
+        return {"backend": "onnx", "quantized": True}
+    return {"backend": "torch", "precision": "fp32"}  # not what backend="auto" picks here
 
 
 def plain_run(folder: Path, out: Path, options: dict[str, Any]) -> dict[str, float]:

@@ -6,7 +6,9 @@
 
 Encodes the 2,758 STS benchmark test sentences with sentence-transformers' torch ``encode``
 (the baseline) and with sbert's torch path, torch bf16 autocast, ONNX fp32 and ONNX int8
-(graphs exported once into the sbert cache, not timed), in turn after a warm-up, rotating
+(graphs exported once into the sbert cache, not timed), and ``sbert auto``, the path
+``SentenceEncoder(model)`` chooses on this machine (named in the row), in turn after a
+warm-up, rotating
 who goes first. Prints sentences/s, the median per-round ratio to the baseline, the GFLOP/s
 each reaches on the real tokens beside the machine's fp32 matrix-multiply limits (torch/MKL,
 oneDNN, onnxruntime) and the fp32 ceiling those imply, and the parity (minimum cosine) of
@@ -63,6 +65,18 @@ def rotate(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, list
     return times
 
 
+def auto_encoder(model: str) -> Any:
+    """``SentenceEncoder(model)`` as a user gets it: backend/precision auto, no SBERT_* pins."""
+    from sbert import SentenceEncoder
+
+    saved = {k: os.environ.pop(k) for k in ("SBERT_BACKEND", "SBERT_PRECISION")
+             if k in os.environ}
+    try:
+        return SentenceEncoder(model)
+    finally:
+        os.environ.update(saved)
+
+
 def _job(enc: Any, sentences: list[str], batch_size: int) -> Callable[[], Any]:
     return lambda: enc.encode(sentences, batch_size=batch_size, show_progress=False)
 
@@ -87,12 +101,14 @@ def main() -> None:
 
     sentences = sts_test_sentences()[: args.limit]
     bs = args.batch_size
-    ours = SentenceEncoder(args.model, device="cpu")
+    ours = SentenceEncoder(args.model, device="cpu", backend="torch", precision="fp32")
     ref = SentenceTransformer(str(ours.path), device="cpu")
     encoders: dict[str, Any] = {
         "sbert torch": ours,
         "sbert torch bf16": SentenceEncoder(args.model, device="cpu", precision="bf16"),
     }
+    auto = auto_encoder(args.model)  # what a user gets from SentenceEncoder(model)
+    encoders[f"sbert auto ({auto.backend_name} {auto.precision})"] = auto
     if not args.no_onnx:
         folder = exported(args.model, args.reexport)
         encoders["sbert onnx fp32"] = SentenceEncoder(folder, backend="onnx")
@@ -124,7 +140,9 @@ def main() -> None:
     n = len(sentences)
     notes = [f"model {args.model}, {n} STSb test sentences, {n_tokens} real tokens "
              f"({flops / 1e12:.3f} TFLOP of matrix work), batch {bs}, "
-             f"{torch.get_num_threads()} torch threads, median of {args.rounds} rounds"]
+             f"{torch.get_num_threads()} torch threads, median of {args.rounds} rounds",
+             f"sbert auto: SentenceEncoder(model) without SBERT_* pins ran "
+             f"{auto.path_choice.describe()}"]
     columns = [("contender", "contender", ""), ("rate", "sentences/s", "{:.0f}"),
                ("ratio", f"x {BASELINE} (median)", "{:.2f}x"),
                ("rounds", "per round", "{:.2f}"), ("gflops", "GFLOP/s", "{:.0f}")]

@@ -57,7 +57,7 @@ def contenders(name: str, folder: Path) -> dict[str, Any]:
 
     from sbert import SentenceEncoder
 
-    ours = SentenceEncoder(name, device="cpu")
+    ours = SentenceEncoder(name, device="cpu", backend="torch", precision="fp32")
 
     class _Ref:
         model = SentenceTransformer(str(ours.path), device="cpu")

@@ -77,7 +77,8 @@ def cached_embeddings(sentences: list[str]) -> Path:
         from sbert import SentenceEncoder
 
         print(f"encoding {len(sentences):,} sentences once (cached in {path})", flush=True)
-        emb = SentenceEncoder(device="cpu").encode(sentences, batch_size=64, normalize=True)
+        enc = SentenceEncoder(device="cpu", backend="torch", precision="fp32")
+        emb = enc.encode(sentences, batch_size=64, normalize=True)
         np.save(path, emb)
     return path
 

@@ -92,7 +92,7 @@ def main() -> None:
     # named after the export's cache folder (name + hash): bundled models' folders are all "model"
     plain = args.work / f"{folder.name}.plain.onnx"
     if not plain.exists():
-        source_encoder = SentenceEncoder(str(src))
+        source_encoder = SentenceEncoder(str(src), backend="torch", precision="fp32")
         export_transformer(source_encoder.backend, source_encoder.tokenizer, plain)
     enc = SentenceEncoder(str(folder), backend="onnx")
     graph = onnx.load(str(plain), load_external_data=False).graph

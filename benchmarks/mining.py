@@ -137,7 +137,7 @@ def main() -> None:
     from sbert import SentenceEncoder, paraphrase_mining
 
     sentences = stsb_sentences(args.limit)
-    ours_model = SentenceEncoder(device="cpu")
+    ours_model = SentenceEncoder(device="cpu", backend="torch", precision="fp32")
     emb = cached_embeddings(ours_model, sentences)
     emb_t = torch.from_numpy(emb)
     notes = [f"{len(sentences)} distinct STSb sentences, all-MiniLM-L6-v2 embeddings "

@@ -64,7 +64,7 @@ def build_variants(name: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
     }
     if not rebuild and all((onnx_dir / f).exists() for f in files.values()):
         return folder, files
-    encoder = SentenceEncoder(name, device="cpu")
+    encoder = SentenceEncoder(name, device="cpu", backend="torch", precision="fp32")
     encoder.save(folder)
     if not (folder / "tokenizer.json").exists():
         encoder.tokenizer.save(folder)
@@ -123,7 +123,7 @@ def main() -> None:
     names = args.only or list(files)
     left, right, gold = sts_pairs(args.limit)
     sentences = left + right
-    torch_enc = SentenceEncoder(args.model, device="cpu")
+    torch_enc = SentenceEncoder(args.model, device="cpu", backend="torch", precision="fp32")
     ref = torch_enc.encode(sentences + ROBUSTNESS, batch_size=32)
     encoders = {k: SentenceEncoder(folder, backend="onnx", file=f"onnx/{files[k]}")
                 for k in names}

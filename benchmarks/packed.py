@@ -48,7 +48,7 @@ def main() -> None:
 
     from sbert import SentenceEncoder
 
-    encoder = SentenceEncoder("all-MiniLM-L6-v2", device="cpu")
+    encoder = SentenceEncoder("all-MiniLM-L6-v2", device="cpu", backend="torch", precision="fp32")
     network = encoder.network
     packed = network.packed
     if packed is None:

@@ -46,7 +46,7 @@ def main() -> None:
     sentences = sts_test_sentences()[: args.limit]
     rows = []
     for name in args.models:
-        ours = SentenceEncoder(name, device="cpu")
+        ours = SentenceEncoder(name, device="cpu", backend="torch", precision="fp32")
         a = ours.encode(sentences, batch_size=32, show_progress=False)
         ref = SentenceTransformer(str(ours.path), device="cpu")
         b = ref.encode(sentences, batch_size=32, show_progress_bar=False)

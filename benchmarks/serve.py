@@ -122,6 +122,8 @@ def ours_spec(name: str, port: int) -> ServerSpec:
             "--host", HOST, "--port", str(port)]
     if name == "ours-onnx-int8":
         argv += ["--backend", "onnx", "--quantized"]
+    else:  # the torch contender, not what --backend auto picks on this machine
+        argv += ["--backend", "torch", "--precision", "fp32"]
     return ServerSpec(name, argv, None, "/health", "/v1/embeddings", MODEL)
 
 
@@ -302,7 +304,7 @@ def offline_limits(backend: str, sentences: list[str]) -> dict[str, Any]:
     from sbert import SentenceEncoder
 
     if backend == "torch":
-        enc = SentenceEncoder(MODEL)
+        enc = SentenceEncoder(MODEL, backend="torch", precision="fp32")
     else:
         enc = SentenceEncoder(MODEL, backend="onnx", quantized=True)
     enc.encode(sentences[:256], batch_size=32, show_progress=False)  # warm-up

@@ -88,7 +88,8 @@ def run_ours(model: str, recipe: str, data: dict[str, Any], args: argparse.Names
     )
     from sbert.training.trainer import TrainConfig, Trainer, TrainTask
 
-    encoder = SentenceEncoder(model, device="cpu", max_seq_length=args.max_seq_length)
+    encoder = SentenceEncoder(model, device="cpu", backend="torch", precision="fp32",
+                              max_seq_length=args.max_seq_length)
     torch.manual_seed(seed)
     net = encoder.network
     loss: Any
