@@ -14,7 +14,7 @@ from sbert.errors import UsageError
 from sbert.folder import FolderSettings, FolderSpec, copy_tokenizer_files, write_folder_files
 from sbert.runtime import resolve_threads, set_torch_threads
 
-PRECISIONS = ("fp32", "bf16")  # bf16 runs under autocast
+PRECISIONS = ("fp32", "bf16", "fp16")  # bf16 and fp16 run under autocast
 
 
 class TorchBackend:
@@ -26,7 +26,10 @@ class TorchBackend:
         threads: when given, torch's intra-op thread count is set to it. torch has one
             process-wide pool, so this changes it for the whole process; by default it is
             left as it is.
-        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``: the two 16-bit types run under
+            autocast (matrix products and attention in that type; what autocast keeps in
+            fp32, such as LayerNorm, stays fp32; the weights stay fp32). fp16 is meant for
+            CUDA GPUs: CPUs without AMX-FP16 convert it in software.
         streams: batches run at once on the CPU, each from its own thread on
             ``threads // streams`` cores (torch's intra-op thread count is per calling
             thread); a batch that runs alone gets every core. Default 1: one batch at a time
@@ -68,8 +71,11 @@ class TorchBackend:
             from sbert.backends.torch.kernels import use_onednn_linears
 
             use_onednn_linears(self.network)  # where MKL takes a slow path (AMD EPYC)
-        # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README
-        self.autocast = precision == "bf16"
+        # bf16 autocast: fast where the CPU has AVX512-BF16/AMX (or on a GPU); see the README.
+        # fp16 autocast: for GPUs (benchmarks/encode_gpu.py measures both there)
+        self.precision = precision
+        self.autocast = precision != "fp32"
+        self.autocast_dtype = torch.float16 if precision == "fp16" else torch.bfloat16
 
     @property
     def dimension(self) -> int:
@@ -90,7 +96,7 @@ class TorchBackend:
             if torch.get_num_threads() != want:
                 torch.set_num_threads(want)
         with torch.inference_mode(), torch.autocast(
-            dev.type, dtype=torch.bfloat16, enabled=self.autocast
+            dev.type, dtype=self.autocast_dtype, enabled=self.autocast
         ):
             return self.network(
                 torch.from_numpy(input_ids).to(dev),
