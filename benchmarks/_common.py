@@ -282,11 +282,19 @@ def library_versions() -> dict[str, str | None]:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
+    if out["sbert"] is None:  # run from src/ without an install (a GPU machine's copy)
+        from sbert._version import __version__
+
+        out["sbert"] = __version__
     return out
 
 
 def git_state() -> tuple[str | None, bool]:
-    """The checked-out commit and whether tracked files differ from it."""
+    """The checked-out commit and whether tracked files differ from it.
+
+    Where the tree came without its git folder (a copy on a GPU machine), ``SBERT_COMMIT``
+    and ``SBERT_DIRTY=1`` say it instead (benchmarks/gpu_check.sh sets them).
+    """
     def git(*cmd: str) -> str:
         return subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -295,7 +303,7 @@ def git_state() -> tuple[str | None, bool]:
         return git("rev-parse", "HEAD"), bool(git("status", "--porcelain",
                                                   "--untracked-files=no"))
     except (OSError, subprocess.CalledProcessError):
-        return None, False
+        return os.environ.get("SBERT_COMMIT") or None, os.environ.get("SBERT_DIRTY") == "1"
 
 
 def command_line() -> str:
