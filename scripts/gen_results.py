@@ -58,7 +58,8 @@ COMMANDS = {
     "train-nli-softmax": ".venv/bin/python benchmarks/train.py --recipe nli-softmax",
     "train-nli-mnrl": ".venv/bin/python benchmarks/train.py --recipe nli-mnrl",
     "ablation": ".venv/bin/python benchmarks/ablation.py",
-    "encode_gpu": "python benchmarks/encode_gpu.py",
+    "encode_gpu": "bash benchmarks/gpu_check.sh",
+    "train_gpu": "bash benchmarks/gpu_check.sh",
 }
 MACHINE_FIELDS = ("class", "cpu", "isa", "cores", "arch", "gpu")
 RECORD_FIELDS = ("schema", "benchmark", "full", "command", "args", "date", "commit", "dirty",
