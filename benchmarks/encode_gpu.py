@@ -227,10 +227,12 @@ def main() -> None:
         raise SystemExit("needs a CUDA GPU (--device cpu runs the script on the CPU, as a smoke "
                          "test)")
     gpu = torch.cuda.get_device_name(torch.device(device)) if cuda else "CPU"
+    torch.set_float32_matmul_precision("highest")  # the fp32 reference: no TF32
     first, second, gold = sts_pairs(args.limit)
     notes = [f"{gpu}, torch {torch.__version__}; short: {2 * len(first)} STSb test sentences; "
              f"long: {args.long_count} texts of 256-{LONG_MAX} tokens (STSb train + Quora dev "
-             f"sentences joined), max_seq_length {LONG_MAX}; speed: median of {args.rounds} "
+             f"sentences joined), max_seq_length {LONG_MAX}; fp32 without TF32; speed: "
+             f"median of {args.rounds} "
              "alternating rounds after a warm-up; x sentence-transformers fp16: against its "
              f"best of batch {' and '.join(map(str, ST_BATCHES))}",
              "* an experiment, no library option yet: weights* = the network cast to that "
