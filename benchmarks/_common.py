@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: data, timing, machine limits, tables, results.
+"""Helpers shared by the benchmark scripts: data, timing, tables, results (limits: _limits).
 
 Every script prints its tables (Markdown) and writes them, with the machine and the library
 versions they came from, to ``benchmarks/results/<name>.<machine class>.json`` through
@@ -27,6 +27,22 @@ import numpy as np
 
 from sbert.runtime.hardware import ISA_FLAGS, Hardware, detect
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (gen_results.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _limits import (  # noqa: E402,F401 - the scripts import these from here
+    TRAIN_FACTOR,
+    bert_flops,
+    best_limit,
+    flops_cells,
+    flops_columns,
+    limits_text,
+    machine_limits,
+    matmul_gflops,
+    model_flops,
+    onednn_gflops,
+    ort_matmul_gflops,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SBERT_DATA", ROOT.parent / "shared" / "data"))
 OUT = Path(__file__).resolve().parent / "out"  # caches (embeddings, graphs): not results
@@ -53,66 +69,6 @@ def sts_test_sentences() -> list[str]:
     return first + second
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """The fp32 limit of torch on this machine: GFLOP/s of a large square matrix multiply."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
-
-
-def onednn_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of the same multiply through oneDNN (the kernel sbert's CPU path uses)."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    run = torch.ops.mkldnn._linear_pointwise
-    with torch.inference_mode():
-        run(a, b, None, "none", [], "")  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(a, b, None, "none", [], "")
-            best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
-
-
-def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """The fp32 limit of onnxruntime: GFLOP/s of a large square MatMul."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    from sbert.runtime import available_cores
-
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
-         helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = available_cores()
-    sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feed = {"a": rng.standard_normal((n, n), dtype=np.float32),
-            "b": rng.standard_normal((n, n), dtype=np.float32)}
-    sess.run(None, feed)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sess.run(None, feed)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
-
-
 def exported(name: str, reexport: bool) -> Path:
     """The model's ONNX folder (fp32 + int8): the library's own cached export, timed once."""
     import shutil
@@ -129,12 +85,6 @@ def exported(name: str, reexport: bool) -> Path:
     out = cached_export(path, spec)
     print(f"ONNX graphs of {name}: {out} ({time.perf_counter() - start:.0f}s)", flush=True)
     return out
-
-
-def bert_flops(n_tokens: int, hidden: int, ffn: int, layers: int) -> float:
-    """Matrix-multiply FLOPs of a BERT encoder over ``n_tokens`` real (unpadded) tokens."""
-    per_token_layer = 2 * (4 * hidden * hidden + 2 * hidden * ffn)
-    return float(n_tokens * layers * per_token_layer)
 
 
 def alternate(
@@ -328,7 +278,9 @@ def write_result(name: str, tables: Sequence[dict[str, Any]], args: argparse.Nam
         full: whether this is the documented run (default sizes); a run that is not is
             written only to an explicit ``--out``, never into benchmarks/results.
         notes: lines that go with the tables (sizes, settings).
-        limits: the machine's measured matrix-multiply limits, GFLOP/s.
+        limits: the machine's measured matrix-multiply limits, GFLOP/s; None (a script that
+            measured none): :func:`_limits.machine_limits` of ``device``, so that every
+            result says how close to the machine's limit its figures ran.
         raw: anything else worth keeping (per-round seconds...).
         device: the torch device measured; a CUDA device makes the class ``cuda-<gpu>``.
 
@@ -342,6 +294,8 @@ def write_result(name: str, tables: Sequence[dict[str, Any]], args: argparse.Nam
         print(f"\nnot the documented run (smaller or other options): no JSON written to "
               f"{RESULTS}; pass --out DIR to keep it", flush=True)
         return None
+    if limits is None:
+        limits = machine_limits(device)
     commit, dirty = git_state()
     machine = machine_info(device)
     record: dict[str, Any] = {
@@ -355,7 +309,7 @@ def write_result(name: str, tables: Sequence[dict[str, Any]], args: argparse.Nam
         "dirty": dirty,
         "machine": machine,
         "versions": library_versions(),
-        "limits_gflops": {k: round(v, 1) for k, v in (limits or {}).items()},
+        "limits_gflops": {k: round(v, 1) for k, v in limits.items()},
         "notes": list(notes),
         "tables": list(tables),
         "raw": raw or {},

@@ -21,7 +21,6 @@ long inputs and all-mpnet-base-v2 are in encode_onnx.py. Smoke run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -34,14 +33,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
     add_output_options,
-    bert_flops,
     exported,
     is_full,
-    matmul_gflops,
+    limits_text,
+    machine_limits,
     median,
     min_cosine,
-    onednn_gflops,
-    ort_matmul_gflops,
+    model_flops,
     print_tables,
     sts_test_sentences,
     table,
@@ -127,13 +125,8 @@ def main() -> None:
     base_emb = runs[BASELINE]()
     parity = {name: min_cosine(runs[name](), base_emb) for name in encoders}
 
-    cfg = json.loads((ours.spec.transformer_path / "config.json").read_text())
-    n_tokens = int(ours.tokenizer.encode(sentences).lengths.sum())
-    flops = bert_flops(n_tokens, cfg["hidden_size"], cfg["intermediate_size"],
-                       cfg["num_hidden_layers"])
-    limits = {"MKL": matmul_gflops(), "oneDNN": onednn_gflops()}
-    if not args.no_onnx:
-        limits["ORT"] = ort_matmul_gflops()
+    n_tokens, flops = model_flops(ours, sentences)
+    limits = dict(machine_limits())  # MKL, oneDNN and, where installed, onnxruntime
 
     times = rotate(runs, args.rounds)
     base = times[BASELINE]
@@ -165,8 +158,7 @@ def main() -> None:
                  "gflops": limits[best_name]})
     tables = [table("speed", f"{args.model}, batch {bs}", columns, rows)]
     print("\n".join(notes))
-    print("machine fp32 limits (2048^3 matmul): "
-          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in limits.items()))
+    print(f"machine fp32 limits (2048^3 matmul): {limits_text(limits)}")
     print_tables(tables)
     write_result("encode", tables, args, notes=notes, limits=limits,
                  raw={"seconds": times, "sentences": n, "real_tokens": n_tokens,

@@ -53,6 +53,7 @@ COMMANDS = {
     "index": ".venv/bin/python benchmarks/index.py",
     "packed": ".venv/bin/python benchmarks/packed.py",
     "serve": ".venv/bin/python benchmarks/serve.py",
+    "distributed": ".venv/bin/python benchmarks/distributed.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",
     "train-sts": ".venv/bin/python benchmarks/train.py --recipe sts",
     "train-nli-softmax": ".venv/bin/python benchmarks/train.py --recipe nli-softmax",
@@ -139,14 +140,23 @@ def provenance(r: dict[str, Any], compact: bool = False) -> str:
              f"- run: {date}, commit {commit}",
              f"- versions: {versions}",
              f"- command: `{r['command']}`"]
-    if r["limits_gflops"]:
-        lines.append("- measured fp32 matrix-multiply limits (2048^3): " + ", ".join(
-            f"{k} {v:.0f} GFLOP/s" for k, v in r["limits_gflops"].items()))
+    lines.append(limits_line(r))
     if not r["full"]:
         lines.append("- **not the documented run** (smaller or other options): a smoke test, "
                      "not a measurement")
     lines += [f"- {note}" for note in r["notes"]]
     return "\n".join(lines)
+
+
+def limits_line(r: dict[str, Any]) -> str:
+    """The machine's measured matrix-multiply limits the record's figures are set against."""
+    limits = r["limits_gflops"]
+    if not limits:
+        return ("- measured matrix-multiply limits: not recorded (this run predates them; its "
+                "next run records them)")
+    kind = ("matrix-multiply limits (8192^3 on the GPU)" if r["machine"]["gpu"]
+            else "fp32 matrix-multiply limits (2048^3)")
+    return f"- measured {kind}: {COMMON.limits_text(limits)}"
 
 
 def _split(value: str | None) -> list[str] | None:

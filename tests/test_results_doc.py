@@ -156,6 +156,7 @@ def test_a_smoke_run_is_never_written_into_the_results_folder(tmp_path: Path,
                                                               monkeypatch: Any) -> None:
     results = tmp_path / "results"
     monkeypatch.setattr(common, "RESULTS", results)
+    monkeypatch.setattr(common, "machine_limits", lambda device=None: {"MKL": 1.0})
     args = argparse.Namespace(out=results, no_write=False)
     assert common.write_result("encode", [], args, full=False) is None
     assert not results.exists()
@@ -178,3 +179,107 @@ def test_a_smoke_run_is_never_written_into_the_results_folder(tmp_path: Path,
 ])
 def test_machine_class(flags: list[str], gpu: str | None, expected: str) -> None:
     assert common.machine_class(flags, gpu) == expected
+
+
+# --- every result says how close to the machine's limit it ran ------------------------------
+
+def test_a_result_without_its_own_limits_records_the_machines(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    asked: list[Any] = []
+
+    def fake(device: str | None = None) -> dict[str, float]:
+        asked.append(device)
+        return {"MKL": 101.26, "oneDNN": 99.0}
+
+    monkeypatch.setattr(common, "machine_limits", fake)
+    args = argparse.Namespace(out=tmp_path, no_write=False)
+    path = common.write_result("mining", [], args, full=True)
+    assert path is not None and asked == [None]
+    assert json.loads(Path(path).read_text())["limits_gflops"] == {"MKL": 101.3, "oneDNN": 99.0}
+    path = common.write_result("mining", [], args, full=True, limits={"ORT": 50.0})
+    assert path is not None and asked == [None]  # a script's own limits are not measured again
+    assert json.loads(Path(path).read_text())["limits_gflops"] == {"ORT": 50.0}
+
+
+def test_machine_limits_measure_the_cpu_once_per_process() -> None:
+    limits = common.machine_limits(n=64)
+    assert {"MKL", "oneDNN"} <= set(limits) and all(v > 0 for v in limits.values())
+    import importlib.util
+
+    has_ort = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx"))
+    assert ("ORT" in limits) == has_ort
+    assert common.machine_limits(n=64) is limits  # cached: measured once
+
+
+def test_flops_columns_set_a_figure_against_the_best_limit() -> None:
+    limits = {"MKL": 100.0, "oneDNN": 200.0, "ORT": 150.0}
+    assert common.flops_columns(limits) == [("gflops", "GFLOP/s", "{:.0f}"),
+                                            ("of_limit", "of oneDNN limit", "{:.0%}")]
+    assert common.flops_columns(limits, "stock_", "stock ")[1] == (
+        "stock_of_limit", "stock of oneDNN limit", "{:.0%}")
+    assert common.flops_cells(50e9, limits) == {"gflops": 50.0, "of_limit": 0.25}
+    assert common.flops_cells(None, limits) == {"gflops": None, "of_limit": None}
+    assert common.flops_cells(50e9, {}) == {"gflops": 50.0, "of_limit": None}
+    # training: forward + backward counted as 3x the forward
+    assert common.TRAIN_FACTOR == 3
+    assert common.bert_flops(10, 4, 8, 2) == 10 * 2 * 2 * (4 * 4 * 4 + 2 * 4 * 8)
+
+
+def test_model_flops_count_the_real_tokens(tiny_encoder: Any) -> None:
+    texts = ["a b c", "a much longer sentence than the first one", ""]
+    tokens, flops = common.model_flops(tiny_encoder, texts)
+    assert tokens == int(tiny_encoder.tokenizer.encode(texts).lengths.sum()) > 2 * len(texts)
+    cfg = json.loads((tiny_encoder.spec.transformer_path / "config.json").read_text())
+    assert flops == common.bert_flops(tokens, cfg["hidden_size"], cfg["intermediate_size"],
+                                      cfg["num_hidden_layers"])
+
+
+def _record(folder: Path, name: str, limits: dict[str, float] | None, rows: list[dict[str, Any]],
+            device: str | None = None, with_flops: bool = True) -> Path:
+    columns = [("server", "server", ""), ("sentences_s", "sentences/s", "{:.0f}")]
+    if with_flops:
+        columns += common.flops_columns(limits or {})
+    tab = common.table("shape-64x1", "64 clients x 1 sentence/request", columns, rows)
+    args = argparse.Namespace(out=folder, no_write=False)
+    path = common.write_result(name, [tab], args, full=True, limits=limits, notes=["fake"])
+    assert path is not None
+    return Path(path)
+
+
+def test_every_section_shows_its_limits_and_the_new_columns(tmp_path: Path,
+                                                            monkeypatch: Any) -> None:
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / gen.TEMPLATE, tmp_path / gen.TEMPLATE)
+    limits = {"MKL": 120.0, "oneDNN": 110.0, "ORT": 90.0}
+    cells = common.flops_cells(1000 * 21e6, limits)  # 1,000 sentences/s x 21 MFLOP each
+    _record(tmp_path / gen.RESULTS, "serve", limits, [
+        {"server": "ours-torch", "sentences_s": 1000.0, **cells},
+        {"server": "infinity-torch", "sentences_s": None, **common.flops_cells(None, limits)}])
+    # a result from before the limits: no columns, no limits (the writer records {} as given)
+    _record(tmp_path / gen.RESULTS, "packed", {}, [{"server": "x", "sentences_s": 5.0}],
+            with_flops=False)
+    text = gen.render(tmp_path)[gen.GENERATED]
+    serve = text[text.index("<!-- results serve"):text.index("<!-- results distributed")]
+    assert ("- measured fp32 matrix-multiply limits (2048^3): MKL 120 GFLOP/s, oneDNN 110 "
+            "GFLOP/s, ORT 90 GFLOP/s") in serve
+    assert "| server | sentences/s | GFLOP/s | of MKL limit |" in serve
+    assert "| ours-torch | 1000 | 21 | 18% |" in serve
+    assert "| infinity-torch |  |  |  |" in serve  # not run: empty cells
+    packed = text[text.index("<!-- results packed"):text.index("<!-- results serve")]
+    assert "- measured matrix-multiply limits: not recorded" in packed
+    assert "| server | sentences/s |\n| --- | --- |\n| x | 5 |" in packed  # as before
+    assert "GFLOP/s" not in packed
+
+
+def test_a_gpu_result_names_the_gpu_limits(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(common, "machine_info", lambda device=None: {
+        "class": "cuda-nvidia-h200", "cpu": "Xeon", "vendor": "intel", "isa": ["avx2"],
+        "caps": [], "cores": 16, "arch": "x86_64", "gpu": "NVIDIA H200"})
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / gen.TEMPLATE, tmp_path / gen.TEMPLATE)
+    args = argparse.Namespace(out=tmp_path / gen.RESULTS, no_write=False)
+    common.write_result("encode_gpu", [], args, full=True, device="cuda",
+                        limits={"CUDA fp32": 51234.0, "CUDA fp16": 612345.0})
+    text = gen.render(tmp_path)[gen.GENERATED]
+    assert ("- measured matrix-multiply limits (8192^3 on the GPU): CUDA fp32 51234 GFLOP/s, "
+            "CUDA fp16 612345 GFLOP/s") in text
