@@ -8,8 +8,10 @@ batch through ``SentenceEncoder.embed_tokens``, in two orders: sorted by length 
 requests that happen to be waiting: much padding), with the packed forward forced
 (``sbert/backends/torch/packed.py``), with the stock one (``network.packed = None``) and with
 sbert's default (packed when at least 15 % of a batch is padding), in turn, median of
-``--rounds``. Prints sentences/s, padded tokens per sentence, the ratios to the stock forward
-and the largest difference between the packed and stock outputs. Run it on an idle machine.
+``--rounds``. Prints sentences/s, padded tokens per sentence, the ratios to the stock forward,
+each rate's GFLOP/s on the real tokens and its fraction of the machine's best fp32
+matrix-multiply limit, and the largest difference between the packed and stock outputs. Run
+it on an idle machine.
 Smoke run: ``--rounds 1 --limit 300 --out /tmp/bench``.
 """
 
@@ -29,8 +31,12 @@ import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     Column,
     add_output_options,
+    flops_cells,
+    flops_columns,
     is_full,
+    machine_limits,
     median,
+    model_flops,
     print_tables,
     sts_test_sentences,
     table,
@@ -78,6 +84,8 @@ def main() -> None:
 
     rows = []
     raw: dict[str, dict[str, list[float]]] = {}
+    n_tokens, flops = model_flops(encoder, sentences)  # the real tokens, whatever the order
+    limits = machine_limits()  # measured here, between no timed runs
     for name, order in orders.items():
         padded = sum(len(b) * max(len(tok.ids[i]) for i in b) for b in batches(order))
         modes = ["stock", "packed", "default"]
@@ -91,12 +99,15 @@ def main() -> None:
                 times[mode].append(seconds)
         network.packed, network.pack_min_padding = packed, default_share
         rate = {k: len(sentences) / median(v) for k, v in times.items()}
+        per_s = {k: flops / median(v) for k, v in times.items()}
         rows.append({"order": name, "padded": padded / len(sentences),
                      "real": float(np.mean([len(x) for x in tok.ids])),
                      "stock": rate["stock"], "packed": rate["packed"],
                      "ratio": rate["packed"] / rate["stock"], "default": rate["default"],
                      "default_ratio": rate["default"] / rate["stock"],
-                     "max_diff": float(np.abs(outs["packed"] - outs["stock"]).max())})
+                     "max_diff": float(np.abs(outs["packed"] - outs["stock"]).max()),
+                     **{k: v for m in modes
+                        for k, v in flops_cells(per_s[m], limits, f"{m}_").items()}})
         raw[name] = {f"{mode}_s": times[mode] for mode in modes}
         print(f"{name}: " + ", ".join(f"{m} {rate[m]:.0f}/s" for m in modes), flush=True)
 
@@ -107,14 +118,19 @@ def main() -> None:
         ("default", "sbert default sentences/s", "{:.0f}"),
         ("default_ratio", "default / stock", "{:.2f}x"),
         ("max_diff", "max |packed - stock|", "{:.1e}")]
+    for mode in ("stock", "packed", "default"):
+        columns += flops_columns(limits, f"{mode}_", f"{mode} ")
     tables = [table("packed", f"all-MiniLM-L6-v2, torch fp32, batch {size}: packed tokens vs "
                     "the stock forward", columns, rows)]
     print_tables(tables)
     notes = [f"{len(sentences)} STSb test sentences, batches of {size}; median of "
-             f"{args.rounds} rounds, packed and stock alternating"]
+             f"{args.rounds} rounds, packed and stock alternating",
+             f"GFLOP/s: the matrix work of the {n_tokens} real (unpadded) tokens "
+             f"({flops / 1e9:.0f} GFLOP), whatever the padding; 'of ... limit': of the "
+             "machine's best fp32 matrix-multiply limit"]
     write_result("packed", tables, args, full=is_full(args, parser, ("rounds", "batch_size",
                                                                      "limit")),
-                 notes=notes, raw=raw)
+                 notes=notes, raw=raw, limits=limits)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ Closed-loop clients (benchmarks/_load.py: asyncio, one keep-alive HTTP/1.1 conne
 send the STS benchmark test sentences, rotating, at each shape clients x sentences/request
 (1x1, 16x1, 64x1, 16x16) for a warm-up and a measured duration; every answer is checked
 (status 200, S rows of 384 numbers). Per shape: sentences/s, requests/s, p50/p90/p99 latency,
-failed requests (warm-up included) and the server's peak resident memory. Right before the
+failed requests (warm-up included), the server's peak resident memory, and the GFLOP/s the
+sentences/s imply (the sentences' real tokens) with their fraction of the machine's best fp32
+matrix-multiply limit (measured at the end, no server running). Right before the
 server rows of a backend, in this process and with no server running, the physical limits:
 ``SentenceEncoder.encode`` of all the sentences at batch 32 (median of 3) and the latency of
 one bare ``encode([sentence])`` (median of 200). ``--repeats`` sweeps every server and shape
@@ -56,8 +58,12 @@ from _common import (  # noqa: E402
     ROOT,
     Column,
     add_output_options,
+    flops_cells,
+    flops_columns,
     is_full,
+    machine_limits,
     median,
+    model_flops,
     print_tables,
     sts_test_sentences,
     table,
@@ -501,8 +507,23 @@ SHAPE_COLUMNS: list[Column] = [
 ]
 
 
+@dataclass
+class Cost:
+    """What a sentence costs and what the machine can do: GFLOP/s columns beside sentences/s."""
+
+    flops_per_sentence: float  # one forward over the mean real tokens of the sentences
+    machine: dict[str, float]  # the machine's fp32 matrix-multiply limits, GFLOP/s
+
+    def columns(self) -> list[Column]:
+        return flops_columns(self.machine)
+
+    def cells(self, sentences_s: float | None) -> dict[str, Any]:
+        per_s = None if sentences_s is None else sentences_s * self.flops_per_sentence
+        return flops_cells(per_s, self.machine)
+
+
 def shape_table(shape: Shape, servers: list[str], agg: dict[tuple[str, str], dict[str, Any]],
-                limits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                limits: dict[str, dict[str, Any]], cost: Cost) -> dict[str, Any]:
     rows = []
     for name in servers:
         a = agg[(name, shape_name(shape))]
@@ -510,21 +531,34 @@ def shape_table(shape: Shape, servers: list[str], agg: dict[tuple[str, str], dic
         row = {k: a.get(k) for k, _, _ in SHAPE_COLUMNS if k not in ("server", "of_offline")}
         rate = a.get("sentences_s")
         rows.append({"server": name, **row,
-                     "of_offline": rate / offline if rate is not None and offline else None})
+                     "of_offline": rate / offline if rate is not None and offline else None,
+                     **cost.cells(rate)})
     clients, per = shape
     return table(f"shape-{shape_name(shape)}",
                  f"{clients} client{'s' if clients > 1 else ''} x {per} "
-                 f"sentence{'s' if per > 1 else ''}/request", SHAPE_COLUMNS, rows)
+                 f"sentence{'s' if per > 1 else ''}/request", SHAPE_COLUMNS + cost.columns(),
+                 rows)
 
 
-def limits_table(limits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def limits_table(limits: dict[str, dict[str, Any]], cost: Cost) -> dict[str, Any]:
     columns: list[Column] = [
         ("backend", "backend", ""), ("rate", "offline sentences/s, batch 32", "{:.0f}"),
         ("rates", "per repeat", "{:.0f}"), ("bare_ms", "bare encode, 1 sentence, ms", "{:.2f}"),
-        ("bare_per_repeat", "per repeat", "{:.2f}")]
+        ("bare_per_repeat", "per repeat", "{:.2f}"), *cost.columns()]
     rows = [{"backend": b, "rate": v["rate"], "rates": v["rates"], "bare_ms": v["bare_ms"],
-             "bare_per_repeat": v["bare_per_repeat"]} for b, v in limits.items()]
+             "bare_per_repeat": v["bare_per_repeat"], **cost.cells(v["rate"])}
+            for b, v in limits.items()]
     return table("limits", "Offline limits, in process (sbert SentenceEncoder)", columns, rows)
+
+
+def sentence_cost(sentences: list[str]) -> Cost:
+    """The mean forward FLOPs of the sentences (the load generator rotates through them) and
+    the machine's limits; measured after every server has stopped."""
+    from sbert import SentenceEncoder
+
+    enc = SentenceEncoder(MODEL, backend="torch", precision="fp32")
+    _, flops = model_flops(enc, sentences)
+    return Cost(flops / len(sentences), machine_limits())
 
 
 def aggregate_limits(per_repeat: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -534,20 +568,21 @@ def aggregate_limits(per_repeat: dict[str, list[dict[str, Any]]]) -> dict[str, d
             for b, rs in per_repeat.items() if rs}
 
 
-def soak_table(rec: dict[str, Any]) -> dict[str, Any]:
+def soak_table(rec: dict[str, Any], cost: Cost) -> dict[str, Any]:
     columns: list[Column] = [
         ("run", "run", ""), ("seconds", "seconds", "{:.0f}"),
         ("sentences_s", "sentences/s", "{:.0f}"), ("p99", "p99 ms", "{:.1f}"),
         ("failures", "failed", "{}"), ("rss_min", f"min RSS MB after {SOAK_SETTLE_S:.0f}s",
                                        "{:.0f}"),
         ("rss_max", f"max RSS MB after {SOAK_SETTLE_S:.0f}s", "{:.0f}"),
-        ("ratio", "max/min", "{:.3f}"), ("status", "status", "")]
+        ("ratio", "max/min", "{:.3f}"), ("status", "status", ""), *cost.columns()]
     ratio = (rec["rss_max"] / rec["rss_min"]
              if rec.get("rss_min") and rec.get("rss_max") else None)
     row = {"run": "ours-torch 64x1", "seconds": rec.get("seconds"),
            "sentences_s": rec.get("sentences_s"), "p99": rec.get("p99"),
            "failures": rec.get("failures"), "rss_min": rec.get("rss_min"),
-           "rss_max": rec.get("rss_max"), "ratio": ratio, "status": rec["status"]}
+           "rss_max": rec.get("rss_max"), "ratio": ratio, "status": rec["status"],
+           **cost.cells(rec.get("sentences_s"))}
     return table("soak", "Soak: memory of ours (torch) under 64x1", columns, [row])
 
 
@@ -748,9 +783,11 @@ def main() -> None:
     names = [shape_name(s) for s in shapes]
     agg = {key: aggregate(recs) for key, recs in records.items()}
     limits = aggregate_limits(per_repeat_limits)
-    tables = [limits_table(limits)] + [shape_table(s, servers, agg, limits) for s in shapes]
+    cost = sentence_cost(sentences)
+    tables = [limits_table(limits, cost)] + [shape_table(s, servers, agg, limits, cost)
+                                             for s in shapes]
     if soak is not None:
-        tables.append(soak_table(soak))
+        tables.append(soak_table(soak, cost))
     tables.append(goals_table(servers, agg, limits, names, soak, args.soak > 0))
 
     versions, extra = versions_note()
@@ -763,11 +800,15 @@ def main() -> None:
         f"offline: SentenceEncoder.encode of the {len(sentences)} sentences at batch 32, median "
         f"of {OFFLINE_ROUNDS}; bare: encode([one sentence]), median of {BARE_CALLS}; measured "
         "in the benchmark process before that backend's servers, freed before they start",
+        f"GFLOP/s: sentences/s x the matrix work of one sentence's real tokens, averaged over "
+        f"the {len(sentences)} sentences the clients rotate through "
+        f"({cost.flops_per_sentence / 1e6:.1f} MFLOP); 'of ... limit': of the machine's best "
+        "fp32 matrix-multiply limit (int8 servers can pass 100 %: their multiplies are not fp32)",
         versions,
     ]
     print("\n" + "\n".join(notes))
     print_tables(tables)
-    write_result("serve", tables, args, notes=notes,
+    write_result("serve", tables, args, notes=notes, limits=cost.machine,
                  raw={"records": {f"{n} {s}": recs for (n, s), recs in records.items()},
                       "limits": per_repeat_limits, "soak": soak, "versions": extra},
                  full=is_full(args, parser, ("duration", "warmup", "repeats", "soak",
