@@ -94,7 +94,6 @@ def ort_matmul_gflops(n: int = CPU_N, repeats: int = 5) -> float:
     return 2 * n**3 / _best_seconds(lambda: sess.run(None, feed), repeats) / 1e9
 
 
-@functools.cache
 def machine_limits(device: str | None = None, n: int | None = None) -> dict[str, float]:
     """The machine's matrix-multiply limits, GFLOP/s, measured once per process (seconds).
 
@@ -109,20 +108,26 @@ def machine_limits(device: str | None = None, n: int | None = None) -> dict[str,
     Returns:
         Limit name -> GFLOP/s (``MKL``, ``oneDNN``, ``ORT``; ``CUDA fp32``, ``CUDA fp16``).
     """
+    gpu = device is not None and str(device).startswith("cuda")
+    return _measure_limits(str(device) if gpu else None, n)  # every CPU device: one entry
+
+
+@functools.cache
+def _measure_limits(gpu: str | None, n: int | None) -> dict[str, float]:
     import importlib.util
 
     import torch
 
     from sbert.runtime import available_cores
 
-    if device is not None and str(device).startswith("cuda"):
+    if gpu is not None:
         size = n or GPU_N
         precision = torch.get_float32_matmul_precision()
         torch.set_float32_matmul_precision("highest")  # IEEE fp32, not TF32
         try:
             return _measured({
-                "CUDA fp32": lambda: matmul_gflops(size, device=str(device)),
-                "CUDA fp16": lambda: matmul_gflops(size, device=str(device), dtype="float16")})
+                "CUDA fp32": lambda: matmul_gflops(size, device=gpu),
+                "CUDA fp16": lambda: matmul_gflops(size, device=gpu, dtype="float16")})
         finally:
             torch.set_float32_matmul_precision(precision)
     size = n or CPU_N

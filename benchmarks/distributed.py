@@ -20,13 +20,16 @@ compared row by row (ids, order, largest difference, smallest cosine). int8 quan
 batch's activations with that batch's own scale, so a row's embedding depends a little on
 the sentences it was batched with, and Ray's batches are not plain ``encode``'s: the
 comparison is exact only on the torch and ONNX fp32 backends (the tests assert it there).
-The table gives sentences/s and each Ray run's overhead against plain ``encode``; a second
-table splits the plain run into reading, tokenizing, the model and writing (the scaling plan
-in docs/distributed.md uses it).
+The table gives sentences/s, each Ray run's overhead against plain ``encode`` and the GFLOP/s
+of the sentences' real tokens with their fraction of the machine's best fp32 matrix-multiply
+limit (measured after the runs); a second table splits the plain run into reading,
+tokenizing, the model and writing (the scaling plan in docs/distributed.md uses it).
 
 Part 2, training. ``sbert train -r sts`` on the first ``--train-examples`` STSb training pairs
 (1 epoch, global batch 16, no checkpoints) with ``--nproc 1`` and ``--nproc 2``: steps/s and
-examples/s from the run's own log (training time only, without start-up), and the wall time.
+examples/s from the run's own log (training time only, without start-up), the GFLOP/s they
+imply (forward + backward counted as 3x the forward of the pairs' real tokens) and the wall
+time.
 
 Run it on an idle machine. Smoke run: ``--sentences 2000 --rounds 1 --train-examples 64
 --out /tmp/bench``.
@@ -52,10 +55,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
     DATA,
+    TRAIN_FACTOR,
     Column,
     add_output_options,
+    flops_cells,
+    flops_columns,
     is_full,
+    machine_limits,
     median,
+    model_flops,
     print_tables,
     table,
     write_result,
@@ -200,6 +208,14 @@ def check_same(plain: Path, ray: Path) -> tuple[float, float]:
     return worst, cosine
 
 
+def counting_encoder() -> Any:
+    """An encoder of MODEL for counting tokens (its tokenizer and max_seq_length, as every
+    run's encoder and ``sbert train -r sts`` without ``--max-seq-length`` cut them)."""
+    from sbert import SentenceEncoder
+
+    return SentenceEncoder(MODEL, backend="torch", precision="fp32")
+
+
 def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], Any]:
     from sbert.distributed.ray_encode import ray_session
     from sbert.runtime import available_cores
@@ -245,14 +261,18 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
                 d, c = check_same(plain_out, next(work.glob(f"out-{r}-{other}")))
                 diff, cosine = max(diff, d), min(cosine, c)
     plain = median(runs["plain encode"])
+    n_tokens, flops = model_flops(counting_encoder(), sentences)  # after every timed run
+    limits = machine_limits()
     rows = [{"run": name, "sentences_s": n / median(v), "per_round": [n / s for s in v],
              "seconds": median(v), "vs_plain": plain / median(v),
-             "overhead": median(v) / plain - 1 if name != "plain encode" else None}
+             "overhead": median(v) / plain - 1 if name != "plain encode" else None,
+             **flops_cells(flops / median(v), limits)}
             for name, v in runs.items()]
     cols: list[Column] = [
         ("run", "run", ""), ("sentences_s", "sentences/s", "{:.0f}"),
         ("per_round", "per round", "{:.0f}"), ("seconds", "seconds", "{:.1f}"),
-        ("vs_plain", "x plain encode", "{:.2f}x"), ("overhead", "Ray overhead", "{:+.1%}")]
+        ("vs_plain", "x plain encode", "{:.2f}x"), ("overhead", "Ray overhead", "{:+.1%}"),
+        *flops_columns(limits)]
     phase_rows = []
     for key in ("load", "read", "tokenize", "model", "write"):
         value = median([p[key] for p in phases])
@@ -267,7 +287,8 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
               table("phases", f"Where plain encode's time goes ({args.backend})", phase_cols,
                     phase_rows)]
     raw = {"runs": runs, "phases": phases, "ray_startup_s": startup, "ray_first_job_s": warmup,
-           "max_abs_diff_vs_plain": diff, "min_cosine_vs_plain": cosine, "distinct": distinct}
+           "max_abs_diff_vs_plain": diff, "min_cosine_vs_plain": cosine, "distinct": distinct,
+           "real_tokens": n_tokens, "flops": flops}
     print(f"Ray vs plain encode, every row: largest |difference| {diff:.2e}, smallest cosine "
           f"{cosine:.6f}", flush=True)
     return tables, raw
@@ -287,6 +308,16 @@ def train_once(nproc: int, examples: int, out: Path) -> dict[str, float]:
             "examples_s": last["examples_per_s"], "wall": wall}
 
 
+def train_flops(examples: int) -> tuple[int, float]:
+    """Real tokens of the first ``examples`` STSb training pairs (both sentences) and the
+    FLOPs of training on them once: forward + backward, counted as 3x the forward."""
+    from sbert.training.recipes import get_recipe
+
+    pairs = get_recipe("sts").read(DATA / "stsbenchmark" / "train.tsv").subset(examples)
+    tokens, forward = model_flops(counting_encoder(), [t for col in pairs.columns for t in col])
+    return tokens, TRAIN_FACTOR * forward
+
+
 def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], Any]:
     runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for r in range(args.rounds):
@@ -297,6 +328,9 @@ def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any
                   f"examples/s, {result['train_seconds']:.1f}s training, "
                   f"{result['wall']:.1f}s wall", flush=True)
     base = median([x["examples_s"] for x in runs[1]])
+    tokens, flops = train_flops(args.train_examples)
+    per_example = flops / args.train_examples
+    limits = machine_limits()
     rows = []
     for nproc, results in runs.items():
         rate = median([x["examples_s"] for x in results])
@@ -304,14 +338,17 @@ def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any
         rows.append({"processes": nproc, "examples_s": rate,
                      "steps_s": steps / median([x["train_seconds"] for x in results]),
                      "per_round": [x["examples_s"] for x in results],
-                     "wall": median([x["wall"] for x in results]), "vs_one": rate / base})
+                     "wall": median([x["wall"] for x in results]), "vs_one": rate / base,
+                     **flops_cells(rate * per_example, limits)})
     cols: list[Column] = [
         ("processes", "processes", ""), ("examples_s", "examples/s", "{:.1f}"),
         ("steps_s", "steps/s", "{:.2f}"), ("per_round", "examples/s per round", "{:.1f}"),
-        ("wall", "wall s (start-up included)", "{:.1f}"), ("vs_one", "x 1 process", "{:.2f}x")]
+        ("wall", "wall s (start-up included)", "{:.1f}"), ("vs_one", "x 1 process", "{:.2f}x"),
+        *flops_columns(limits)]
     title = (f"DDP training on the CPU (gloo): sbert train -r sts, {MODEL}, "
              f"{args.train_examples} STSb pairs, global batch 16")
-    return [table("ddp", title, cols, rows)], {str(k): v for k, v in runs.items()}
+    raw = {"runs": {str(k): v for k, v in runs.items()}, "real_tokens": tokens, "flops": flops}
+    return [table("ddp", title, cols, rows)], raw
 
 
 def main() -> None:
@@ -341,8 +378,13 @@ def main() -> None:
              "one-shard job that starts Ray Data's service actors in ray_first_job_s)",
              "plain encode's phases: loading the encoder, reading the shards with pyarrow, "
              "tokenizing (Tokenizer.encode), the model (encode minus its tokenizing) and "
-             "writing Parquet"]
-    write_result("distributed", tables, args,
+             "writing Parquet",
+             "GFLOP/s: the matrix work of the real (unpadded) tokens the run processed over its "
+             "seconds (encoding: the sentences' tokens; DDP training: the pairs' tokens, "
+             "forward + backward counted as 3x the forward, over the log's training time); "
+             "'of ... limit': of the machine's best fp32 matrix-multiply limit (the int8 "
+             "backend can pass 100 %: its multiplies are not fp32)"]
+    write_result("distributed", tables, args, limits=machine_limits(),
                  full=is_full(args, parser, ("sentences", "rounds", "backend",
                                              "train_examples", "skip_train")),
                  notes=notes, raw=raw)

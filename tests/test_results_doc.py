@@ -209,6 +209,30 @@ def test_machine_limits_measure_the_cpu_once_per_process() -> None:
     has_ort = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx"))
     assert ("ORT" in limits) == has_ort
     assert common.machine_limits(n=64) is limits  # cached: measured once
+    assert common.machine_limits("cpu", n=64) is limits  # any CPU device: the same limits
+
+
+def test_a_gpu_run_measures_its_gpu_in_true_fp32_and_fp16(monkeypatch: Any) -> None:
+    import sys
+
+    import torch
+
+    limits_module = sys.modules["_limits"]  # what _common imported
+    calls: list[tuple[int, str, str, str]] = []
+
+    def fake(n: int, repeats: int = 5, device: str = "cpu", dtype: str = "float32") -> float:
+        calls.append((n, device, dtype, torch.get_float32_matmul_precision()))
+        return 1000.0 if dtype == "float32" else 8000.0
+
+    monkeypatch.setattr(limits_module, "matmul_gflops", fake)
+    before = torch.get_float32_matmul_precision()
+    assert common.machine_limits("cuda:1", n=96) == {"CUDA fp32": 1000.0, "CUDA fp16": 8000.0}
+    assert calls == [(96, "cuda:1", "float32", "highest"), (96, "cuda:1", "float16", "highest")]
+    assert torch.get_float32_matmul_precision() == before
+    # a limit that cannot be measured is left out; the run's results are still written
+    monkeypatch.setattr(limits_module, "matmul_gflops", lambda *a, **k: 1 / 0)
+    assert common.machine_limits("cuda:2", n=96) == {}
+    assert torch.get_float32_matmul_precision() == before
 
 
 def test_flops_columns_set_a_figure_against_the_best_limit() -> None:
