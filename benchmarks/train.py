@@ -11,8 +11,10 @@ data with the same batch size (16), learning rate (2e-5), 10 % linear warm-up, w
 0.01, gradient clipping 1.0, max length (128) and seed; for each seed the two run one after
 the other, in alternating order, after an untimed warm-up run of each. Printed per run and
 as means: training examples/s (wall clock of the whole training call, data preparation
-included), STS benchmark test Spearman x100 and, for nli-softmax, the accuracy of the trained
-softmax head on MultiNLI dev-mismatched. Goals (issue 4): speed >= 1.25x the reference;
+included) with the GFLOP/s it implies (forward + backward counted as 3x the forward of the
+real tokens) and its fraction of the machine's best fp32 matrix-multiply limit, STS benchmark
+test Spearman x100 and, for nli-softmax, the accuracy of the trained softmax head on MultiNLI
+dev-mismatched. Goals (issue 4): speed >= 1.25x the reference;
 STSb within 0.3 (sts) / 0.5 (NLI recipes); head accuracy within 1.0.
 
 Data (../shared/data): sts = stsbenchmark/train.tsv; NLI = SNLI dev + SNLI test + MultiNLI
@@ -37,8 +39,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
     DATA,
+    TRAIN_FACTOR,
     add_output_options,
+    best_limit,
+    flops_cells,
+    flops_columns,
     is_full,
+    machine_limits,
+    model_flops,
     print_tables,
     table,
     write_result,
@@ -176,6 +184,17 @@ def run_reference(model: str, recipe: str, data: dict[str, Any], args: argparse.
     return result
 
 
+def train_flops(model: str, train: Any, args: argparse.Namespace) -> tuple[int, float]:
+    """Real tokens of one epoch's texts (every column, cut at ``--max-seq-length``) and the
+    FLOPs of training on them for ``args.epochs``: forward + backward as 3x the forward."""
+    from sbert.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder(model, device="cpu", backend="torch", precision="fp32",
+                              max_seq_length=args.max_seq_length)
+    tokens, forward = model_flops(encoder, [t for col in train.columns for t in col])
+    return tokens, TRAIN_FACTOR * forward * args.epochs
+
+
 def _mean(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.fmean(r[key] for r in runs)
 
@@ -229,12 +248,20 @@ def main() -> None:
                      if "mnli_mm_accuracy" in res else "")
             print(f"seed {seed} {name:9s}: {res['examples_per_s']:7.1f} examples/s "
                   f"({res['seconds']:.1f} s)  STSb test {res['stsb_test']:.2f}{extra}", flush=True)
+    tokens, flops = train_flops(model, data["train"], args)  # after every timed run
+    per_example = flops / (len(data["train"]) * args.epochs)
+    limits = machine_limits()
     notes = [f"{args.recipe}: {len(data['train'])} training examples x {args.epochs} epochs, "
              f"start model {args.model}, batch {args.batch_size}, lr {args.lr}, max length "
              f"{args.max_seq_length}, {args.precision}, torch threads {torch.get_num_threads()}; "
-             f"seeds {args.seeds}; examples/s: wall clock of the whole training call"]
+             f"seeds {args.seeds}; examples/s: wall clock of the whole training call",
+             f"GFLOP/s: the matrix work of the {tokens} real (unpadded) tokens of an epoch's "
+             f"texts, forward + backward counted as {TRAIN_FACTOR}x the forward "
+             f"({flops / 1e12:.2f} TFLOP in all), over that wall clock (data preparation "
+             "included); 'of ... limit': of the machine's best fp32 matrix-multiply limit"]
     run_rows = [{"seed": seed, "library": name, "examples_per_s": res["examples_per_s"],
                  "seconds": res["seconds"], "stsb_test": res["stsb_test"],
+                 **flops_cells(res["examples_per_s"] * per_example, limits),
                  **({"mnli_mm_accuracy": res["mnli_mm_accuracy"]}
                     if "mnli_mm_accuracy" in res else {})}
                 for name, runs in results.items()
@@ -242,6 +269,7 @@ def main() -> None:
     run_columns = [("seed", "seed", "{:d}"), ("library", "library", ""),
                    ("examples_per_s", "examples/s", "{:.1f}"), ("seconds", "seconds", "{:.0f}"),
                    ("stsb_test", "STSb test", "{:.2f}")]
+    run_columns[3:3] = flops_columns(limits)  # beside examples/s and seconds
     if args.recipe == "nli-softmax":
         run_columns.append(("mnli_mm_accuracy", "MultiNLI mm head accuracy", "{:.2f}"))
     tables = [table("runs", f"{args.recipe}: each run", run_columns, run_rows)]
@@ -254,6 +282,13 @@ def main() -> None:
                         "reference": _mean(ref, "examples_per_s"),
                         "compare": f"{statistics.fmean(speed):.2f}x",
                         "goal": f">= {GOALS['speed']}x"})
+        gflops = [_mean(runs, "examples_per_s") * per_example / 1e9 for runs in (ours, ref)]
+        best_name, best = best_limit(limits)
+        shares = (" / ".join(f"{g / best:.0%}" for g in gflops) + f" of {best_name} limit"
+                  if best else "")
+        summary.append({"metric": f"GFLOP/s (forward + backward = {TRAIN_FACTOR}x forward)",
+                        "sbert": gflops[0], "reference": gflops[1], "compare": shares,
+                        "goal": "report"})
         summary.append({"metric": "STSb test Spearman x100", "sbert": _mean(ours, "stsb_test"),
                         "reference": _mean(ref, "stsb_test"),
                         "compare": f"{_mean(ours, 'stsb_test') - _mean(ref, 'stsb_test'):+.2f}",
@@ -269,7 +304,8 @@ def main() -> None:
             ("reference", "sentence-transformers", "{:.2f}"),
             ("compare", "ratio / delta", ""), ("goal", "goal", "")], summary))
     print_tables(tables)
-    write_result(f"train-{args.recipe}", tables, args, notes=notes, raw={"results": results},
+    write_result(f"train-{args.recipe}", tables, args, notes=notes, limits=limits,
+                 raw={"results": results, "real_tokens": tokens, "flops": flops},
                  full=defaults_epochs and is_full(args, parser, (
                      "model", "seeds", "batch_size", "lr", "max_seq_length", "precision",
                      "limit", "eval_limit", "threads", "only")))
