@@ -48,6 +48,7 @@ def build_variants(name: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
     from sbert.backends.onnx.export import export_transformer
     from sbert.backends.onnx.graph import fuse_graph, optimize_graph
     from sbert.backends.onnx.quantize import _ffn_output_matmuls, quantize_int8
+    from sbert.backends.onnx.targets import Int8Recipe
     from sbert.runtime import cache_dir
 
     folder = cache_dir() / "bench-variants" / name
@@ -76,7 +77,7 @@ def build_variants(name: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
     if not fuse_graph(raw, fused, encoder.spec.transformer_path):
         raise SystemExit(f"{name}: the transformer optimizer cannot fuse this model")
     for key, per_channel in (("int8-plain-pc", True), ("int8-plain-pt", False)):
-        quantize_int8(raw, onnx_dir / files[key], per_channel=per_channel)
+        quantize_int8(raw, onnx_dir / files[key], Int8Recipe("qint8", per_channel))
         optimize_graph(onnx_dir / files[key])
     keep = onnx_dir / files["int8-plain-pc-keepffn"]
     quantize_int8(raw, keep, exclude=_ffn_output_matmuls(raw))

@@ -6,6 +6,8 @@ from sbert.folder.read import max_positions, parse_pooling_config, read_folder, 
 from sbert.folder.spec import (
     FP32_FILE,
     INT8_FILE,
+    INT8_TARGETS,
+    INT8_WEIGHTS,
     MODEL_TYPE,
     MODULE_TYPES,
     POOLING_MODES,
@@ -14,13 +16,16 @@ from sbert.folder.spec import (
     DenseConfig,
     FolderSpec,
     PoolingConfig,
+    int8_file,
+    int8_graph_kind,
     settings_problem,
 )
 from sbert.folder.write import FolderSettings, copy_tokenizer_files, write_folder_files
 
 __all__ = [
-    "FP32_FILE", "INT8_FILE", "MODEL_TYPE", "MODULE_TYPES", "POOLING_MODES", "SIMILARITY_FNS",
-    "TOKENIZER_FILES", "DenseConfig", "FolderSettings", "FolderSpec", "PoolingConfig",
-    "copy_tokenizer_files", "max_positions", "parse_pooling_config", "read_folder",
-    "read_model_config", "settings_problem", "write_folder_files",
+    "FP32_FILE", "INT8_FILE", "INT8_TARGETS", "INT8_WEIGHTS", "MODEL_TYPE", "MODULE_TYPES",
+    "POOLING_MODES", "SIMILARITY_FNS", "TOKENIZER_FILES", "DenseConfig", "FolderSettings",
+    "FolderSpec", "PoolingConfig", "copy_tokenizer_files", "int8_file", "int8_graph_kind",
+    "max_positions", "parse_pooling_config", "read_folder", "read_model_config",
+    "settings_problem", "write_folder_files",
 ]

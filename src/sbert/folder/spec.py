@@ -10,6 +10,7 @@ is not in the table is refused with a message, never imported.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,17 @@ TOKENIZER_FILES = (
     "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
 )
 
-# ONNX graphs inside a folder, as sentence-transformers and optimum name them
+# ONNX graphs inside a folder, as sentence-transformers and optimum name them: the fp32 graph,
+# and one dynamic int8 graph per CPU target, ``onnx/model_{weights}_{target}.onnx``
+# (sentence-transformers' export_dynamic_quantized_onnx_model: the suffix is the weight type
+# of optimum's AutoQuantizationConfig.<target>, then the target: model_qint8_avx512_vnni.onnx,
+# model_qint8_avx512.onnx, model_quint8_avx2.onnx, model_qint8_arm64.onnx)
 FP32_FILE = "onnx/model.onnx"
+INT8_TARGETS = ("avx512_vnni", "avx512", "avx2", "arm64")
+INT8_WEIGHTS = ("qint8", "quint8")  # signed (u8s8 MatMuls) or unsigned (u8u8) int8 weights
+_INT8_NAME = re.compile(r"model_(?P<weights>qint8|quint8)_(?P<suffix>\w+)\.onnx")
+# the AVX-512 VNNI (and AMX) graph, sbert's only int8 graph before there was one per target;
+# this CPU's: sbert.backends.onnx.targets.int8_file_for()
 INT8_FILE = "onnx/model_qint8_avx512_vnni.onnx"
 
 # the transformer's weight files, any of which makes a folder loadable by the torch backend
@@ -110,6 +120,39 @@ class FolderSpec:
     @property
     def has_torch_weights(self) -> bool:
         return any((self.transformer_path / n).exists() for n in TORCH_WEIGHT_FILES)
+
+
+def int8_file(weights: str, target: str) -> str:
+    """The folder path of the int8 graph for ``target`` with ``weights`` (``qint8``/``quint8``)."""
+    if weights not in INT8_WEIGHTS or target not in INT8_TARGETS:
+        raise ValueError(f"unknown int8 graph {weights!r}/{target!r}; expected weights in "
+                         f"{INT8_WEIGHTS} and a target in {INT8_TARGETS}")
+    return f"onnx/model_{weights}_{target}.onnx"
+
+
+def int8_graph_kind(file: str) -> tuple[str | None, str | None] | None:
+    """What an ONNX file's name says of its int8 quantization: ``(weights, target)``.
+
+    ``model_quint8_avx2.onnx`` -> ``("quint8", "avx2")``; ``model_qint8_quantized.onnx``
+    (sentence-transformers' name for a custom config) -> ``("qint8", None)``; other int8
+    names (``model_quantized.onnx``, ``model_int8.onnx``, ``model_uint8.onnx``) give what
+    they say, None where they say nothing.
+
+    Returns:
+        None when the name is not that of an int8 graph.
+    """
+    name = file.rsplit("/", 1)[-1]
+    match = _INT8_NAME.fullmatch(name)
+    if match:
+        suffix = match["suffix"]
+        return match["weights"], suffix if suffix in INT8_TARGETS else None
+    if name == "model_quantized.onnx":
+        return None, None
+    if "uint8" in name:
+        return "quint8", None
+    if "int8" in name:
+        return "qint8", None
+    return None
 
 
 def settings_problem(

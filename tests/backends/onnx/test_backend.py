@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbert.backends.onnx.targets import int8_file_for
 from tests.conftest import has_module, write_st_files
 
 pytestmark = [
@@ -61,7 +62,7 @@ def test_int8_is_close_and_finite(onnx_dir: Path, tiny_encoder) -> None:
     from sbert import SentenceEncoder
 
     enc = SentenceEncoder(onnx_dir, backend="onnx", quantized=True)
-    assert enc.backend.path.name == "model_qint8_avx512_vnni.onnx"
+    assert enc.backend.path == onnx_dir / int8_file_for()  # this CPU's graph
     emb = enc.encode(SENTENCES)
     assert enc.last_truncated == 1
     assert np.isfinite(emb).all()
@@ -179,15 +180,15 @@ def test_missing_graphs_say_what_to_do(onnx_dir: Path, tmp_path: Path) -> None:
 
     only_fp32 = tmp_path / "fp32-only"
     shutil.copytree(onnx_dir, only_fp32)
-    (only_fp32 / "onnx" / "model_qint8_avx512_vnni.onnx").unlink()
+    (only_fp32 / int8_file_for()).unlink()
     for weights in only_fp32.glob("*.safetensors"):
         weights.unlink()
     with pytest.raises(ModelFolderError, match="sbert export onnx"):
         SentenceEncoder(only_fp32, backend="onnx", quantized=True)
     with pytest.raises(ModelFolderError, match="does not exist"):
         SentenceEncoder(onnx_dir, backend="onnx", file="onnx/nope.onnx")
-    enc = SentenceEncoder(onnx_dir, backend="onnx", file="onnx/model_qint8_avx512_vnni.onnx")
-    assert enc.backend.path.name == "model_qint8_avx512_vnni.onnx"
+    enc = SentenceEncoder(onnx_dir, backend="onnx", file=int8_file_for())
+    assert enc.backend.path == onnx_dir / int8_file_for()
     with pytest.raises(ValueError, match="CPU"):
         SentenceEncoder(onnx_dir, backend="onnx", device="cuda")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbert.backends.onnx.targets import int8_file_for
 from tests.conftest import DATA_DIR, has_module, requires_data
 
 pytestmark = [
@@ -23,7 +24,7 @@ def test_export_writes_sentence_transformers_folder(tiny_encoder, tmp_path: Path
 
     out = tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
     spec = read_folder(out)
-    assert spec.onnx_files == ["onnx/model.onnx", "onnx/model_qint8_avx512_vnni.onnx"]
+    assert spec.onnx_files == ["onnx/model.onnx", int8_file_for()]  # this CPU's target
     assert spec.has_torch_weights and spec.normalize and spec.pooling.modes == ("mean",)
     assert (out / "tokenizer.json").exists() and (out / "modules.json").exists()
     assert not list((out / "onnx").glob("*partial*"))
@@ -62,6 +63,31 @@ def test_export_rejects_bad_requests(tiny_encoder, tmp_path: Path) -> None:
         tiny_encoder.export_onnx(tmp_path / "x", quantize="int4")
 
 
+def test_export_every_target(tiny_encoder, tmp_path: Path) -> None:
+    from sbert import SentenceEncoder
+    from sbert.backends.onnx.targets import RECIPES, target_file
+    from sbert.errors import UsageError
+    from sbert.folder import INT8_TARGETS, read_folder
+
+    out = tiny_encoder.export_onnx(tmp_path / "all", quantize="int8", target="all")
+    files = [target_file(t) for t in INT8_TARGETS]
+    assert read_folder(out).onnx_files == sorted(["onnx/model.onnx", *files])
+    assert "onnx/model_qint8_avx512_vnni.onnx" in files  # sentence-transformers' names
+    assert f"onnx/model_{RECIPES['avx2'].weights}_avx2.onnx" in files
+    data = {t: (out / target_file(t)).read_bytes() for t in INT8_TARGETS}
+    for a in INT8_TARGETS:  # targets with the same recipe share one graph, others differ
+        for b in INT8_TARGETS:
+            assert (data[a] == data[b]) is (RECIPES[a] == RECIPES[b])
+    enc = SentenceEncoder(out, backend="onnx", quantized=True)
+    assert enc.backend.path == out / int8_file_for()  # the loader picks this CPU's graph
+    one = tiny_encoder.export_onnx(tmp_path / "avx2", quantize="int8", target="avx2")
+    assert read_folder(one).onnx_files == ["onnx/model.onnx", target_file("avx2")]
+    with pytest.raises(UsageError, match="expected one of"):
+        tiny_encoder.export_onnx(tmp_path / "x", quantize="int8", target="sse4")
+    with pytest.raises(UsageError, match="quantize"):
+        tiny_encoder.export_onnx(tmp_path / "x", target="avx2")
+
+
 def _run(argv: list[str]) -> int:
     """Run the CLI in-process; the exit code (0 on success)."""
     from sbert.cli.main import main
@@ -74,9 +100,18 @@ def _run(argv: list[str]) -> int:
 
 
 def test_cli_export_then_encode(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from sbert.cli.export import TARGETS
+    from sbert.folder import INT8_TARGETS
+
+    assert TARGETS == (*INT8_TARGETS, "all")  # --help spells them out without importing
     out = tmp_path / "exported"
     assert _run(["export", "onnx", str(tiny_model_dir), str(out), "--quantize", "int8"]) == 0
-    assert (out / "onnx" / "model_qint8_avx512_vnni.onnx").exists()
+    assert (out / int8_file_for()).exists()
+    arm = tmp_path / "arm"
+    assert _run(["export", "onnx", str(tiny_model_dir), str(arm), "--quantize", "int8",
+                 "--target", "arm64"]) == 0
+    assert sorted(p.name for p in (arm / "onnx").iterdir()) == ["model.onnx",
+                                                               "model_qint8_arm64.onnx"]
     sentences = tmp_path / "s.txt"
     sentences.write_text("a man plays a guitar\nthe dog runs\n\n", encoding="utf-8")
     for extra in ([], ["--backend", "onnx"], ["--quantized"]):
@@ -91,6 +126,8 @@ def test_cli_user_errors(tiny_model_dir: Path, tmp_path: Path,
     afile.write_text("x")
     cases = [
         (["export", "onnx", str(tiny_model_dir), str(afile)], "is a file"),
+        (["export", "onnx", str(tiny_model_dir), str(tmp_path / "o"), "--target", "avx2"],
+         "--quantize int8"),
         (["similarity", "a", "b", "-m", str(tiny_model_dir), "--backend", "torch",
           "--quantized"], "--backend onnx"),
         (["similarity", "a", "b", "-m", str(tiny_model_dir), "--backend", "onnx",
@@ -107,8 +144,8 @@ def test_cli_info_lists_backends(tiny_encoder, tmp_path: Path,
     out = tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
     assert _run(["info", "-m", str(out), "--quantized"]) == 0
     text = capsys.readouterr().out
-    assert "torch, onnx (onnx/model.onnx, onnx/model_qint8_avx512_vnni.onnx)" in text
-    assert "onnx (onnx/model_qint8_avx512_vnni.onnx)" in text  # the graph it loaded
+    assert f"torch, onnx (onnx/model.onnx, {int8_file_for()})" in text
+    assert f"onnx ({int8_file_for()})" in text  # the graph it loaded
 
 
 def _sts_sentences(limit: int) -> list[str]:
@@ -145,7 +182,7 @@ def test_int8_smooths_then_keeps_ffn_outputs_fp32_when_a_sentence_drifts(
     monkeypatch.setattr(quantize, "INT8_MIN_COSINE", 1.01)  # no int8 graph can pass: fall back
     monkeypatch.setattr(graph, "SMOOTH_MIN_RATIO", 1.0)  # random weights have no outliers
     out = tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
-    nodes = onnx.load(str(out / "onnx" / "model_qint8_avx512_vnni.onnx")).graph.node
+    nodes = onnx.load(str(out / int8_file_for())).graph.node
     kept = [n.name for n in nodes if n.op_type == "MatMul" and "/output/dense/" in n.name
             and "attention" not in n.name]
     assert len(kept) == 2  # one feed-forward output per layer stays fp32
@@ -208,7 +245,7 @@ def test_a_failed_int8_export_leaves_no_partial_graph(tiny_encoder, tmp_path: Pa
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from sbert.backends.onnx import export
 
-    def fail(spec, tokenizer, fp32: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
+    def fail(spec, tokenizer, fp32: Path, out: Path, recipe) -> float:  # type: ignore[no-untyped-def]
         out.write_bytes(b"half a graph")
         raise OSError(28, "No space left on device")
 
@@ -217,4 +254,4 @@ def test_a_failed_int8_export_leaves_no_partial_graph(tiny_encoder, tmp_path: Pa
         tiny_encoder.export_onnx(tmp_path / "exported", quantize="int8")
     onnx_dir = tmp_path / "exported" / "onnx"
     assert not list(onnx_dir.glob("*partial*"))
-    assert not (onnx_dir / "model_qint8_avx512_vnni.onnx").exists()
+    assert not list(onnx_dir.glob("model_*int8*"))

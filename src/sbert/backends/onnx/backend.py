@@ -1,6 +1,6 @@
 """The ONNX Runtime backend: onnxruntime runs the transformer, numpy does the rest; no torch.
 
-The graph (``onnx/model.onnx`` or a quantized ``onnx/model_qint8_*.onnx``) maps token ids to
+The graph (``onnx/model.onnx`` or an int8 ``onnx/model_qint8_*.onnx``) maps token ids to
 token embeddings; pooling, the Dense layers and normalization come from the folder's own files,
 exactly as with the torch backend.
 """
@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from sbert.backends.onnx.targets import pick_int8_file
 from sbert.errors import ModelFolderError, UsageError
-from sbert.folder import FP32_FILE, INT8_FILE, DenseConfig, FolderSpec
+from sbert.folder import FP32_FILE, DenseConfig, FolderSpec, int8_graph_kind
 from sbert.runtime import require, resolve_threads
+from sbert.runtime.hardware import Hardware
 from sbert.similarity import normalize
 
 logger = logging.getLogger(__name__)
@@ -30,13 +32,24 @@ SLOW_FUSIONS = ("BiasGeluFusion", "SkipLayerNormFusion")
 TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 
 
-def choose_onnx_file(spec: FolderSpec, quantized: bool = False, file: str | None = None) -> Path:
-    """Pick the graph to run: ``file`` if given, else the int8 or the fp32 graph of the folder.
+def choose_onnx_file(
+    spec: FolderSpec, quantized: bool = False, file: str | None = None,
+    hardware: Hardware | None = None,
+) -> Path:
+    """Pick the graph to run: ``file`` if given, else the folder's int8 graph for this CPU or
+    its fp32 graph.
+
+    Among int8 graphs (sbert's and any sentence-transformers folder's:
+    ``model_qint8_avx512_vnni.onnx``, ``model_quint8_avx2.onnx``, ``model_qint8_arm64.onnx``,
+    ``model_quantized.onnx``...) the one made for this CPU wins, then the closest one that
+    suits it (:func:`~sbert.backends.onnx.targets.pick_int8_file`); a graph quantized for an
+    ISA the CPU lacks is logged as a warning.
 
     Args:
         spec: the parsed folder.
-        quantized: prefer an int8 graph (``onnx/model_q*int8*.onnx``).
+        quantized: prefer an int8 graph.
         file: a path relative to the folder (e.g. ``onnx/model_O3.onnx``) or absolute.
+        hardware: the CPU to choose for; default: this one.
 
     Returns:
         The graph's path.
@@ -51,13 +64,16 @@ def choose_onnx_file(spec: FolderSpec, quantized: bool = False, file: str | None
         return path
     files = spec.onnx_files
     if quantized:
-        int8 = [f for f in files if "int8" in Path(f).name]
-        if not int8:
-            raise ModelFolderError(f"{spec.root} has no int8 ONNX graph{hint}")
-        return spec.root / (INT8_FILE if INT8_FILE in int8 else int8[0])
+        try:
+            chosen, warning = pick_int8_file(files, hardware)
+        except LookupError:
+            raise ModelFolderError(f"{spec.root} has no int8 ONNX graph{hint}") from None
+        if warning:
+            logger.warning("%s: %s", spec.root, warning)
+        return spec.root / chosen
     if FP32_FILE in files:
         return spec.root / FP32_FILE
-    fp32 = [f for f in files if "int8" not in Path(f).name]
+    fp32 = [f for f in files if int8_graph_kind(f) is None]
     if not fp32:
         raise ModelFolderError(f"{spec.root} has no ONNX graph (onnx/model.onnx){hint}")
     return spec.root / fp32[0]

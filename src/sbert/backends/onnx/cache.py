@@ -9,23 +9,26 @@ import os
 import shutil
 from pathlib import Path
 
+from sbert.backends.onnx.targets import int8_file_for, int8_target
 from sbert.errors import MissingExtraError
-from sbert.folder import FP32_FILE, INT8_FILE, FolderSpec
+from sbert.folder import FP32_FILE, FolderSpec
 from sbert.runtime import cache_dir, has_module
 
 logger = logging.getLogger(__name__)
 
 # bump when the export's defaults change, so cached exports are made again
-EXPORT_FORMAT = 7
+# (8: the int8 graph is this CPU's target's, named as sentence-transformers names it)
+EXPORT_FORMAT = 8
 
 
 def cache_folder(path: Path, spec: FolderSpec) -> Path:
     """Where :func:`cached_export` keeps the export of ``path``.
 
-    The key covers the folder's path, its weight and config files' sizes and times, and
-    :data:`EXPORT_FORMAT`.
+    The key covers the folder's path, its weight and config files' sizes and times,
+    :data:`EXPORT_FORMAT` and this CPU's int8 target (a cache shared by machines of other
+    kinds keeps one export per kind).
     """
-    stamp = [str(Path(path).resolve()), str(EXPORT_FORMAT)]
+    stamp = [str(Path(path).resolve()), str(EXPORT_FORMAT), int8_target()]
     for f in sorted(spec.transformer_path.iterdir()):
         if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"):
             st = f.stat()
@@ -35,17 +38,18 @@ def cache_folder(path: Path, spec: FolderSpec) -> Path:
 
 
 def cached_export(path: Path, spec: FolderSpec) -> Path:
-    """The ONNX export (fp32 and int8) of a folder that has torch weights only, made once.
+    """The ONNX export (fp32, and int8 for this CPU) of a folder with torch weights only, made once.
 
     ``SentenceEncoder(name, backend="onnx")`` on such a folder calls this: the first load
     exports into ``<sbert cache>/onnx/`` (needs torch, about a minute for a small model);
-    later loads reuse the export (in :func:`cache_folder`).
+    later loads reuse the export (in :func:`cache_folder`). The int8 graph is the one for
+    this CPU's target (:func:`~sbert.backends.onnx.targets.int8_file_for`).
 
     Returns:
         The exported folder.
     """
     out = cache_folder(path, spec)
-    if (out / INT8_FILE).exists() and (out / FP32_FILE).exists():
+    if (out / int8_file_for()).exists() and (out / FP32_FILE).exists():
         return out
     if not has_module("torch"):
         raise MissingExtraError(

@@ -1,14 +1,17 @@
 """Export the transformer to ONNX (and an int8 graph) inside a sentence-transformers folder.
 
 The folder keeps the sentence-transformers layout: the graph goes to ``onnx/model.onnx`` and
-the int8 graph to ``onnx/model_qint8_avx512_vnni.onnx``; pooling, Dense and normalization stay
-in the folder's own files, read by :class:`~sbert.backends.onnx.backend.OnnxBackend`.
+each int8 graph to ``onnx/model_{weights}_{target}.onnx`` (``model_qint8_avx512_vnni.onnx``,
+``model_quint8_avx2.onnx``...: :mod:`sbert.backends.onnx.targets`); pooling, Dense and
+normalization stay in the folder's own files, read by
+:class:`~sbert.backends.onnx.backend.OnnxBackend`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,14 +19,16 @@ from typing import Any
 from sbert.backends.base import load_tokenizer
 from sbert.backends.onnx.graph import bias_gemm, optimize_graph
 from sbert.backends.onnx.quantize import quantize_checked
+from sbert.backends.onnx.targets import RECIPES, Int8Recipe, int8_target, target_file
 from sbert.backends.torch.backend import TorchBackend
 from sbert.errors import UsageError
-from sbert.folder import FP32_FILE, INT8_FILE, FolderSettings, FolderSpec
+from sbert.folder import FP32_FILE, INT8_TARGETS, FolderSettings, FolderSpec
 from sbert.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8",)
+TARGETS = (*INT8_TARGETS, "all")
 OPSET = 17
 
 
@@ -35,20 +40,24 @@ def export_onnx(
     optimize: bool = True,
     opset: int = OPSET,
     *,
+    target: str | None = None,
     settings: FolderSettings | None = None,
     tokenizer: Tokenizer | None = None,
 ) -> Path:
-    """Write a model folder with the transformer as ``onnx/model.onnx`` (and an int8 graph).
+    """Write a model folder with the transformer as ``onnx/model.onnx`` (and int8 graphs).
 
     Args:
         backend: the torch backend holding the weights.
         spec: the folder the weights were loaded from.
         path: the output folder; the model folder is saved there first unless it is
             ``spec.root`` itself (then only the graphs are added).
-        quantize: ``"int8"`` adds ``onnx/model_qint8_avx512_vnni.onnx`` (dynamic quantization).
+        quantize: ``"int8"`` adds a dynamic int8 graph for ``target``.
         optimize: apply onnxruntime's graph optimisations (layer norm and GELU fusions,
             constant folding) offline; the session applies the CPU-specific rest at load.
         opset: the ONNX opset.
+        target: the CPU the int8 graph is for: ``avx512_vnni`` (also AMX), ``avx512``,
+            ``avx2``, ``arm64``, or ``all`` of them; default: this machine's
+            (:func:`~sbert.backends.onnx.targets.int8_target`).
         settings: what the saved folder records; default: as ``spec`` says.
         tokenizer: default: the folder's.
 
@@ -57,6 +66,11 @@ def export_onnx(
     """
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise UsageError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
+    if target is not None and target not in TARGETS:
+        raise UsageError(f"unknown int8 target {target!r}; expected one of {TARGETS}")
+    if target is not None and quantize is None:
+        raise UsageError("an int8 target needs quantize='int8' (--quantize int8)")
+    targets = list(INT8_TARGETS) if target == "all" else [target or int8_target()]
     tokenizer = tokenizer or load_tokenizer(spec)
     root = Path(path)
     if not root.exists() or root.resolve() != spec.root.resolve():
@@ -68,14 +82,25 @@ def export_onnx(
     fp32 = root / FP32_FILE
     fp32.parent.mkdir(parents=True, exist_ok=True)
     raw = fp32.with_name("model.raw.partial")  # quantize the plain graph: fused ops confuse it
-    int8 = (root / INT8_FILE).with_name(Path(INT8_FILE).name + ".partial")
+    partials: list[Path] = []
     try:
         export_transformer(backend, tokenizer, raw, opset)
-        if quantize == "int8":  # written under a temporary name, renamed when complete
-            quantize_checked(spec, tokenizer, raw, int8)
-            if optimize:
-                optimize_graph(int8)
-            int8.replace(root / INT8_FILE)
+        if quantize == "int8":
+            made: dict[Int8Recipe, Path] = {}  # recipe -> its graph: targets that share one copy it
+            for name in targets:
+                final = root / target_file(name)
+                int8 = final.with_name(final.name + ".partial")  # renamed when complete
+                partials.append(int8)
+                recipe = RECIPES[name]
+                if recipe in made:
+                    shutil.copyfile(made[recipe], int8)
+                else:
+                    quantize_checked(spec, tokenizer, raw, int8, recipe)
+                    if optimize:
+                        optimize_graph(int8)
+                int8.replace(final)
+                made[recipe] = final
+                logger.info("int8 graph for %s (%s): %s", name, recipe.label, final)
         if optimize:
             # onnxruntime's own offline optimisation, not the transformer optimizer's fusions
             # (benchmarks/onnx_variants.py compares them)
@@ -85,7 +110,8 @@ def export_onnx(
             raw.replace(fp32)
     finally:
         raw.unlink(missing_ok=True)
-        int8.unlink(missing_ok=True)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
     return root
 
 

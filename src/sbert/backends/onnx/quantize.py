@@ -10,6 +10,7 @@ import numpy as np
 
 from sbert.backends.onnx.backend import OnnxBackend
 from sbert.backends.onnx.graph import smooth_activations
+from sbert.backends.onnx.targets import RECIPES, Int8Recipe
 from sbert.folder import FolderSpec
 from sbert.runtime import require
 from sbert.similarity import normalize
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 # an int8 graph must keep every probe sentence at least this close to fp32 (cosine)
 INT8_MIN_COSINE = 0.95
+DEFAULT_RECIPE = RECIPES["avx512_vnni"]  # u8s8, per channel, 8-bit
 PROBE_SENTENCES = (
     "A man is playing a guitar.", "The man is throwing knives at a tree.",
     "A woman is slicing an onion.", "Two dogs are running through a field of snow.",
@@ -35,19 +37,19 @@ PROBE_SENTENCES = (
 
 
 def quantize_int8(
-    fp32: Path, out: Path, per_channel: bool = True, exclude: list[str] | None = None
+    fp32: Path, out: Path, recipe: Int8Recipe = DEFAULT_RECIPE, exclude: list[str] | None = None
 ) -> Path:
     """Dynamic int8 quantization of the weight MatMuls (activations quantized at run time).
 
-    Per-channel weight scales by default (``benchmarks/int8_sensitivity.py`` measures the
-    choices). ``reduce_range`` stays off: it is only needed on CPUs without VNNI and costs
-    accuracy.
+    Symmetric weights, as optimum's configurations make them, of ``recipe``'s type, scale
+    granularity and range (:data:`~sbert.backends.onnx.targets.RECIPES` holds one per CPU
+    target; ``benchmarks/int8_isa.py`` measures the choices).
     Embedding lookups (Gather) stay fp32: quantizing them saves size, not time.
 
     Args:
         fp32: the plain (unfused) fp32 graph.
         out: the int8 graph to write.
-        per_channel: one weight scale per output channel.
+        recipe: weight type (u8s8 or u8u8), per-channel scales, 7-bit weights.
         exclude: MatMul node names to keep in fp32.
 
     Returns:
@@ -57,6 +59,7 @@ def quantize_int8(
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    weight_type = QuantType.QInt8 if recipe.weights == "qint8" else QuantType.QUInt8
     # the quantizer's own pre-processing (ONNX shape inference, which it runs anyway; the
     # graph optimisation is done separately): without it the quantizer logs advice to do so
     prepared = out.with_name(out.name + ".prep.partial")
@@ -64,16 +67,22 @@ def quantize_int8(
         quant_pre_process(str(fp32), str(prepared), skip_optimization=True,
                           skip_symbolic_shape=True)
         quantize_dynamic(
-            str(prepared), str(out), op_types_to_quantize=["MatMul"], per_channel=per_channel,
-            reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=exclude or [],
+            str(prepared), str(out), op_types_to_quantize=["MatMul"],
+            per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+            weight_type=weight_type, nodes_to_exclude=exclude or [],
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
     finally:
         prepared.unlink(missing_ok=True)
-    logger.info("quantized %s -> %s (%d MatMuls kept fp32)", fp32, out, len(exclude or []))
+    logger.info("quantized %s -> %s (%s, %d MatMuls kept fp32)", fp32, out, recipe.label,
+                len(exclude or []))
     return out
 
 
-def quantize_checked(spec: FolderSpec, tokenizer: Tokenizer, fp32: Path, out: Path) -> float:
+def quantize_checked(
+    spec: FolderSpec, tokenizer: Tokenizer, fp32: Path, out: Path,
+    recipe: Int8Recipe = DEFAULT_RECIPE,
+) -> float:
     """Quantize to int8 and check single sentences, not only the average, against fp32.
 
     All weight MatMuls are quantized first. If a probe sentence then falls below
@@ -83,18 +92,23 @@ def quantize_checked(spec: FolderSpec, tokenizer: Tokenizer, fp32: Path, out: Pa
     in fp32 as well. ``benchmarks/int8_sensitivity.py`` measures each step on the STSb test
     sentences.
 
+    The check runs on this machine's kernels: a graph for another target is checked for its
+    quantization error, not for that CPU's arithmetic (``benchmarks/int8_isa.py`` measures
+    the AVX2 kernels under emulation).
+
     Args:
         spec: the model folder (pooling, Dense and normalization of the graph's output).
         tokenizer: the model's tokenizer, for the probe sentences.
         fp32: the plain (unfused) fp32 graph.
         out: the int8 graph to write.
+        recipe: how to quantize (:data:`~sbert.backends.onnx.targets.RECIPES`).
 
     Returns:
         The minimum probe cosine of the graph written.
     """
     feed = probe_feed(tokenizer)
     reference = _probe_embeddings(spec, fp32, feed)  # once for every attempt
-    quantize_int8(fp32, out)
+    quantize_int8(fp32, out, recipe)
     worst = _min_cosine(reference, _probe_embeddings(spec, out, feed))
     if worst >= INT8_MIN_COSINE:
         logger.info("int8 graph %s: min probe cosine vs fp32 %.3f", out, worst)
@@ -105,7 +119,7 @@ def quantize_checked(spec: FolderSpec, tokenizer: Tokenizer, fp32: Path, out: Pa
         for keep in ([], _ffn_output_matmuls(fp32)):
             logger.info("int8 min cosine %.3f < %.2f: smoothing activations, keeping %d "
                         "feed-forward outputs fp32", worst, INT8_MIN_COSINE, len(keep))
-            quantize_int8(smoothed, out, exclude=keep)
+            quantize_int8(smoothed, out, recipe, exclude=keep)
             worst = _min_cosine(reference, _probe_embeddings(spec, out, feed))
             if worst >= INT8_MIN_COSINE:
                 break
