@@ -219,7 +219,10 @@ def machine_info(device: str | None = None) -> dict[str, Any]:
 
         gpu = torch.cuda.get_device_name(torch.device(device))
     flags = [f for f in ISA_FLAGS if f in hw.cpu_features]
-    return {"class": machine_class(flags, gpu), "cpu": hw.model, "vendor": hw.vendor,
+    name = machine_class(flags, gpu)
+    if hw.caps and not gpu:  # an emulated lower ISA is a class of its own, never the CPU's
+        name += "-capped-" + "-".join(dict.fromkeys(c.split("=", 1)[1].lower() for c in hw.caps))
+    return {"class": name, "cpu": hw.model, "vendor": hw.vendor,
             "isa": flags, "caps": list(hw.caps), "cores": hw.cores, "arch": hw.arch,
             "gpu": gpu}
 

@@ -138,6 +138,10 @@ def provenance(r: dict[str, Any], compact: bool = False) -> str:
                 f"`{r['command']}`_{smoke}")
     lines = [f"- machine: {machine}; ISA: {', '.join(m['isa']) or 'none of the listed'}",
              f"- run: {date}, commit {commit}",
+             *([f"- **emulated lower ISA**: run under {', '.join(m['caps'])}: torch's oneDNN "
+                "and ATen kernels held below the CPU's ISA; onnxruntime (MLAS) and MKL still "
+                "read CPUID and use the whole CPU, so their rows are the real CPU's"]
+               if m.get("caps") else []),
              f"- versions: {versions}",
              f"- command: `{r['command']}`"]
     lines.append(limits_line(r))
