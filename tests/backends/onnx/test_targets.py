@@ -181,3 +181,16 @@ def test_loader_picks_for_the_cpu_and_warns(tmp_path: Path,
         choose_onnx_file(_spec(tmp_path, ["model_quantized.onnx"]), False)
     with pytest.raises(ModelFolderError, match="no int8 ONNX graph"):
         choose_onnx_file(_spec(tmp_path, ["model.onnx"]), True)
+
+
+def test_the_cache_keeps_one_export_per_target(tiny_model_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from sbert.backends.onnx import cache
+    from sbert.folder import read_folder
+
+    spec = read_folder(tiny_model_dir)
+    folders = set()
+    for target in INT8_TARGETS:
+        monkeypatch.setattr(cache, "int8_target", lambda t=target: t)
+        folders.add(cache.cache_folder(tiny_model_dir, spec))
+    assert len(folders) == len(INT8_TARGETS)  # machines of each kind sharing a cache
