@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/int8_isa.py          # full run (graphs, accuracy, speed): idle
     .venv/bin/python benchmarks/int8_isa.py --limit 64 --rounds 1 --out /tmp/bench   # smoke
-    # accuracy on onnxruntime's AVX2 kernels, emulated (after a native run built the graphs):
+    # accuracy on onnxruntime's AVX2 kernels, emulated: first natively, then under qemu
+    .venv/bin/python benchmarks/int8_isa.py --part accuracy --limit 256 --out /tmp/native
     qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/int8_isa.py --part accuracy \\
         --limit 256 --emulated qemu-haswell --out benchmarks
 
@@ -10,18 +11,20 @@ Quantizes all-MiniLM-L6-v2's plain graph the way ``sbert export onnx --quantize 
 (``quantize_checked``, then the offline optimisation) with each recipe of :data:`VARIANTS`:
 u8s8 (signed int8 weights, optimum's avx512_vnni/avx512/arm64 configs) or u8u8 (optimum's
 avx2 config), per-channel or per-tensor weight scales, and u8s8 with 7-bit weights (which
-keep its 16-bit sums from saturating). For each
-it reports, against the fp32 graph run natively: the minimum, 1st percentile and mean cosine
-over the STS benchmark test sentences and the quantizer's probe sentences, the minimum over the
-probe sentences, STSb test Spearman; then sentences/s (batch 32, alternating rounds).
+keep its 16-bit sums from saturating). For each it reports, against the fp32 graph run
+natively: the minimum, 1st percentile and mean cosine over the STS benchmark test sentences
+and the quantizer's probe sentences, the minimum over the probe sentences, STSb test
+Spearman; then sentences/s (batch 32, alternating rounds).
 
 Which kernels run is onnxruntime's choice from CPUID: no environment variable lowers it. The
 script records whether this CPU's u8s8 kernel saturates (a one-MatMul probe); under
 ``qemu-x86_64 -cpu Haswell`` it does, as on a real AVX2 CPU, so ``--emulated`` runs the
-accuracy part there and adds the native figures of the same sentences beside it (speed under
-emulation means nothing and is refused). The graphs and native embeddings are built natively
-first (``--part prepare``, part of every native run) under benchmarks/out/int8_isa/.
-Writes benchmarks/results/int8_isa.<machine>.json (an emulated run: ``--out``).
+accuracy part there and adds the native figures of the same batches beside it (speed under
+emulation means nothing and is refused). The graphs are built natively first (``--part
+prepare``, part of every native run) under benchmarks/out/int8_isa/, and each accuracy run
+keeps its embeddings there (an emulated run resumes from its own and compares with the native
+run of the same ``--limit``). Writes benchmarks/results/int8_isa.<machine>.json (an emulated
+run: ``--out``).
 """
 
 from __future__ import annotations
@@ -177,7 +180,6 @@ def prepare(work: Path, threads: int | None) -> dict[str, Any]:
         probe_min = quantize_checked(spec, source.tokenizer, plain, graph, recipe)
         done = fallback(graph)
         optimize_graph(graph)
-        np.save(graph.with_suffix(".native.npy"), embed(folder, graph, texts, threads))
         graphs[label] = {"graph": graph.name, "plain_probe_min": plain_min,
                          "check_probe_min": probe_min, "fallback": done}
         print(f"{label}: built ({done}), native probe min {plain_min:.4f} without the "
@@ -187,9 +189,41 @@ def prepare(work: Path, threads: int | None) -> dict[str, Any]:
     return record
 
 
+def embed_batches(folder: Path, graph: Path, texts: list[str], threads: int | None,
+                  keep: Path | None) -> np.ndarray:
+    """Embeddings of ``texts`` in fixed batches of 32 (by length), the same on every CPU.
+
+    Dynamic quantization scales each batch by its own range, so native and emulated runs
+    must see the same batches to be compared. With ``keep`` (a file stem), each batch's
+    embeddings are saved and reused: a run cut short resumes.
+    """
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    enc = None
+    out = np.zeros((len(texts), 0), np.float32)
+    for start in range(0, len(order), 32):
+        rows = order[start:start + 32]
+        saved = keep.with_name(f"{keep.name}.{start // 32}.npy") if keep else None
+        if saved is not None and saved.exists():
+            emb = np.load(saved)
+        else:
+            enc = enc or encoder(folder, graph, threads)
+            emb = enc.encode([texts[i] for i in rows], batch_size=32, normalize=True,
+                             show_progress=False)
+            if saved is not None:
+                np.save(saved, emb)
+        if out.shape[1] == 0:
+            out = np.zeros((len(texts), emb.shape[1]), np.float32)
+        out[rows] = emb
+    return out
+
+
 def accuracy(work: Path, manifest: dict[str, Any], limit: int | None, threads: int | None,
-             emulated: bool) -> dict[str, Any]:
-    """The accuracy table of the graphs run on this CPU's kernels (cosine to native fp32)."""
+             emulated: str | None) -> dict[str, Any]:
+    """The accuracy table of the graphs run on this CPU's kernels (cosine to native fp32).
+
+    Each graph's embeddings are kept under ``work`` (``<graph>.<native|LABEL>.<limit>.*``);
+    an emulated run reads the native ones of the same ``--limit`` (run that first).
+    """
     from sbert.evaluation.stats import spearman
 
     texts, gold, n_pairs = sentences()
@@ -206,19 +240,24 @@ def accuracy(work: Path, manifest: dict[str, Any], limit: int | None, threads: i
                 "mean": float(cos.mean()), "probe_min": float(cos[2 * keep:].min()),
                 "spearman": 100 * spearman(pair, gold[:keep])}
 
-    rows = []
-    fp32 = scores(ref)
-    rows.append({"variant": "fp32", **fp32})
+    rows = [{"variant": "fp32", **scores(ref)}]
     for label, info in manifest["graphs"].items():
         start = time.perf_counter()
         graph = work / info["graph"]
-        emb = embed(folder, graph, picked, threads)
-        native = np.load(graph.with_suffix(".native.npy"))[rows_idx]
-        here, there = scores(emb), scores(native)
+        stem = graph.with_suffix("")
+        emb = embed_batches(folder, graph, picked, threads,
+                            stem.with_name(f"{stem.name}.{emulated or 'native'}.{limit}"))
+        here = scores(emb)
         row = {"variant": label, "optimum": OPTIMUM.get(label, ""), "fallback": info["fallback"],
                "plain_probe_min": info["plain_probe_min"], **here,
                "holds": "yes" if here["min"] >= 0.95 else "no"}
         if emulated:
+            native_keep = stem.with_name(f"{stem.name}.native.{limit}")
+            if not native_keep.with_name(native_keep.name + ".0.npy").exists():
+                raise SystemExit(f"no native embeddings of {graph.name} at --limit {limit}: "
+                                 "run the same command natively without --emulated first")
+            native = embed_batches(folder, graph, picked, threads, native_keep)
+            there = scores(native)
             row.update(native_min=there["min"], native_mean=there["mean"],
                        native_spearman=there["spearman"],
                        vs_native=float((emb * native).sum(1).min()))
@@ -228,8 +267,8 @@ def accuracy(work: Path, manifest: dict[str, Any], limit: int | None, threads: i
     columns = ACCURACY + (NATIVE if emulated else [])
     where = EMULATED if emulated else "this CPU's kernels"
     return table("accuracy", f"{MODEL} int8 variants vs fp32 ({where}): {2 * keep} STSb test "
-                 f"sentences ({keep} pairs) + {len(rows_idx) - 2 * keep} probe sentences",
-                 columns, rows)
+                 f"sentences ({keep} pairs) + {len(rows_idx) - 2 * keep} probe sentences, "
+                 "fixed batches of 32", columns, rows)
 
 
 def speed(work: Path, manifest: dict[str, Any], limit: int | None, rounds: int,
@@ -297,8 +336,7 @@ def main() -> None:
         notes.insert(0, f"{args.emulated}: {EMULATED}")
     tables = []
     if args.part in ("all", "accuracy"):
-        tables.append(accuracy(args.work, manifest, args.limit, args.threads,
-                               bool(args.emulated)))
+        tables.append(accuracy(args.work, manifest, args.limit, args.threads, args.emulated))
     if args.part in ("all", "speed"):
         tables.append(speed(args.work, manifest, args.limit, args.rounds, args.threads))
     if not tables:
