@@ -4,8 +4,8 @@
     .venv/bin/python scripts/gen_results.py --check  # exit 1 if a doc differs from its JSON
 
 docs/RESULTS.md is docs/results_template.md with every results block filled. README.md,
-docs/onnx.md, docs/search.md, docs/training.md, docs/serve.md and docs/hardware.md keep their
-own text; only their blocks are refilled. A block is an HTML comment naming a benchmark, its
+docs/onnx.md, docs/search.md, docs/training.md, docs/serve.md, docs/hardware.md and
+docs/distributed.md keep their own text; only their blocks are refilled. A block is an HTML comment naming a benchmark, its
 content, and a closing comment:
 
     <!-- results encode -->                              every table, per machine class
@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path("docs/results_template.md")
 GENERATED = Path("docs/RESULTS.md")
 DOCS = (Path("README.md"), Path("docs/onnx.md"), Path("docs/search.md"),
-        Path("docs/training.md"), Path("docs/serve.md"), Path("docs/hardware.md"))
+        Path("docs/training.md"), Path("docs/serve.md"), Path("docs/hardware.md"),
+        Path("docs/distributed.md"))
 RESULTS = Path("benchmarks/results")
 REGENERATE = ".venv/bin/python scripts/gen_results.py"
 
