@@ -64,13 +64,7 @@ class VarlenBert(PackedBert):
         cu[1:] = counts.cumsum(0)
         lengths = counts.tolist()
         max_len = max(lengths)
-        positions = torch.arange(seq, device=input_ids.device).expand(batch, seq)
-        emb = model.embeddings
-        x = (emb.word_embeddings(input_ids.reshape(-1)[where])
-             + emb.position_embeddings(positions.reshape(-1)[where]))  # (tokens, hidden)
-        types = (token_type_ids.reshape(-1)[where] if token_type_ids is not None
-                 else torch.zeros_like(where))
-        x = emb.LayerNorm(x + emb.token_type_embeddings(types))
+        x = self.embed(input_ids, token_type_ids, where)  # (tokens, hidden)
         tokens = x.shape[0]
         for layer, qkv in zip(model.encoder.layer, self._qkv, strict=True):
             attention = layer.attention

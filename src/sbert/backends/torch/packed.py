@@ -82,6 +82,19 @@ class PackedBert:
         self.model: Any = transformer
         self._qkv = [_FusedQKV() for _ in transformer.encoder.layer]  # type: ignore[union-attr, arg-type]
 
+    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+              where: torch.Tensor) -> torch.Tensor:
+        """The embedding layer on the real tokens only: ``where`` indexes the flat batch."""
+        batch, seq = input_ids.shape
+        positions = torch.arange(seq, device=input_ids.device).expand(batch, seq)
+        emb = self.model.embeddings
+        x = (emb.word_embeddings(input_ids.reshape(-1)[where])
+             + emb.position_embeddings(positions.reshape(-1)[where]))  # (tokens, hidden)
+        types = (token_type_ids.reshape(-1)[where] if token_type_ids is not None
+                 else torch.zeros_like(where))
+        out: torch.Tensor = emb.LayerNorm(x + emb.token_type_embeddings(types))
+        return out
+
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, seq)`` ids and mask -> ``(batch, seq, hidden)``, zeros at padding."""
@@ -91,13 +104,7 @@ class PackedBert:
         heads = int(model.config.num_attention_heads)
         keep = attention_mask.bool()  # (batch, seq)
         where = keep.reshape(-1).nonzero().squeeze(1)  # (tokens,) rows of the flat batch
-        positions = torch.arange(seq, device=input_ids.device).expand(batch, seq)
-        emb = model.embeddings
-        x = (emb.word_embeddings(input_ids.reshape(-1)[where])
-             + emb.position_embeddings(positions.reshape(-1)[where]))  # (tokens, hidden)
-        types = (token_type_ids.reshape(-1)[where] if token_type_ids is not None
-                 else torch.zeros_like(where))
-        x = emb.LayerNorm(x + emb.token_type_embeddings(types))
+        x = self.embed(input_ids, token_type_ids, where)  # (tokens, hidden)
         mask = keep[:, None, None, :]  # (batch, 1, 1, seq): keys each query may attend to
 
         flat = batch * seq
