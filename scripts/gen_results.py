@@ -5,8 +5,8 @@
 
 docs/RESULTS.md is docs/results_template.md with every results block filled. README.md,
 docs/onnx.md, docs/search.md, docs/training.md, docs/serve.md, docs/hardware.md and
-docs/distributed.md keep their own text; only their blocks are refilled. A block is an HTML comment naming a benchmark, its
-content, and a closing comment:
+docs/distributed.md keep their own text; only their blocks are refilled. A block is an HTML
+comment naming a benchmark, its content, and a closing comment:
 
     <!-- results encode -->                              every table, per machine class
     <!-- results encode table=speed rows="sentence-transformers|sbert onnx int8"
