@@ -218,6 +218,7 @@ def hardware_rows(spec: Any, device: str | None = None) -> list[tuple[str, str]]
     """``sbert info``'s hardware section: CPU, ISA features (and caps), cores, CUDA devices,
     and the path ``backend="auto"`` picks for ``spec`` here (SBERT_* pins aside)."""
     from sbert.backends.auto import path_for
+    from sbert.backends.onnx.targets import int8_file_for, int8_target
     from sbert.runtime.hardware import ISA_FLAGS, cuda_available, detect
 
     hw = detect(cuda=cuda_available())
@@ -240,6 +241,8 @@ def hardware_rows(spec: Any, device: str | None = None) -> list[tuple[str, str]]
         ("cores", f"{hw.cores} available to this process"),
         ("cuda", ", ".join(hw.cuda) or "none"),
         ("recommended", best.describe() + (f"; set here: {', '.join(pins)}" if pins else "")),
+        ("int8", f"{int8_file_for(hw)} (target {int8_target(hw)}; only with --quantized, "
+                 "which changes results)"),
     ]
 
 
