@@ -25,7 +25,9 @@ server rows of a backend, in this process and with no server running, the physic
 ``SentenceEncoder.encode`` of all the sentences at batch 32 (median of 3) and the latency of
 one bare ``encode([sentence])`` (median of 200). ``--repeats`` sweeps every server and shape
 that many times, servers alternating, and reports medians; ``--soak`` runs ours (torch) at
-64x1 for that long, sampling its memory every 5 s. A last table says which goals are met.
+64x1 for that long after ``--soak-warmup`` seconds of the same load (the allocator's pools
+grow to the working set first), sampling its memory every 5 s throughout and judging the
+samples after the warm-up. A last table says which goals are met.
 Run it on an idle machine: a figure from a busy one is not a figure.
 """
 
@@ -83,7 +85,7 @@ BACKEND = {"ours-torch": "torch", "naive-torch": "torch", "infinity-torch": "tor
 NAIVE_FOR = {"ours-torch": "naive-torch", "ours-onnx-int8": "naive-torch"}
 OFFLINE_ROUNDS = 3
 BARE_CALLS = 200
-SOAK_SETTLE_S = 30.0  # soak samples before this are not judged
+SOAK_WARMUP_S = 120.0  # default --soak-warmup: 64x1 load whose memory samples are not judged
 SOAK_EVERY_S = 5.0
 EXTRA_LIBRARIES = ("fastapi", "uvicorn", "orjson")
 LOGS = OUT / "serve"
@@ -450,20 +452,24 @@ async def _sample(server: Server, seconds: float, samples: list[tuple[float, flo
         await asyncio.sleep(SOAK_EVERY_S)
 
 
-def soak_body(seconds: float, sentences: list[str]) -> Callable[[Server], dict[str, Any]]:
+def soak_body(seconds: float, settle: float, sentences: list[str]
+              ) -> Callable[[Server], dict[str, Any]]:
+    """64x1 for ``settle + seconds``, RSS sampled throughout; samples from ``settle`` on judged."""
     def body(server: Server) -> dict[str, Any]:
         samples: list[tuple[float, float]] = []
         target = Target(HOST, server.port, server.spec.embeddings, server.spec.model, DIM)
 
         async def both() -> LoadResult:
-            result, _ = await asyncio.gather(load(target, sentences, 64, 1, 0.0, seconds),
-                                             _sample(server, seconds, samples))
+            result, _ = await asyncio.gather(load(target, sentences, 64, 1, settle, seconds),
+                                             _sample(server, settle + seconds, samples))
             return result
 
-        print(f"  soak: 64x1 for {seconds:.0f}s, RSS every {SOAK_EVERY_S:.0f}s", flush=True)
+        print(f"  soak: 64x1 for {settle:.0f}s + {seconds:.0f}s, RSS every "
+              f"{SOAK_EVERY_S:.0f}s", flush=True)
         rec = asyncio.run(both()).summary()
-        judged = [mb for t, mb in samples if t >= SOAK_SETTLE_S and mb > 0]
+        judged = [mb for t, mb in samples if t >= settle and mb > 0]
         rec["samples"] = samples
+        rec["settle"] = settle
         rec["rss_min"] = min(judged) if judged else None
         rec["rss_max"] = max(judged) if judged else None
         rec["status"] = "ok" if rec["failures"] == 0 else f"{rec['failures']} failed"
@@ -472,7 +478,9 @@ def soak_body(seconds: float, sentences: list[str]) -> Callable[[Server], dict[s
         rss = (f"{rec['rss_min']:.0f}-{rec['rss_max']:.0f} MB" if judged
                else "not sampled (too short)")
         print(f"  soak: {rec['sentences_s']:.0f} sentences/s, {rec['failures']} failed, "
-              f"RSS after {SOAK_SETTLE_S:.0f}s {rss}", flush=True)
+              f"RSS after {settle:.0f}s {rss}", flush=True)
+        print("  RSS MB by second: " + " ".join(f"{t:.0f}:{mb:.0f}" for t, mb in samples),
+              flush=True)
         return {"soak": rec}
     return body
 
@@ -572,9 +580,8 @@ def soak_table(rec: dict[str, Any], cost: Cost) -> dict[str, Any]:
     columns: list[Column] = [
         ("run", "run", ""), ("seconds", "seconds", "{:.0f}"),
         ("sentences_s", "sentences/s", "{:.0f}"), ("p99", "p99 ms", "{:.1f}"),
-        ("failures", "failed", "{}"), ("rss_min", f"min RSS MB after {SOAK_SETTLE_S:.0f}s",
-                                       "{:.0f}"),
-        ("rss_max", f"max RSS MB after {SOAK_SETTLE_S:.0f}s", "{:.0f}"),
+        ("failures", "failed", "{}"), ("rss_min", "min RSS MB after warm-up", "{:.0f}"),
+        ("rss_max", "max RSS MB after warm-up", "{:.0f}"),
         ("ratio", "max/min", "{:.3f}"), ("status", "status", ""), *cost.columns()]
     ratio = (rec["rss_max"] / rec["rss_min"]
              if rec.get("rss_min") and rec.get("rss_max") else None)
@@ -673,12 +680,13 @@ def _target(target: float) -> str:
 
 
 def soak_goal(rec: dict[str, Any] | None) -> dict[str, Any]:
-    goal = f"ours-torch: memory flat under 64x1 (max/min RSS after {SOAK_SETTLE_S:.0f}s)"
+    settle = rec.get("settle", 0.0) if rec else 0.0
+    goal = f"ours-torch: memory flat under 64x1 (max/min RSS after a {settle:.0f}s warm-up)"
     if rec is None or not rec.get("rss_min"):
         why = "not run (--soak 0)" if rec is None else rec["status"]
         return _goal(goal, why, "<= 1.10", None)
     ratio = rec["rss_max"] / rec["rss_min"]
-    n = sum(1 for t, _ in rec["samples"] if t >= SOAK_SETTLE_S)
+    n = sum(1 for t, _ in rec["samples"] if t >= settle)
     return _goal(goal, f"{rec['rss_min']:.0f}-{rec['rss_max']:.0f} MB = {ratio:.3f} over "
                        f"{n} samples, {rec['seconds']:.0f}s, {rec['failures']} failed",
                  "<= 1.10", ratio <= 1.10 and rec["failures"] == 0)
@@ -752,7 +760,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2,
                         help="sweeps of every server and shape, alternating (default 2)")
     parser.add_argument("--soak", type=float, default=300.0,
-                        help="seconds of ours (torch) at 64x1 watching memory; 0: skip")
+                        help="seconds of ours (torch) at 64x1 watching memory, after "
+                        "--soak-warmup; 0: skip")
+    parser.add_argument("--soak-warmup", type=float, default=SOAK_WARMUP_S,
+                        help="seconds of the soak's load before its memory is judged "
+                        f"(default {SOAK_WARMUP_S:.0f})")
     parser.add_argument("--shapes", default="1x1,16x1,64x1,16x16",
                         help="CLIENTSxSENTENCES per request, comma-separated")
     parser.add_argument("--servers", default=",".join(OURS + ("naive-torch",) + INFINITY),
@@ -764,8 +776,10 @@ def main() -> None:
     args = parser.parse_args()
     # SIGTERM (timeout, kill) raises SystemExit, so the servers are stopped on the way out
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    if args.repeats < 1 or args.duration <= 0 or args.warmup < 0 or args.soak < 0:
-        parser.error("--repeats must be >= 1, --duration > 0, --warmup and --soak >= 0")
+    if (args.repeats < 1 or args.duration <= 0 or args.warmup < 0 or args.soak < 0
+            or args.soak_warmup < 0):
+        parser.error("--repeats must be >= 1, --duration > 0, --warmup, --soak and "
+                     "--soak-warmup >= 0")
     shapes = parse_shapes(args.shapes)
     servers = parse_servers(args.servers)
     sentences = sts_test_sentences()[: args.limit]
@@ -774,9 +788,10 @@ def main() -> None:
     records, per_repeat_limits = sweep(servers, shapes, sentences, folder, args)
     soak = None
     if args.soak > 0:
-        print(f"\n== soak: ours-torch, 64x1, {args.soak:.0f}s", flush=True)
+        print(f"\n== soak: ours-torch, 64x1, {args.soak_warmup:.0f}s warm-up + "
+              f"{args.soak:.0f}s", flush=True)
         soak = run_server("ours-torch", "soak", [(64, 1)], sentences, folder, args,
-                          body=soak_body(args.soak, sentences)).get("soak")
+                          body=soak_body(args.soak, args.soak_warmup, sentences)).get("soak")
         if soak is not None:
             soak["seconds"] = args.soak
 
@@ -812,7 +827,7 @@ def main() -> None:
                  raw={"records": {f"{n} {s}": recs for (n, s), recs in records.items()},
                       "limits": per_repeat_limits, "soak": soak, "versions": extra},
                  full=is_full(args, parser, ("duration", "warmup", "repeats", "soak",
-                                             "shapes", "servers", "limit")))
+                                             "soak_warmup", "shapes", "servers", "limit")))
 
 
 if __name__ == "__main__":

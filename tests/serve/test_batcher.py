@@ -279,3 +279,33 @@ def test_second_stream_joins_under_load() -> None:
 
     asyncio.run(main())
     assert names == {"sbert-batch-0", "sbert-batch-1"}
+
+
+def test_memory_goes_back_only_after_an_idle_spell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sbert.serve.batcher as batcher_module
+
+    trims: list[float] = []
+    monkeypatch.setattr(batcher_module, "release_free_memory",
+                        lambda: trims.append(time.monotonic()) or True)
+    monkeypatch.setattr(batcher_module, "TRIM_AFTER_IDLE", 0.2)
+    encoder = FakeEncoder(delay=0.02)
+
+    async def main() -> None:
+        batcher = Batcher(encoder, max_batch_tokens=64, max_batch_size=2)
+        try:
+            await asyncio.sleep(0.5)
+            assert trims == []  # nothing ran: nothing to give back
+            # steady work, never idle for TRIM_AFTER_IDLE: the allocator keeps its memory
+            end = time.monotonic() + 0.6
+            while time.monotonic() < end:
+                await batcher.embed(["a b", "c"])
+            assert trims == []
+            await asyncio.sleep(0.5)
+            assert len(trims) == 1  # idle after work: once, not every TRIM_AFTER_IDLE
+            await batcher.embed(["d"])
+            await asyncio.sleep(0.5)
+            assert len(trims) == 2
+        finally:
+            await batcher.close()
+
+    asyncio.run(main())

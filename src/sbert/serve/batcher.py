@@ -33,9 +33,10 @@ _TOKENIZE_THREADS = 1  # tokenization runs here, off the event loop
 # requests of at most this many characters are tokenized on the event loop: a few tens of
 # microseconds, less than handing them to the tokenizer thread and back
 INLINE_CHARS = 2048
-# seconds between returns of freed memory to the system: batches of ever-changing shapes
-# otherwise leave the C heap fragmented and the resident size climbing
-TRIM_EVERY = 2.0
+# seconds without a batch after which freed memory goes back to the system (glibc
+# malloc_trim): under load the allocator keeps and reuses it, so the resident size stays at
+# the working set instead of swinging with each trim; after a burst it shrinks again
+TRIM_AFTER_IDLE = 1.0
 
 
 class QueueFull(SbertError):
@@ -178,7 +179,7 @@ class Batcher:
         self._tokens_per_s = 0.0  # recent throughput, for Retry-After
         self._tokenize = ThreadPoolExecutor(_TOKENIZE_THREADS, thread_name_prefix="sbert-tok")
         streams = max(1, int(getattr(encoder.backend, "streams", 1)))
-        self._last_trim = time.monotonic()
+        self._used = False  # a batch ran since memory was last given back
         self._workers = [threading.Thread(target=self._work, args=(i,), name=f"sbert-batch-{i}",
                                           daemon=True) for i in range(streams)]
         for worker in self._workers:
@@ -285,16 +286,25 @@ class Batcher:
 
     def _work(self, stream: int) -> None:
         while True:
+            trim = False
             with self._cond:
                 # stream 0 takes every batch it can; the others only join while a batch
                 # runs, so a lone request always meets the same thread (and its warm
                 # intra-op team) instead of two threads taking turns
                 while not self._closing and (not self._pending
                                              or (stream > 0 and self._running == 0)):
-                    self._cond.wait()
-                if not self._pending:
-                    return  # closing and nothing left
-                batch, alone = self._take()
+                    idle = not self._cond.wait(TRIM_AFTER_IDLE)
+                    if idle and stream == 0 and self._used and self._running == 0:
+                        trim, self._used = True, False
+                        break
+                if not trim:
+                    if not self._pending:
+                        return  # closing and nothing left
+                    batch, alone = self._take()
+                    self._used = True
+            if trim:  # idle: outside the lock, so a new request does not wait for it
+                release_free_memory()
+                continue
             start = time.perf_counter()
             error: BaseException | None = None
             emb = None
@@ -305,9 +315,6 @@ class Batcher:
                 error = err
             seconds = time.perf_counter() - start
             self._deliver(batch, emb, error, seconds, padded)
-            if time.monotonic() - self._last_trim > TRIM_EVERY:
-                self._last_trim = time.monotonic()
-                release_free_memory()
 
     def _embed(self, batch: list[_Item], alone: bool) -> tuple[np.ndarray, int]:
         """``(len(batch), dim)`` embeddings and the padded tokens the passes ran: one pass,
