@@ -47,6 +47,33 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SBERT_DATA", ROOT.parent / "shared" / "data"))
 OUT = Path(__file__).resolve().parent / "out"  # caches (embeddings, graphs): not results
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_ticks(stat: str | None = None) -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, from ``/proc/stat`` (None elsewhere).
+
+    Steal is time the hypervisor gave this virtual machine's CPUs to others: on a shared
+    host it slows every figure of a run without any process here being busy.
+    """
+    try:
+        text = stat if stat is not None else Path("/proc/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = text.splitlines()[0].split()
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return values[7], sum(values)
+
+
+def steal_share(start: tuple[int, int] | None, end: tuple[int, int] | None) -> float | None:
+    """The fraction of CPU time the host took between two :func:`cpu_ticks` readings."""
+    if start is None or end is None or end[1] <= start[1]:
+        return None
+    return (end[0] - start[0]) / (end[1] - start[1])
+
+
+_TICKS_AT_START = cpu_ticks()  # when the benchmark imported this module
 SCHEMA = 1
 
 LIBRARIES = ("sbert", "torch", "onnxruntime", "sentence-transformers", "numpy", "transformers")
@@ -317,6 +344,11 @@ def write_result(name: str, tables: Sequence[dict[str, Any]], args: argparse.Nam
         "tables": list(tables),
         "raw": raw or {},
     }
+    steal = steal_share(_TICKS_AT_START, cpu_ticks())
+    record["host_steal"] = steal
+    if steal is not None:
+        record["notes"].append(f"host steal during the run: {steal:.1%} of this machine's CPU "
+                               "time went to other guests of the host (/proc/stat)")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.{machine['class']}.json"
     tmp = path.with_suffix(".json.tmp")

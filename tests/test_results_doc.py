@@ -307,3 +307,12 @@ def test_a_gpu_result_names_the_gpu_limits(tmp_path: Path, monkeypatch: Any) -> 
     text = gen.render(tmp_path)[gen.GENERATED]
     assert ("- measured matrix-multiply limits (8192^3 on the GPU): CUDA fp32 51234 GFLOP/s, "
             "CUDA fp16 612345 GFLOP/s") in text
+
+
+def test_steal_share_reads_proc_stat() -> None:
+    start = common.cpu_ticks("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 1 2 3\n")
+    end = common.cpu_ticks("cpu  200 0 100 1500 10 0 0 140 0 0\n")
+    assert start == (40, 1000) and end == (140, 1950)
+    assert common.steal_share(start, end) == pytest.approx(100 / 950)
+    assert common.steal_share(None, end) is None
+    assert common.cpu_ticks("intr 1 2 3\n") is None
