@@ -121,15 +121,13 @@ class _Identity:
 
 
 def empty_job(folder: Path, actor: bool) -> float:
-    """Seconds of the encode pipeline with an identity map (no model)."""
+    """Seconds of the encode pipeline (``sbert encode --ray``'s reading) with an identity map."""
     import ray.data
 
-    from sbert.distributed.ray_encode import ROWS_PER_CALL
+    from sbert.distributed.ray_encode import ROWS_PER_CALL, read_blocks
 
-    paths = [str(p) for p in sorted(folder.glob("*.parquet"))]
     begin = time.perf_counter()
-    ds = ray.data.read_parquet(paths, include_paths=True)
-    ds = ds.repartition(target_num_rows_per_block=ROWS_PER_CALL)
+    ds = read_blocks([str(p) for p in sorted(folder.glob("*.parquet"))], "parquet")
     if actor:
         ds = ds.map_batches(_Identity, batch_format="pyarrow", batch_size=ROWS_PER_CALL,
                             compute=ray.data.ActorPoolStrategy(size=1))
@@ -147,8 +145,6 @@ def main() -> None:
     add_output_options(parser)
     args = parser.parse_args()
 
-    import ray.data
-
     from sbert.distributed.ray_encode import ray_session
     from sbert.runtime import available_cores
 
@@ -163,9 +159,6 @@ def main() -> None:
         folder = work / "input"
         write_shards(sentences, folder)
         with ray_session("local", num_cpus=cores + 1):
-            ctx = ray.data.DataContext.get_current()
-            ctx.enable_progress_bars = False
-            ctx.print_on_execution_start = False
             begin = time.perf_counter()
             ray_run(folder, work / "warmup", 1, cores, options, limit_shards=1)
             print(f"first Ray job (one shard): {time.perf_counter() - begin:.1f}s", flush=True)

@@ -242,16 +242,11 @@ def encode_files(
     return summary
 
 
-def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column: str | None,
-                  actors: int | None, batch_size: int, normalize: bool, progress: bool,
-                  encoder_options: dict[str, Any], summary: EncodeSummary) -> None:
-    """Encode shards of one format as one dataset (one actor pool) and write their outputs."""
+def read_blocks(paths: list[str], kind: str, progress: bool = False) -> Any:
+    """Shards of one format (``parquet``, ``json`` lines or ``text``) as a Ray Dataset in
+    blocks of :data:`ROWS_PER_CALL` rows, in input order, each row with its file's ``path``."""
     import ray.data
 
-    from sbert.distributed.writer import ShardWriter
-
-    paths = [str(s.path) for s in shards]
-    kind = shards[0].kind
     if kind == "parquet":
         ds = ray.data.read_parquet(paths, include_paths=True)
     elif kind == "json":
@@ -266,6 +261,17 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     ctx.execution_options.preserve_order = True  # rows leave in input order, shard by shard
     ctx.enable_progress_bars = progress
     ctx.print_on_execution_start = False
+    return ds
+
+
+def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column: str | None,
+                  actors: int | None, batch_size: int, normalize: bool, progress: bool,
+                  encoder_options: dict[str, Any], summary: EncodeSummary) -> None:
+    """Encode shards of one format as one dataset (one actor pool) and write their outputs."""
+    from sbert.distributed.writer import ShardWriter
+
+    kind = shards[0].kind
+    ds = read_blocks([str(s.path) for s in shards], kind, progress)
     text = shards[0].text_column(column)
     ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
                         normalize=normalize, **encoder_options)
