@@ -190,12 +190,14 @@ def prepare(work: Path, threads: int | None) -> dict[str, Any]:
 
 
 def embed_batches(folder: Path, graph: Path, texts: list[str], threads: int | None,
-                  keep: Path | None) -> np.ndarray:
+                  keep: Path | None, saved_only: bool = False) -> np.ndarray:
     """Embeddings of ``texts`` in fixed batches of 32 (by length), the same on every CPU.
 
     Dynamic quantization scales each batch by its own range, so native and emulated runs
     must see the same batches to be compared. With ``keep`` (a file stem), each batch's
-    embeddings are saved and reused: a run cut short resumes.
+    embeddings are saved and reused: a run cut short resumes. ``saved_only``: every batch
+    must already be saved (an emulated run reading the native embeddings must not make them
+    on the emulated CPU).
     """
     order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
     enc = None
@@ -205,6 +207,9 @@ def embed_batches(folder: Path, graph: Path, texts: list[str], threads: int | No
         saved = keep.with_name(f"{keep.name}.{start // 32}.npy") if keep else None
         if saved is not None and saved.exists():
             emb = np.load(saved)
+        elif saved_only:
+            raise SystemExit(f"no native embeddings {saved or keep} of {graph.name}: run the "
+                             "same command natively without --emulated first")
         else:
             enc = enc or encoder(folder, graph, threads)
             emb = enc.encode([texts[i] for i in rows], batch_size=32, normalize=True,
@@ -252,11 +257,9 @@ def accuracy(work: Path, manifest: dict[str, Any], limit: int | None, threads: i
                "plain_probe_min": info["plain_probe_min"], **here,
                "holds": "yes" if here["min"] >= 0.95 else "no"}
         if emulated:
-            native_keep = stem.with_name(f"{stem.name}.native.{limit}")
-            if not native_keep.with_name(native_keep.name + ".0.npy").exists():
-                raise SystemExit(f"no native embeddings of {graph.name} at --limit {limit}: "
-                                 "run the same command natively without --emulated first")
-            native = embed_batches(folder, graph, picked, threads, native_keep)
+            native = embed_batches(folder, graph, picked, threads,
+                                   stem.with_name(f"{stem.name}.native.{limit}"),
+                                   saved_only=True)
             there = scores(native)
             row.update(native_min=there["min"], native_mean=there["mean"],
                        native_spearman=there["spearman"],
