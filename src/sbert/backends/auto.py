@@ -45,8 +45,8 @@ ONNX_OPTIONS = ("quantized", "file", "providers")
 BF16_WARNING = (
     "precision='bf16' on a CPU without native bf16 (no AVX512-BF16, AMX or Arm BF16{caps}): "
     "oneDNN emulates bf16 here, several times slower than fp32 (docs/hardware.md). Leave "
-    "precision to 'auto' "
-    "(or pass 'fp32'); `sbert info` shows the path this machine runs fastest."
+    "precision to 'auto' (or pass 'fp32'); `sbert info` shows the path this machine runs "
+    "fastest."
 )
 
 
