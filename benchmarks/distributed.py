@@ -1,6 +1,6 @@
 """Ray Data encoding and torch DDP training against their single-process baselines.
 
-    .venv/bin/python benchmarks/distributed.py [--sentences 100000] [--rounds 2]
+    .venv/bin/python benchmarks/distributed.py [--sentences 100000] [--rounds 3]
 
 Part 1, encoding. ``--sentences`` sentences (the distinct sentences of the shared STSb, NLI
 and Quora files in a fixed order, repeated as needed) are written as 4 Parquet shards with an
@@ -354,7 +354,7 @@ def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sentences", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", choices=("onnx-int8", "torch"), default="onnx-int8")
     parser.add_argument("--train-examples", type=int, default=1024)
     parser.add_argument("--skip-train", action="store_true")
