@@ -71,6 +71,9 @@ from _common import (  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 SHARDS = 4
+DIM = 384  # the model's embedding size
+PLAN_SIZES = (10_000_000, 100_000_000)  # corpora of the scaling plan's arithmetic
+PLAN_ACTORS = (1, 8, 64)
 ROW_GROUP = 4096  # rows per Parquet row group: Ray reads (and splits work) by row group
 BATCH = 32
 SOURCES = [  # (file under the shared data, text columns)
@@ -286,12 +289,60 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
     tables = [table("encode", title, cols, rows),
               table("phases", f"Where plain encode's time goes ({args.backend})", phase_cols,
                     phase_rows)]
+    tables += plan_tables(tables[0], tables[1])
     raw = {"runs": runs, "phases": phases, "ray_startup_s": startup, "ray_first_job_s": warmup,
            "max_abs_diff_vs_plain": diff, "min_cosine_vs_plain": cosine, "distinct": distinct,
            "real_tokens": n_tokens, "flops": flops}
     print(f"Ray vs plain encode, every row: largest |difference| {diff:.2e}, smallest cosine "
           f"{cosine:.6f}", flush=True)
     return tables, raw
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
+def plan_tables(encode: dict[str, Any], phases: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scaling plan's arithmetic from a run's tables: time for 10M and 100M sentences at
+    the measured 1-actor rate (perfect scaling: sentences / rate / actors), the embeddings'
+    size on disk, and how many such actors one driver's Parquet writer keeps up with."""
+    rate = next(r["sentences_s"] for r in encode["rows"] if r["run"] == "ray, 1 actor")
+    plain = next(r for r in encode["rows"] if r["run"] == "plain encode")
+    n = plain["sentences_s"] * plain["seconds"]
+    write = next(r["seconds"] for r in phases["rows"] if r["phase"] == "write")
+    rows = [{"sentences": f"{size // 1_000_000} million",
+             **{f"actors_{a}": _duration(size / rate / a) for a in PLAN_ACTORS},
+             "disk_gb": size * DIM * 4 / 1e9} for size in PLAN_SIZES]
+    cols: list[Column] = [("sentences", "sentences", ""),
+                          *[(f"actors_{a}", f"{a} actor{'s' if a > 1 else ''}", "")
+                            for a in PLAN_ACTORS],
+                          ("disk_gb", f"embeddings on disk ({DIM} x float32), GB", "{:.1f}")]
+    writer_rows_s = n / write
+    limit_rows = [{"what": "1-actor rate (ray, 1 actor), sentences/s", "value": rate},
+                  {"what": "driver's Parquet writer, rows/s of one core", "value": writer_rows_s},
+                  {"what": "actors one writer keeps up with", "value": writer_rows_s / rate},
+                  {"what": f"rows/s reaching the driver at {PLAN_ACTORS[-1]} actors",
+                   "value": rate * PLAN_ACTORS[-1]},
+                  {"what": f"MB/s of embeddings at {PLAN_ACTORS[-1]} actors",
+                   "value": rate * PLAN_ACTORS[-1] * DIM * 4 / 1e6}]
+    limit_cols: list[Column] = [("what", "figure", ""), ("value", "value", "{:,.0f}")]
+    return [table("plan", "Time to encode at the measured 1-actor rate, perfect scaling",
+                  cols, rows),
+            table("writer", "The driver's writer against the actors", limit_cols, limit_rows)]
+
+
+def add_plan(path: Path) -> None:
+    """Add the plan tables to a result written before they existed (its figures unchanged)."""
+    doc = json.loads(path.read_text())
+    tabs = {t["id"]: t for t in doc["tables"]}
+    doc["tables"] = [t for t in doc["tables"] if t["id"] not in ("plan", "writer")]
+    doc["tables"] += plan_tables(tabs["encode"], tabs["phases"])
+    doc["notes"].append("plan and writer tables: arithmetic on this run's encode and phases "
+                        "tables, added afterwards by `benchmarks/distributed.py --plan-from`")
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print_tables(doc["tables"][-2:])
 
 
 def train_once(nproc: int, examples: int, out: Path) -> dict[str, float]:
@@ -358,8 +409,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=("onnx-int8", "torch"), default="onnx-int8")
     parser.add_argument("--train-examples", type=int, default=1024)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--plan-from", type=Path, metavar="RESULT",
+                        help="only add the plan tables to an earlier result file")
     add_output_options(parser)
     args = parser.parse_args()
+    if args.plan_from:
+        add_plan(args.plan_from)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="sbert-distributed-"))
     try:
