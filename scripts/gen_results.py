@@ -55,6 +55,7 @@ COMMANDS = {
     "index": ".venv/bin/python benchmarks/index.py",
     "packed": ".venv/bin/python benchmarks/packed.py",
     "serve": ".venv/bin/python benchmarks/serve.py",
+    "serve_profile": ".venv/bin/python benchmarks/serve_profile.py",
     "distributed": ".venv/bin/python benchmarks/distributed.py",
     "ray_overhead": ".venv/bin/python benchmarks/ray_overhead.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",

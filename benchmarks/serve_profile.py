@@ -1,0 +1,177 @@
+"""Where an ``sbert serve`` process spends its CPU under load: by thread, and on the event loop.
+
+    .venv/bin/python benchmarks/serve_profile.py [--server ours-onnx-int8] [--shape 64x1]
+
+``benchmarks/serve.py`` says how fast each server is; this script says where one of ours
+spends the machine. It starts the server as serve.py does (``sbert serve`` on a free
+loopback port, all-MiniLM-L6-v2), warms it up with the same closed-loop clients
+(benchmarks/_load.py, the STSb test sentences), then runs them for ``--duration`` seconds
+while
+
+- ``/proc/<pid>/stat`` gives the server's CPU seconds over the window (all threads), and the
+  client's own CPU is read in this process, so the CPU per request is measured, not guessed;
+- py-spy samples the server's Python threads (``--rate`` Hz, ``--nonblocking``, active
+  samples only): per thread, the share of the window it was seen running or runnable (on 2
+  cores a runnable thread may be waiting for a core), and the event-loop thread's leading
+  functions (leaf frames; native code shows as its Python caller, uvloop's as
+  ``Runner.run``).
+
+Run it on an idle machine, alone. Needs py-spy (in the ``test`` extra) and permission to
+attach to a child process (root, or ``ptrace_scope`` 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (  # noqa: E402
+    add_output_options,
+    is_full,
+    print_tables,
+    sts_test_sentences,
+    table,
+    write_result,
+)
+from _load import Target, load  # noqa: E402
+
+from serve import HOST, LOGS, MODEL, OURS, Server, free_port, ours_spec, parse_shapes  # noqa: E402
+
+TOP_FRAMES = 12
+LOOP_THREAD = "MainThread"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_ticks() -> tuple[int, int]:
+    """(idle + iowait, all) ticks of the whole machine, from ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
+def read_samples(path: Path) -> tuple[Counter[str], Counter[str]]:
+    """py-spy's raw output: active samples per thread, and the loop thread's leaf frames."""
+    threads: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        head = frames[0]  # "thread (0x...): name" with --threads
+        name = head.split("): ", 1)[1] if "): " in head else head
+        threads[name] += int(count)
+        if name == LOOP_THREAD and len(frames) > 1:
+            leaves[frames[-1]] += int(count)
+    return threads, leaves
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--server", choices=OURS, default="ours-onnx-int8")
+    parser.add_argument("--shape", default="64x1", help="clients x sentences per request")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--start-timeout", type=float, default=300.0)
+    add_output_options(parser)
+    args = parser.parse_args()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+    (clients, per_request), = parse_shapes(args.shape)
+    sentences = sts_test_sentences()
+    port = free_port()
+    server = Server(ours_spec(args.server, port), port, LOGS / f"profile-{args.server}.log")
+    work = Path(tempfile.mkdtemp(prefix="sbert-serve-profile-"))
+    samples = work / "samples.txt"
+    target = Target(HOST, port, "/v1/embeddings", MODEL)
+    try:
+        server.start(args.start_timeout)
+        assert server.proc is not None
+        pid = server.proc.pid
+        asyncio.run(load(target, sentences, clients, per_request, 0.0, args.warmup))
+        cpu0, idle0, wall0 = _cpu_seconds(pid), _idle_ticks(), time.perf_counter()
+        with (work / "py-spy.log").open("wb") as log:
+            record = subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--duration", str(int(args.duration)),
+                 "--rate", str(args.rate), "--format", "raw", "--output", str(samples),
+                 "--threads", "--nonblocking"], stdout=log, stderr=subprocess.STDOUT)
+        result = asyncio.run(load(target, sentences, clients, per_request, 0.0, args.duration))
+        wall = time.perf_counter() - wall0
+        server_cores = (_cpu_seconds(pid) - cpu0) / wall
+        idle1 = _idle_ticks()
+        idle_cores = (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]) * (os.cpu_count() or 1)
+        _, status, usage = os.wait4(record.pid, 0)  # py-spy's own CPU, from its rusage
+        record.returncode = os.waitstatus_to_exitcode(status)
+        spy_cores = (usage.ru_utime + usage.ru_stime) / wall
+        if record.returncode != 0 or not samples.exists():
+            log_text = (work / "py-spy.log").read_text(errors="replace")[-500:]
+            raise SystemExit(f"py-spy failed ({record.returncode}): {log_text}")
+        threads, leaves = read_samples(samples)
+    finally:
+        server.stop()
+    summary = result.summary()
+    requests_s = summary["requests_s"]
+    window = args.rate * args.duration  # samples a thread active all the time would have
+    loop_samples = max(1, threads.get(LOOP_THREAD, 0))
+    rows_summary: list[dict[str, Any]] = [
+        {"what": "sentences/s", "value": summary["sentences_s"]},
+        {"what": "requests/s", "value": requests_s},
+        {"what": "p50 latency, ms", "value": summary["p50"]},
+        {"what": "server CPU, cores (all threads, /proc)", "value": server_cores},
+        {"what": "client CPU, cores (this process)", "value": result.client_cpu},
+        {"what": "py-spy's own CPU, cores", "value": spy_cores},
+        {"what": "idle CPU of the machine, cores (/proc/stat)", "value": idle_cores},
+        {"what": "server CPU per request, ms", "value": server_cores * 1000 / requests_s},
+        {"what": "client CPU per request, ms", "value": result.client_cpu * 1000 / requests_s},
+        {"what": "failed requests", "value": summary["failures"]},
+    ]
+    rows_threads = [{"thread": name, "active": count / window}
+                    for name, count in threads.most_common()]
+    rows_loop = [{"frame": frame, "share": count / loop_samples,
+                  "ms_per_request": count / args.rate / args.duration / requests_s * 1000}
+                 for frame, count in leaves.most_common(TOP_FRAMES)]
+    title = f"{args.server}, {args.shape} (clients x sentences/request), {args.duration:.0f}s"
+    tables = [
+        table("summary", f"Load and CPU: {title}", [("what", "figure", ""),
+                                                    ("value", "value", "{:.2f}")], rows_summary),
+        table("threads", "Server threads: share of the window py-spy saw each active "
+              "(running or waiting for a core)",
+              [("thread", "thread", ""), ("active", "active", "{:.0%}")], rows_threads),
+        table("loop", f"The event loop's leading functions (leaf frames, of its "
+              f"{loop_samples} active samples)",
+              [("frame", "function (file:line)", ""), ("share", "of the loop's samples", "{:.1%}"),
+               ("ms_per_request", "ms per request", "{:.3f}")], rows_loop),
+    ]
+    print_tables(tables)
+    notes = [f"py-spy {args.rate} Hz, --nonblocking, active samples only; warm-up "
+             f"{args.warmup:.0f}s of the same load before the window",
+             "server CPU: utime+stime of the server process over the window; client: this "
+             "process's CPU time over the load; py-spy: its rusage; idle: /proc/stat over the "
+             "window, in cores of this machine"]
+    write_result("serve_profile", tables, args, notes=notes,
+                 full=is_full(args, parser, ("server", "shape", "duration", "rate", "warmup")),
+                 raw={"threads": dict(threads), "loop_leaves": dict(leaves.most_common(50))})
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
