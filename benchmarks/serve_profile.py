@@ -159,7 +159,7 @@ def main() -> None:
         table("loop", f"The event loop's leading functions (leaf frames, of its "
               f"{loop_samples} active samples)",
               [("frame", "function (file:line)", ""), ("share", "of the loop's samples", "{:.1%}"),
-               ("ms_per_request", "ms per request", "{:.3f}")], rows_loop),
+               ("ms_per_request", "active ms per request", "{:.3f}")], rows_loop),
     ]
     print_tables(tables)
     notes = [f"py-spy {args.rate} Hz, --nonblocking, active samples only; warm-up "
