@@ -49,12 +49,9 @@ OUT = Path(__file__).resolve().parent / "out"  # caches (embeddings, graphs): no
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def cpu_ticks(stat: str | None = None) -> tuple[int, int] | None:
-    """(steal, total) jiffies of all CPUs since boot, from ``/proc/stat`` (None elsewhere).
-
-    Steal is time the hypervisor gave this virtual machine's CPUs to others: on a shared
-    host it slows every figure of a run without any process here being busy.
-    """
+def cpu_fields(stat: str | None = None) -> list[int] | None:
+    """Jiffies of all CPUs since boot, from ``/proc/stat`` (None elsewhere): user, nice,
+    system, idle, iowait, irq, softirq, steal."""
     try:
         text = stat if stat is not None else Path("/proc/stat").read_text(encoding="ascii")
     except OSError:
@@ -62,8 +59,27 @@ def cpu_ticks(stat: str | None = None) -> tuple[int, int] | None:
     fields = text.splitlines()[0].split()
     if fields[0] != "cpu" or len(fields) < 9:
         return None
-    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
-    return values[7], sum(values)
+    return [int(v) for v in fields[1:9]]
+
+
+def cpu_ticks(stat: str | None = None) -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, from ``/proc/stat`` (None elsewhere).
+
+    Steal is time the hypervisor gave this virtual machine's CPUs to others: on a shared
+    host it slows every figure of a run without any process here being busy.
+    """
+    values = cpu_fields(stat)
+    return None if values is None else (values[7], sum(values))
+
+
+def process_cpu(pid: int | str) -> tuple[str, float]:
+    """A process's name (the kernel's, 15 characters) and CPU seconds (utime + stime, all
+    threads), from ``/proc/<pid>/stat``; raises OSError when it is gone."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+    fields = stat.rsplit(")", 1)[1].split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def steal_share(start: tuple[int, int] | None, end: tuple[int, int] | None) -> float | None:

@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     is_full,
     median,
     print_tables,
+    process_cpu,
     table,
     write_result,
 )
@@ -76,7 +77,6 @@ class CpuSampler:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._hz = os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> CpuSampler:
         self._thread.start()
@@ -87,29 +87,24 @@ class CpuSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        last: dict[str, tuple[int, str]] = {}
+        last: dict[str, float] = {}
         while True:
             stop = self._stop.is_set()
             for pid in os.listdir("/proc"):
                 if not pid.isdigit():
                     continue
                 try:
-                    with open(f"/proc/{pid}/stat") as f:
-                        stat = f.read()
+                    name, seconds = process_cpu(pid)
                     with open(f"/proc/{pid}/cmdline", "rb") as fb:
                         cmdline = fb.read().replace(b"\0", b" ").decode(errors="replace")
                 except OSError:
                     continue
-                name = stat.split("(", 1)[1].rsplit(")", 1)[0]
-                fields = stat.rsplit(")", 1)[1].split()
-                ticks = int(fields[11]) + int(fields[12])  # utime + stime
                 kind = _kind(name, cmdline)
                 if kind is None:
                     continue
                 if pid in last:
-                    before, _ = last[pid]
-                    self.seconds[kind] += (ticks - before) / self._hz
-                last[pid] = (ticks, kind)
+                    self.seconds[kind] += seconds - last[pid]
+                last[pid] = seconds
             if stop:
                 return
             self._stop.wait(SAMPLE_EVERY_S)

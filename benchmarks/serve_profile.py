@@ -40,8 +40,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
     add_output_options,
+    cpu_fields,
     is_full,
     print_tables,
+    process_cpu,
     sts_test_sentences,
     table,
     write_result,
@@ -54,17 +56,11 @@ TOP_FRAMES = 12
 LOOP_THREAD = "MainThread"
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _idle_ticks() -> tuple[int, int]:
-    """(idle + iowait, all) ticks of the whole machine, from ``/proc/stat``."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
+    """(idle + iowait, all) jiffies of the whole machine."""
+    values = cpu_fields()
+    if values is None:
+        raise SystemExit("no /proc/stat: this script reads Linux's CPU counters")
     return values[3] + values[4], sum(values)
 
 
@@ -108,7 +104,7 @@ def main() -> None:
         assert server.proc is not None
         pid = server.proc.pid
         asyncio.run(load(target, sentences, clients, per_request, 0.0, args.warmup))
-        cpu0, idle0, wall0 = _cpu_seconds(pid), _idle_ticks(), time.perf_counter()
+        cpu0, idle0, wall0 = process_cpu(pid)[1], _idle_ticks(), time.perf_counter()
         with (work / "py-spy.log").open("wb") as log:
             record = subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--duration", str(int(args.duration)),
@@ -116,18 +112,19 @@ def main() -> None:
                  "--threads", "--nonblocking"], stdout=log, stderr=subprocess.STDOUT)
         result = asyncio.run(load(target, sentences, clients, per_request, 0.0, args.duration))
         wall = time.perf_counter() - wall0
-        server_cores = (_cpu_seconds(pid) - cpu0) / wall
+        server_cores = (process_cpu(pid)[1] - cpu0) / wall
         idle1 = _idle_ticks()
         idle_cores = (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]) * (os.cpu_count() or 1)
         _, status, usage = os.wait4(record.pid, 0)  # py-spy's own CPU, from its rusage
-        record.returncode = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(status)
         spy_cores = (usage.ru_utime + usage.ru_stime) / wall
-        if record.returncode != 0 or not samples.exists():
+        if code != 0 or not samples.exists():
             log_text = (work / "py-spy.log").read_text(errors="replace")[-500:]
-            raise SystemExit(f"py-spy failed ({record.returncode}): {log_text}")
+            raise SystemExit(f"py-spy failed ({code}): {log_text}")
         threads, leaves = read_samples(samples)
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     summary = result.summary()
     requests_s = summary["requests_s"]
     window = args.rate * args.duration  # samples a thread active all the time would have
@@ -170,7 +167,6 @@ def main() -> None:
     write_result("serve_profile", tables, args, notes=notes,
                  full=is_full(args, parser, ("server", "shape", "duration", "rate", "warmup")),
                  raw={"threads": dict(threads), "loop_leaves": dict(leaves.most_common(50))})
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

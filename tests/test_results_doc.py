@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -316,3 +317,11 @@ def test_steal_share_reads_proc_stat() -> None:
     assert common.steal_share(start, end) == pytest.approx(100 / 950)
     assert common.steal_share(None, end) is None
     assert common.cpu_ticks("intr 1 2 3\n") is None
+
+
+def test_process_cpu_reads_this_process() -> None:
+    name, seconds = common.process_cpu(os.getpid())
+    assert name and seconds > 0
+    assert common.cpu_fields("cpu  1 2 3 4 5 6 7 8 0 0\n") == [1, 2, 3, 4, 5, 6, 7, 8]
+    with pytest.raises(OSError):
+        common.process_cpu(2**31 - 1)

@@ -249,9 +249,9 @@ def read_blocks(paths: list[str], kind: str, progress: bool = False) -> Any:
 
     if kind == "parquet":
         # Ray Data's default Parquet reader (V2) first runs a listing task that starts 32
-        # footer-reader actors: on a 2-core machine that cost 4-8s per job, before any row was
-        # read, against 0.4-2.3s for the V1 reader (benchmarks/ray_overhead.py)
-        # (the V1 reader samples the files at once, with its own progress bar)
+        # footer-reader actors, seconds per job on a small machine before any row is read
+        # (docs/distributed.md, benchmarks/ray_overhead.py). The V1 reader samples the
+        # files right here, with its own progress bar: hence the flag during the read too.
         ctx = ray.data.DataContext.get_current()
         before = ctx.use_datasource_v2, ctx.enable_progress_bars
         ctx.use_datasource_v2, ctx.enable_progress_bars = False, progress
