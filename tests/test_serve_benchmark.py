@@ -1,0 +1,72 @@
+"""benchmarks/serve.py judges a server against the offline probes run beside each shape."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load() -> Any:
+    spec = importlib.util.spec_from_file_location("sbert_bench_serve",
+                                                  ROOT / "benchmarks" / "serve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+serve = _load()
+
+
+def _rec(rate: float, p50: float, before: tuple[float, float], after: tuple[float, float]
+         ) -> dict[str, Any]:
+    rec = {"sentences_s": rate, "requests_s": rate, "p50": p50, "p90": p50, "p99": p50,
+           "failures": 0, "peak_rss_mb": 100.0, "status": "ok"}
+    rec.update(serve.paired(rec, {"rate": before[0], "bare_ms": before[1]},
+                            {"rate": after[0], "bare_ms": after[1]}))
+    return rec
+
+
+def test_a_shape_is_set_against_the_mean_of_the_probes_on_either_side() -> None:
+    rec = _rec(700.0, 4.0, (900.0, 3.0), (1100.0, 5.0))
+    assert rec["beside"]["rate"] == 1000.0
+    assert rec["of_beside"] == 0.7
+    assert rec["p50_of_bare"] == 1.0
+
+
+def test_goals_use_the_median_of_the_per_repeat_ratios() -> None:
+    # repeat 1 ran on a fast minute, repeat 2 on a slow one: each against its own probes
+    agg = {
+        ("ours-onnx-int8", "1x1"): serve.aggregate([_rec(200, 3.3, (1000, 3.0), (1000, 3.0)),
+                                                    _rec(150, 4.8, (700, 4.0), (700, 4.0))]),
+        ("ours-onnx-int8", "64x1"): serve.aggregate([_rec(720, 90, (1000, 3.0), (1000, 3.0)),
+                                                     _rec(490, 90, (700, 4.0), (700, 4.0))]),
+        ("ours-onnx-int8", "16x16"): serve.aggregate([_rec(800, 300, (1000, 3.0), (1000, 3.0)),
+                                                      _rec(520, 300, (700, 4.0), (700, 4.0))]),
+    }
+    limits = {"onnx-int8": {"rate": 1500.0, "bare_ms": 2.0}}  # the start of the run: ignored
+    goals = {g["goal"].split(": ", 1)[1]: g
+             for g in serve.goals_for("ours-onnx-int8", agg, limits, ["1x1", "64x1", "16x16"])}
+    at_64 = goals["64x1 vs offline encode, batch 32"]
+    assert at_64["met"] == "met"  # 72 % and 70 %; against the run's start it would be 40 %
+    assert "per repeat 72%, 70%" in at_64["value"]
+    assert goals["16x16 vs offline encode, batch 32"]["met"] == "NOT met"  # 80 %, 74 %
+    latency = goals["1x1 p50 vs one bare encode call"]
+    assert latency["met"] == "met"  # 1.10x and 1.20x
+    assert "per repeat 1.10x, 1.20x" in latency["value"]
+
+
+def test_a_server_without_probes_is_not_judged_against_offline() -> None:
+    plain = {k: v for k, v in _rec(700, 4.0, (1, 1), (1, 1)).items()
+             if k not in ("beside", "of_beside", "p50_of_bare")}
+    agg = {("ours-torch", s): serve.aggregate([plain]) for s in ("1x1", "64x1", "16x16")}
+    goals = serve.goals_for("ours-torch", agg, {"torch": {"rate": 100.0, "bare_ms": 1.0}},
+                            ["1x1", "64x1", "16x16"])
+    verdicts = {g["goal"]: g["met"] for g in goals}
+    assert verdicts["ours-torch: 64x1 vs offline encode, batch 32"] == "not measured"
+    assert verdicts["ours-torch: 1x1 p50 vs one bare encode call"] == "not measured"
