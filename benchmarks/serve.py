@@ -799,22 +799,27 @@ def sweep(servers: list[str], shapes: list[Shape], sentences: list[str], folder:
     limits: dict[str, list[dict[str, Any]]] = {}
     for r in range(args.repeats):
         print(f"\n== repeat {r + 1} of {args.repeats}", flush=True)
-        offline: dict[str, Offline] = {}
+        measured: set[str] = set()
         for name in servers:
             backend = BACKEND.get(name)
-            if backend is not None and backend not in offline:
-                for other in list(offline):  # one encoder in this process at a time
-                    offline.pop(other).close()
-                offline[backend] = Offline(backend, sentences)
-                limits.setdefault(backend, []).append(measure_limits(offline[backend]))
-            probe = offline[backend].probe if name in OURS and backend is not None else None
-            for shape, rec in run_server(name, f"r{r + 1}", shapes, sentences, folder, args,
-                                         probe=probe).items():
-                records[(name, shape)].append(rec)
-            if name in OURS and backend is not None:
-                offline.pop(backend).close()  # the peers run with no encoder held here
-        for rest in offline.values():
-            rest.close()
+            ours = name in OURS and backend is not None
+            offline = None
+            if backend is not None and (ours or backend not in measured):
+                offline = Offline(backend, sentences)
+                if backend not in measured:
+                    limits.setdefault(backend, []).append(measure_limits(offline))
+                    measured.add(backend)
+                if not ours:  # the peers run with no encoder held here
+                    offline.close()
+                    offline = None
+            try:
+                for shape, rec in run_server(name, f"r{r + 1}", shapes, sentences, folder,
+                                             args, probe=offline.probe if offline else None
+                                             ).items():
+                    records[(name, shape)].append(rec)
+            finally:
+                if offline is not None:
+                    offline.close()
     return records, limits
 
 
