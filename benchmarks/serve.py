@@ -682,8 +682,8 @@ def _best(agg: dict[tuple[str, str], dict[str, Any]], names: Sequence[str], shap
     return (max if highest else min)(found, key=lambda item: item[1])
 
 
-def goals_for(name: str, agg: dict[tuple[str, str], dict[str, Any]],
-              limits: dict[str, dict[str, Any]], shapes: list[str]) -> list[dict[str, Any]]:
+def goals_for(name: str, agg: dict[tuple[str, str], dict[str, Any]], shapes: list[str]
+              ) -> list[dict[str, Any]]:
     """The goals of one of our servers: rates and latency against the offline probes run
     beside each shape (median over repeats of the per-repeat ratio)."""
     at = {s: agg.get((name, s), {}) for s in ("1x1", "64x1", "16x16")}
@@ -775,12 +775,12 @@ def soak_goal(rec: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def goals_table(servers: list[str], agg: dict[tuple[str, str], dict[str, Any]],
-                limits: dict[str, dict[str, Any]], shapes: list[str],
-                soak: dict[str, Any] | None, soak_asked: bool) -> dict[str, Any]:
+                shapes: list[str], soak: dict[str, Any] | None, soak_asked: bool
+                ) -> dict[str, Any]:
     rows = []
     for name in OURS:
         if name in servers:
-            rows += goals_for(name, agg, limits, shapes)
+            rows += goals_for(name, agg, shapes)
     if soak_asked or soak is not None:
         rows.append(soak_goal(soak))
     columns: list[Column] = [("goal", "goal", ""), ("value", "measured", ""),
@@ -897,7 +897,7 @@ def main() -> None:
                                              for s in shapes]
     if soak is not None:
         tables.append(soak_table(soak, cost))
-    tables.append(goals_table(servers, agg, limits, names, soak, args.soak > 0))
+    tables.append(goals_table(servers, agg, names, soak, args.soak > 0))
 
     versions, extra = versions_note()
     notes = [
