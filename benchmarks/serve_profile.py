@@ -50,7 +50,7 @@ from _common import (  # noqa: E402
 )
 from _load import Target, load  # noqa: E402
 
-from serve import HOST, LOGS, MODEL, OURS, Server, free_port, ours_spec, parse_shapes  # noqa: E402
+from serve import HOST, LOGS, OURS, Server, free_port, ours_spec, parse_shapes  # noqa: E402
 
 TOP_FRAMES = 12
 LOOP_THREAD = "MainThread"
@@ -98,7 +98,7 @@ def main() -> None:
     server = Server(ours_spec(args.server, port), port, LOGS / f"profile-{args.server}.log")
     work = Path(tempfile.mkdtemp(prefix="sbert-serve-profile-"))
     samples = work / "samples.txt"
-    target = Target(HOST, port, "/v1/embeddings", MODEL)
+    target = Target(HOST, port, server.spec.embeddings, server.spec.model)
     try:
         server.start(args.start_timeout)
         assert server.proc is not None
