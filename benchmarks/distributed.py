@@ -1,6 +1,6 @@
 """Ray Data encoding and torch DDP training against their single-process baselines.
 
-    .venv/bin/python benchmarks/distributed.py [--sentences 100000] [--rounds 3]
+    .venv/bin/python benchmarks/distributed.py [--sentences 100000] [--rounds 5] [--train-rounds 3]
 
 Part 1, encoding. ``--sentences`` sentences (the distinct sentences of the shared STSb, NLI
 and Quora files in a fixed order, repeated as needed) are written as 4 Parquet shards with an
@@ -20,10 +20,12 @@ compared row by row (ids, order, largest difference, smallest cosine). int8 quan
 batch's activations with that batch's own scale, so a row's embedding depends a little on
 the sentences it was batched with, and Ray's batches are not plain ``encode``'s: the
 comparison is exact only on the torch and ONNX fp32 backends (the tests assert it there).
-The table gives sentences/s, each Ray run's overhead against plain ``encode`` and the GFLOP/s
-of the sentences' real tokens with their fraction of the machine's best fp32 matrix-multiply
-limit (measured after the runs); a second table splits the plain run into reading,
-tokenizing, the model and writing (the scaling plan in docs/distributed.md uses it).
+The table gives sentences/s and each Ray run's overhead against plain ``encode``: per round,
+against the plain run of the same round (the host's speed drifts by tens of percent over
+minutes), and the median of those; then the GFLOP/s of the sentences' real tokens with
+their fraction of the machine's best fp32 matrix-multiply limit (measured after the runs);
+a second table splits the plain run into reading, tokenizing, the model and writing (the
+scaling plan in docs/distributed.md uses it).
 
 Part 2, training. ``sbert train -r sts`` on the first ``--train-examples`` STSb training pairs
 (1 epoch, global batch 16, no checkpoints) with ``--nproc 1`` and ``--nproc 2``: steps/s and
@@ -31,8 +33,8 @@ examples/s from the run's own log (training time only, without start-up), the GF
 imply (forward + backward counted as 3x the forward of the pairs' real tokens) and the wall
 time.
 
-Run it on an idle machine. Smoke run: ``--sentences 2000 --rounds 1 --train-examples 64
---out /tmp/bench``.
+Run it on an idle machine. Smoke run: ``--sentences 2000 --rounds 1 --train-rounds 1
+--train-examples 64 --out /tmp/bench``.
 """
 
 from __future__ import annotations
@@ -266,15 +268,25 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
     plain = median(runs["plain encode"])
     n_tokens, flops = model_flops(counting_encoder(), sentences)  # after every timed run
     limits = machine_limits()
-    rows = [{"run": name, "sentences_s": n / median(v), "per_round": [n / s for s in v],
-             "seconds": median(v), "vs_plain": plain / median(v),
-             "overhead": median(v) / plain - 1 if name != "plain encode" else None,
-             **flops_cells(flops / median(v), limits)}
-            for name, v in runs.items()]
+    rows = []
+    for name, v in runs.items():
+        # each Ray run against the plain run of its own round: the host's speed drifts by
+        # tens of percent over minutes, which a ratio of medians over the rounds keeps
+        paired = (None if name == "plain encode"
+                  else [s / p - 1 for s, p in zip(v, runs["plain encode"], strict=True)])
+        rows.append({"run": name, "sentences_s": n / median(v), "per_round": [n / s for s in v],
+                     "seconds": median(v), "vs_plain": plain / median(v),
+                     "overhead": median(paired) if paired else None,
+                     "overhead_per_round": paired,
+                     "of_medians": median(v) / plain - 1 if paired else None,
+                     **flops_cells(flops / median(v), limits)})
     cols: list[Column] = [
         ("run", "run", ""), ("sentences_s", "sentences/s", "{:.0f}"),
         ("per_round", "per round", "{:.0f}"), ("seconds", "seconds", "{:.1f}"),
-        ("vs_plain", "x plain encode", "{:.2f}x"), ("overhead", "Ray overhead", "{:+.1%}"),
+        ("vs_plain", "x plain encode", "{:.2f}x"),
+        ("overhead", "Ray overhead (median of rounds)", "{:+.1%}"),
+        ("overhead_per_round", "overhead per round", "{:+.1%}"),
+        ("of_medians", "overhead of the medians", "{:+.1%}"),
         *flops_columns(limits)]
     phase_rows = []
     for key in ("load", "read", "tokenize", "model", "write"):
@@ -371,7 +383,7 @@ def train_flops(examples: int) -> tuple[int, float]:
 
 def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], Any]:
     runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
-    for r in range(args.rounds):
+    for r in range(args.train_rounds):
         for nproc in ((1, 2) if r % 2 == 0 else (2, 1)):
             result = train_once(nproc, args.train_examples, work / f"train-{r}-{nproc}")
             runs[nproc].append(result)
@@ -405,7 +417,8 @@ def train_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sentences", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the encoding runs")
+    parser.add_argument("--train-rounds", type=int, default=3, help="rounds of the DDP runs")
     parser.add_argument("--backend", choices=("onnx-int8", "torch"), default="onnx-int8")
     parser.add_argument("--train-examples", type=int, default=1024)
     parser.add_argument("--skip-train", action="store_true")
@@ -429,7 +442,12 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_tables(tables)
-    notes = [f"median of {args.rounds} rounds, runs alternating; the Ray runs share one local "
+    notes = [f"encoding: median of {args.rounds} rounds, runs alternating (the order rotates "
+             "each round); a Ray run's overhead in a round is its time over the plain run's of "
+             "the same round, and the table gives the median of those per-round overheads "
+             "(and, beside it, the overhead of the medians)"
+             + ("" if args.skip_train else f"; DDP: median of {args.train_rounds} rounds")
+             + "; the Ray runs share one local "
              "cluster started beforehand (its start-up is in raw.encode.ray_startup_s, a first "
              "one-shard job that starts Ray Data's service actors in ray_first_job_s)",
              "plain encode's phases: loading the encoder, reading the shards with pyarrow, "
@@ -441,7 +459,7 @@ def main() -> None:
              "'of ... limit': of the machine's best fp32 matrix-multiply limit (the int8 "
              "backend can pass 100 %: its multiplies are not fp32)"]
     write_result("distributed", tables, args, limits=machine_limits(),
-                 full=is_full(args, parser, ("sentences", "rounds", "backend",
+                 full=is_full(args, parser, ("sentences", "rounds", "train_rounds", "backend",
                                              "train_examples", "skip_train")),
                  notes=notes, raw=raw)
 
