@@ -260,3 +260,17 @@ def test_a_bad_cluster_address_is_one_line(corpus: tuple[Path, list[int], list[s
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "cannot join a Ray cluster at 'not-an-address'" in out.stderr
+
+
+def test_executor_poll_is_set_inside_and_put_back() -> None:
+    from ray.data._internal.execution import streaming_executor_state as state
+
+    from sbert.distributed.ray_encode import executor_poll
+
+    before = state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S
+    with executor_poll(before + 0.9):
+        assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before + 0.9
+    assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before
+    with pytest.raises(RuntimeError), executor_poll(2.5):
+        raise RuntimeError("a failed job")
+    assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before

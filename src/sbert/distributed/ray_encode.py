@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 ROWS_PER_CALL = 8192
 # the column Ray adds with each row's file, to route rows to their shard's output
 _PATH_COLUMN = "path"
+# seconds between the polls of Ray Data's streaming executor during sbert's jobs (Ray's own:
+# 0.1). Each poll costs the driver milliseconds of Python (resource and metrics updates);
+# an encode job has a few long tasks (one actor call per ROWS_PER_CALL rows, seconds each),
+# and the executor still wakes at once when a task finishes. On 2 cores the slower poll
+# gives about 0.05 of a core back to the encoder (docs/distributed.md).
+EXECUTOR_POLL_S = 1.0
 
 
 class _EncodeBatch:
@@ -288,14 +294,42 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     keep = _kept_columns(kind, text, id_column)
     writer = ShardWriter(shards, text, keep, number_lines=kind == "text")
     try:
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            writer.write(batch)
+        with executor_poll(EXECUTOR_POLL_S):
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                writer.write(batch)
         writer.finish()
     except Exception as err:
         writer.abort()
         raise _user_error(err) from None
     summary.written += writer.written
     summary.rows += writer.rows
+
+
+@contextlib.contextmanager
+def executor_poll(seconds: float) -> Iterator[None]:
+    """Ray Data's streaming executor polls its tasks every ``seconds`` inside the block.
+
+    The interval is a module constant of Ray Data
+    (``streaming_executor_state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S``), set here and put back
+    on exit; a Ray without it is left as it is.
+    """
+    import importlib
+
+    try:
+        state: Any = importlib.import_module(
+            "ray.data._internal.execution.streaming_executor_state")
+    except ImportError:  # another Ray Data layout: its own polling
+        state = None
+    name = "WAIT_FOR_TASK_COMPLETION_TIMEOUT_S"
+    before = getattr(state, name, None)
+    if not isinstance(before, (int, float)):
+        yield
+        return
+    setattr(state, name, seconds)
+    try:
+        yield
+    finally:
+        setattr(state, name, before)
 
 
 def _kept_columns(kind: str, text: str, id_column: str | None) -> list[str] | None:
