@@ -9,6 +9,7 @@ back-pressure; sbert only says what each actor does with a batch.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import time
 from collections.abc import Iterator
@@ -36,8 +37,8 @@ _PATH_COLUMN = "path"
 # seconds between the polls of Ray Data's streaming executor during sbert's jobs (Ray's own:
 # 0.1). Each poll costs the driver milliseconds of Python (resource and metrics updates);
 # an encode job has a few long tasks (one actor call per ROWS_PER_CALL rows, seconds each),
-# and the executor still wakes at once when a task finishes. On 2 cores the slower poll
-# gives about 0.05 of a core back to the encoder (docs/distributed.md).
+# and the executor still wakes at once when a task finishes. On 2 cores the driver's CPU
+# during a 1-actor encode went from 0.08 to 0.05 of a core (benchmarks/ray_overhead.py).
 EXECUTOR_POLL_S = 1.0
 
 
@@ -313,8 +314,6 @@ def executor_poll(seconds: float) -> Iterator[None]:
     (``streaming_executor_state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S``), set here and put back
     on exit; a Ray without it is left as it is.
     """
-    import importlib
-
     try:
         state: Any = importlib.import_module(
             "ray.data._internal.execution.streaming_executor_state")
