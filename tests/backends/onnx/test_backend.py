@@ -222,6 +222,12 @@ def test_streams_run_batches_side_by_side_in_input_order(onnx_dir: Path) -> None
     np.testing.assert_allclose(three.encode(texts[:4]), one.encode(texts[:4]), atol=1e-6)
     alone = three.backend._alone_session
     assert alone is not None and alone.get_session_options().intra_op_num_threads == 3
+    # a pool's threads stop spinning when a run returns (they would hold cores a server's
+    # event loop needs); a single-threaded session has no pool
+    spin_stop = "session.force_spinning_stop"
+    assert alone.get_session_options().get_session_config_entry(spin_stop) == "1"
+    with pytest.raises(RuntimeError, match=spin_stop):  # not set
+        three.backend.session.get_session_options().get_session_config_entry(spin_stop)
     assert SentenceEncoder(onnx_dir, backend="onnx", threads=2, streams=8).backend.streams == 2
     with pytest.raises(ValueError, match="streams"):
         SentenceEncoder(onnx_dir, backend="onnx", streams=0)
