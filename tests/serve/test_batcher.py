@@ -236,28 +236,110 @@ def test_close_finishes_queued_work() -> None:
     asyncio.run(main())
 
 
-def test_lone_requests_meet_the_same_stream() -> None:
-    """With two streams, requests one at a time all run on stream 0 (its warm threads)."""
-    encoder = FakeEncoder()
-    encoder.backend.streams = 2
-    names: list[str] = []
+def _recording(encoder: FakeEncoder) -> list[tuple[str, bool, int]]:
+    """(thread, alone, rows) of each pass the encoder runs, from now on."""
+    calls: list[tuple[str, bool, int]] = []
     inner = encoder.embed_tokens
 
     def record(ids, type_ids, alone=False):
-        names.append(threading.current_thread().name)
-        assert alone  # nothing ran beside it
+        calls.append((threading.current_thread().name, alone, len(ids)))
         return inner(ids, type_ids, alone)
 
     encoder.embed_tokens = record  # type: ignore[method-assign]
+    return calls
+
+
+def test_short_lone_requests_run_on_the_event_loop() -> None:
+    """Once a lone short pass is known to be quick, a short request that finds the batcher
+    idle runs on the loop; a long one still goes to a worker, and answers are the same."""
+    encoder = FakeEncoder()
+    encoder.backend.streams = 2
+    calls = _recording(encoder)
+    long_request = ["a b c d e f g h"] * 20  # 20 x 8 tokens > INLINE_TOKENS
+
+    async def main() -> list[np.ndarray]:
+        batcher = Batcher(encoder)
+        outs = [(await batcher.embed([f"s{i}"])).embeddings for i in range(10)]
+        outs.append((await batcher.embed(long_request)).embeddings)
+        await batcher.close()
+        return outs
+
+    outs = asyncio.run(main())
+    # the first pass's time is not known yet: a worker runs it, on the stream that takes
+    # every lone batch
+    assert calls[0] == ("sbert-batch-0", True, 1)
+    assert calls[1:10] == [("MainThread", True, 1)] * 9
+    assert calls[10] == ("sbert-batch-0", True, 20)
+    for i, out in enumerate(outs[:10]):
+        assert out.shape == (1, 3) and out[0, 0] == len(f"s{i}")
+    assert outs[10].shape == (20, 3) and (outs[10][:, 0] == len(long_request[0])).all()
+
+
+def test_requests_arriving_together_share_a_pass_instead_of_running_inline() -> None:
+    """Short requests that reach the server in the same loop turn are not alone: none runs
+    inline (each would, one after another, and none would share a pass)."""
+    encoder = FakeEncoder()
+    calls = _recording(encoder)
+
+    async def main() -> list[np.ndarray]:
+        batcher = Batcher(encoder)
+        await batcher.embed(["warm"])
+        await batcher.embed(["inline"])
+        outs = await asyncio.gather(*(batcher.embed([f"s{i}"]) for i in range(8)))
+        await batcher.close()
+        return [out.embeddings for out in outs]
+
+    outs = asyncio.run(main())
+    assert [thread for thread, _, _ in calls[:2]] == ["sbert-batch-0", "MainThread"]
+    together = calls[2:]
+    assert all(thread != "MainThread" for thread, _, _ in together)
+    assert sum(rows for _, _, rows in together) == 8 and len(together) < 8
+    for i, out in enumerate(outs):
+        assert out.shape == (1, 3) and out[0, 0] == len(f"s{i}")
+
+
+def test_slow_lone_requests_meet_the_same_stream() -> None:
+    """Lone passes slower than INLINE_SECONDS stay off the loop, all on stream 0 (its warm
+    threads)."""
+    encoder = FakeEncoder(delay=0.015)
+    encoder.backend.streams = 2
+    calls = _recording(encoder)
 
     async def main() -> None:
         batcher = Batcher(encoder)
-        for i in range(10):
+        for i in range(6):
             await batcher.embed([f"s{i}"])
         await batcher.close()
 
     asyncio.run(main())
-    assert names == ["sbert-batch-0"] * 10
+    assert calls == [("sbert-batch-0", True, 1)] * 6
+
+
+def test_a_short_request_waits_its_turn_while_a_batch_runs() -> None:
+    """Inline only when idle: a short request arriving while a batch runs is queued behind
+    it, and runs on a worker."""
+    encoder = FakeEncoder()
+    calls = _recording(encoder)
+
+    async def main() -> None:
+        batcher = Batcher(encoder)
+        await batcher.embed(["warm"])  # a quick lone pass: short requests may run inline
+        await batcher.embed(["inline"])
+        encoder.gate.clear()  # the next pass blocks inside the backend
+        # a request too long to run inline: a worker takes it, and holds it at the gate
+        first = asyncio.ensure_future(batcher.embed(["a b c d e f g h"] * 20))
+        while batcher._running == 0:  # noqa: SLF001 - the worker has taken it
+            await asyncio.sleep(0.001)
+        second = asyncio.ensure_future(batcher.embed(["queued"]))
+        await asyncio.sleep(0.02)
+        assert batcher.depth == 1 and not second.done()
+        encoder.gate.set()
+        await asyncio.gather(first, second)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert calls == [("sbert-batch-0", True, 1), ("MainThread", True, 1),
+                     ("sbert-batch-0", True, 20), ("sbert-batch-0", True, 1)]
 
 
 def test_second_stream_joins_under_load() -> None:

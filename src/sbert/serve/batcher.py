@@ -5,8 +5,10 @@ A request's sentences are tokenized off the event loop, then queued as items. Wo
 each batch holds the oldest waiting sentence, so none waits forever, and the sentences whose
 token lengths are closest to it, up to a budget of padded tokens (batch size x longest
 sequence) and a batch size. Short sentences thus run with short ones and long with long, as
-the paper's smart batching does offline, while a lone request runs at once. Each request gets
-its own rows back in its own order; one whose client went away is taken out of the queue.
+the paper's smart batching does offline, while a lone request runs at once (a short one that
+finds nothing waiting or running, on the event loop itself: two thread hand-offs cost more
+than the pass saves). Each request gets its own rows back in its own order; one whose client
+went away is taken out of the queue.
 
 The queue is bounded in sentences: a request that does not fit is refused (:class:`QueueFull`,
 answered 429 with ``Retry-After``) rather than held in memory.
@@ -37,6 +39,14 @@ INLINE_CHARS = 2048
 # malloc_trim): under load the allocator keeps and reuses it, so the resident size stays at
 # the working set instead of swinging with each trim; after a burst it shrinks again
 TRIM_AFTER_IDLE = 1.0
+# a request of at most this many padded tokens that finds the batcher idle (nothing waiting,
+# nothing running) runs on the event loop itself, as long as such lone runs take at most
+# INLINE_SECONDS: handing it to a worker thread and its answer back costs two thread
+# wake-ups, a tenth of a one-sentence ONNX pass on 2 cores; any longer pass (torch's), or a
+# larger request, goes to the workers and leaves the loop free
+INLINE_TOKENS = 128
+INLINE_SECONDS = 0.010
+INLINE_YIELDS = 2  # event-loop turns a would-be inline request waits for others to arrive
 
 
 class QueueFull(SbertError):
@@ -177,6 +187,8 @@ class Batcher:
         self._running = 0  # batches on the backend now
         self._closing = False
         self._tokens_per_s = 0.0  # recent throughput, for Retry-After
+        self._lone_seconds = math.inf  # recent lone passes of <= INLINE_TOKENS, seconds
+        self._entered = 0  # requests inside embed() (the event loop's count, no lock)
         self._tokenize = ThreadPoolExecutor(_TOKENIZE_THREADS, thread_name_prefix="sbert-tok")
         streams = max(1, int(getattr(encoder.backend, "streams", 1)))
         self._used = False  # a batch ran since memory was last given back
@@ -201,6 +213,14 @@ class Batcher:
             Closed: the batcher is shutting down.
             asyncio.CancelledError: ``disconnected`` finished first.
         """
+        self._entered += 1
+        try:
+            return await self._embed_request(texts, disconnected)
+        finally:
+            self._entered -= 1
+
+    async def _embed_request(self, texts: list[str], disconnected: asyncio.Future[Any] | None
+                             ) -> Embedded:
         if self._closing:
             raise Closed("the server is shutting down")
         self._check_room(len(texts))
@@ -219,6 +239,15 @@ class Batcher:
                           "with --truncate", tok.truncated_rows)
         job = _Job(len(texts), self.dimension, loop)
         tokens = sum(len(ids) for ids in tok.ids)
+        if texts and self._short_and_quick(tok.ids):
+            # the requests that arrived with this one reach the batcher first: each yield
+            # lets the loop read its sockets, then start the handlers of what it read. Only
+            # a request alone in the server runs inline, or under load each would (the loop
+            # never queues, so the batcher always looks idle) and none would share a pass
+            for _ in range(INLINE_YIELDS):
+                await asyncio.sleep(0)
+            if self._entered == 1 and self._run_inline(job, tok.ids, tok.type_ids):
+                return Embedded(job.out, tokens, tok.truncated)
         if texts:
             with self._cond:
                 if self._closing:
@@ -230,6 +259,49 @@ class Batcher:
                 self._cond.notify_all()
             await self._wait(job, disconnected)
         return Embedded(job.out, tokens, tok.truncated)
+
+    def _short_and_quick(self, ids: list[list[int]]) -> bool:
+        """Whether a request may run inline: at most ``INLINE_TOKENS`` padded tokens, and
+        recent lone passes that short took at most ``INLINE_SECONDS``."""
+        return (len(ids) * max(map(len, ids)) <= INLINE_TOKENS
+                and self._lone_seconds <= INLINE_SECONDS)
+
+    def _run_inline(self, job: _Job, ids: list[list[int]], type_ids: list[list[int]]) -> bool:
+        """Embed a request here, on the event loop, if nothing is waiting or running
+        (False: nothing done)."""
+        with self._cond:
+            if self._pending or self._running or self._closing:
+                return False
+            self._running += 1
+            self._used = True
+        items = [_Item(job, row, row_ids, types, 0)
+                 for row, (row_ids, types) in enumerate(zip(ids, type_ids, strict=True))]
+        start = time.perf_counter()
+        try:
+            emb, padded = self._embed(items, alone=True)
+        except BaseException:
+            with self._cond:
+                self._running -= 1
+            raise
+        seconds = time.perf_counter() - start
+        job.out[:] = emb
+        job.remaining = 0
+        with self._cond:
+            self._running -= 1
+            self._note_pass(padded, seconds, alone=True)
+        if self.on_batch is not None:
+            self.on_batch(len(items), padded, seconds)
+        return True
+
+    def _note_pass(self, padded: int, seconds: float, alone: bool) -> None:
+        """Keep the recent throughput (for Retry-After) and the lone short passes' time
+        (called with the lock held)."""
+        rate = padded / max(seconds, 1e-6)
+        self._tokens_per_s = rate if not self._tokens_per_s else (
+            0.8 * self._tokens_per_s + 0.2 * rate)
+        if alone and padded <= INLINE_TOKENS:
+            self._lone_seconds = seconds if math.isinf(self._lone_seconds) else (
+                0.8 * self._lone_seconds + 0.2 * seconds)
 
     def _check_room(self, n: int) -> None:
         if len(self._pending) + n > self.max_queue:
@@ -314,7 +386,7 @@ class Batcher:
             except BaseException as err:  # noqa: BLE001 - handed to the waiting requests
                 error = err
             seconds = time.perf_counter() - start
-            self._deliver(batch, emb, error, seconds, padded)
+            self._deliver(batch, emb, error, seconds, padded, alone)
 
     def _embed(self, batch: list[_Item], alone: bool) -> tuple[np.ndarray, int]:
         """``(len(batch), dim)`` embeddings and the padded tokens the passes ran: one pass,
@@ -334,14 +406,13 @@ class Batcher:
         return out, padded
 
     def _deliver(self, batch: list[_Item], emb: np.ndarray | None,
-                 error: BaseException | None, seconds: float, padded: int) -> None:
+                 error: BaseException | None, seconds: float, padded: int,
+                 alone: bool) -> None:
         finished: list[_Job] = []
         with self._cond:
             self._running -= 1
             if emb is not None:
-                rate = padded / max(seconds, 1e-6)
-                self._tokens_per_s = rate if not self._tokens_per_s else (
-                    0.8 * self._tokens_per_s + 0.2 * rate)
+                self._note_pass(padded, seconds, alone)
             for i, item in enumerate(batch):
                 job = item.job
                 if job.cancelled or job.remaining == 0:
