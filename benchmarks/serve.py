@@ -14,7 +14,7 @@ port (started, waited for until its health route answers 200, stopped with SIGTE
 - ``infinity-torch``, ``infinity-optimum``: infinity-emb in its own virtualenv
   (benchmarks/_infinity.py); its rows say "not run: <why>" where it is not installed.
 
-Closed-loop clients (benchmarks/_load.py: asyncio, one keep-alive HTTP/1.1 connection each)
+Closed-loop clients (benchmarks/_load.py: on uvloop, one keep-alive HTTP/1.1 connection each)
 send the STS benchmark test sentences, rotating, at each shape clients x sentences/request
 (1x1, 16x1, 64x1, 16x16) for a warm-up and a measured duration; every answer is checked
 (status 200, S rows of 384 numbers). Per shape: sentences/s, requests/s, p50/p90/p99 latency,
@@ -75,7 +75,7 @@ from _common import (  # noqa: E402
     table,
     write_result,
 )
-from _load import HttpError, LoadResult, Target, get_status, load  # noqa: E402
+from _load import HttpError, LoadResult, Target, client_loop, get_status, load, run_async  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 DIM = 384
@@ -223,7 +223,7 @@ class Server:
 
     def _healthy(self) -> bool:
         try:
-            return asyncio.run(get_status(HOST, self.port, self.spec.health)) == 200
+            return run_async(get_status(HOST, self.port, self.spec.health)) == 200
         except (OSError, EOFError, HttpError, ValueError, asyncio.TimeoutError):
             return False
 
@@ -408,7 +408,7 @@ def measure_shape(server: Server, shape: Shape, sentences: list[str],
     clients, per = shape
     reset = reset_peaks(server.pids())
     target = Target(HOST, server.port, server.spec.embeddings, server.spec.model, DIM)
-    result = asyncio.run(load(target, sentences, clients, per, args.warmup, args.duration))
+    result = run_async(load(target, sentences, clients, per, args.warmup, args.duration))
     rec = result.summary()
     rec["peak_rss_mb"] = tree_mb(server.pids(), "VmHWM") or None
     rec["peak_since"] = "shape" if reset else "server start"
@@ -528,7 +528,7 @@ def soak_body(seconds: float, settle: float, sentences: list[str]
 
         print(f"  soak: 64x1 for {settle:.0f}s + {seconds:.0f}s, RSS every "
               f"{SOAK_EVERY_S:.0f}s", flush=True)
-        rec = asyncio.run(both()).summary()
+        rec = run_async(both()).summary()
         judged = [mb for t, mb in samples if t >= settle and mb > 0]
         rec["samples"] = samples
         rec["settle"] = settle
@@ -906,10 +906,10 @@ def main() -> None:
     versions, extra = versions_note()
     notes = [
         f"model {MODEL}, {len(sentences)} STSb test sentences rotating, closed-loop clients on "
-        f"one keep-alive connection each; {args.warmup:.0f}s warm-up + {args.duration:.0f}s "
-        f"per shape; median of {args.repeats} repeats (servers alternating), failed requests "
-        "summed (warm-up included), peak RSS the highest (VmHWM of the server and its "
-        "children, reset before each shape)",
+        f"one keep-alive connection each, on {client_loop()}; {args.warmup:.0f}s warm-up + "
+        f"{args.duration:.0f}s per shape; median of {args.repeats} repeats (servers "
+        "alternating), failed requests summed (warm-up included), peak RSS the highest "
+        "(VmHWM of the server and its children, reset before each shape)",
         f"offline: SentenceEncoder.encode of the {len(sentences)} sentences at batch 32, median "
         f"of {OFFLINE_ROUNDS}; bare: encode([one sentence]), median of {BARE_CALLS}; measured "
         "in the benchmark process before that backend's servers; while one of ours runs, one "

@@ -23,7 +23,6 @@ attach to a child process (root, or ``ptrace_scope`` 0).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import subprocess
@@ -48,7 +47,7 @@ from _common import (  # noqa: E402
     table,
     write_result,
 )
-from _load import Target, load  # noqa: E402
+from _load import Target, load, run_async  # noqa: E402
 
 from serve import HOST, LOGS, OURS, Server, free_port, ours_spec, parse_shapes  # noqa: E402
 
@@ -103,14 +102,14 @@ def main() -> None:
         server.start(args.start_timeout)
         assert server.proc is not None
         pid = server.proc.pid
-        asyncio.run(load(target, sentences, clients, per_request, 0.0, args.warmup))
+        run_async(load(target, sentences, clients, per_request, 0.0, args.warmup))
         cpu0, idle0, wall0 = process_cpu(pid)[1], _idle_ticks(), time.perf_counter()
         with (work / "py-spy.log").open("wb") as log:
             record = subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--duration", str(int(args.duration)),
                  "--rate", str(args.rate), "--format", "raw", "--output", str(samples),
                  "--threads", "--nonblocking"], stdout=log, stderr=subprocess.STDOUT)
-        result = asyncio.run(load(target, sentences, clients, per_request, 0.0, args.duration))
+        result = run_async(load(target, sentences, clients, per_request, 0.0, args.duration))
         wall = time.perf_counter() - wall0
         server_cores = (process_cpu(pid)[1] - cpu0) / wall
         idle1 = _idle_ticks()
