@@ -242,6 +242,23 @@ async def load(target: Target, sentences: Sequence[str], clients: int, per_reque
     return result
 
 
+async def round_trips(host: str, port: int, path: str, calls: int) -> list[float]:
+    """Seconds of each of ``calls`` GETs of ``path``, one after another on one connection
+    (a route that does no work: the HTTP round trip these clients and that server cost)."""
+    conn = Connection(host, port)
+    out = []
+    try:
+        for _ in range(calls):
+            begin = time.perf_counter()
+            status, payload = await conn.request("GET", path)
+            out.append(time.perf_counter() - begin)
+            if status != 200:
+                raise HttpError(f"GET {path}: {status} {payload[:200]!r}")
+    finally:
+        conn.close()
+    return out
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """``coro`` run to its end on a fresh event loop: uvloop's, else asyncio's."""
     try:
