@@ -8,22 +8,26 @@ and Quora files in a fixed order, repeated as needed) are written as 4 Parquet s
 
 - plain: load the encoder, then ``SentenceEncoder.encode`` of all of them, in this process
   (read from the shards, written as Parquet);
+- plain, 2 processes: the same in 2 processes of one core each, side by side, each on half
+  of the shards (the encoders of the 2-actor run, without Ray);
 - Ray, 1 actor with every core, and Ray, 2 actors of one core each: ``encode_files`` of the
   shard folder into a fresh output folder (the actors load the encoder), on a local Ray
   cluster started once beforehand. Its start-up, and a first one-shard job that starts Ray
   Data's own service actors (kept by the cluster for every later job), are reported on
   their own lines and not counted as any run's overhead.
 
-All three run all-MiniLM-L6-v2 on the same backend (``--backend``, default ONNX int8: it
+All four run all-MiniLM-L6-v2 on the same backend (``--backend``, default ONNX int8: it
 makes the 100,000 sentences take minutes, not tens of minutes) at batch 32. The outputs are
 compared row by row (ids, order, largest difference, smallest cosine). int8 quantizes each
 batch's activations with that batch's own scale, so a row's embedding depends a little on
 the sentences it was batched with, and Ray's batches are not plain ``encode``'s: the
 comparison is exact only on the torch and ONNX fp32 backends (the tests assert it there).
-The table gives sentences/s and each Ray run's overhead against plain ``encode``: per round,
+The table gives sentences/s and each run's overhead against plain ``encode``: per round,
 against the plain run of the same round (the host's speed drifts by tens of percent over
-minutes), and the median of those; then the GFLOP/s of the sentences' real tokens with
-their fraction of the machine's best fp32 matrix-multiply limit (measured after the runs);
+minutes), and the median of those; for 2 actors also against the 2 plain processes, which
+separates Ray's own cost from that of two single-core encoders instead of one on both
+cores; then the GFLOP/s of the sentences' real tokens with their fraction of the machine's
+best fp32 matrix-multiply limit (measured after the runs);
 a second table splits the plain run into reading, tokenizing, the model and writing (the
 scaling plan in docs/distributed.md uses it).
 
@@ -78,6 +82,7 @@ PLAN_SIZES = (10_000_000, 100_000_000)  # corpora of the scaling plan's arithmet
 PLAN_ACTORS = (1, 8, 64)
 ROW_GROUP = 4096  # rows per Parquet row group: Ray reads (and splits work) by row group
 BATCH = 32
+PLAIN_TWO = "plain, 2 processes"  # plain encode in 2 single-core processes side by side
 SOURCES = [  # (file under the shared data, text columns)
     ("stsbenchmark/train.tsv", ("sentence1", "sentence2")),
     ("stsbenchmark/dev.tsv", ("sentence1", "sentence2")),
@@ -126,8 +131,10 @@ def encoder_options(backend: str) -> dict[str, Any]:
     return {"backend": "torch", "precision": "fp32"}  # not what backend="auto" picks here
 
 
-def plain_run(folder: Path, out: Path, options: dict[str, Any]) -> dict[str, float]:
-    """Plain ``encode`` of the shards, timed by phase: load, read, tokenize, model, write."""
+def plain_run(folder: Path, out: Path, options: dict[str, Any],
+              shards: list[Path] | None = None) -> dict[str, float]:
+    """Plain ``encode`` of the shards (default: every shard in ``folder``), timed by phase:
+    load, read, tokenize, model, write."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -135,12 +142,12 @@ def plain_run(folder: Path, out: Path, options: dict[str, Any]) -> dict[str, flo
     from sbert import SentenceEncoder
 
     times = {"load": 0.0, "read": 0.0, "tokenize": 0.0, "model": 0.0, "write": 0.0}
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     begin = time.perf_counter()
     # the model loads inside the timed run, as each Ray run's actors load theirs
     enc = SentenceEncoder(MODEL, **options)
     times["load"] = time.perf_counter() - begin
-    for path in sorted(folder.glob("*.parquet")):
+    for path in shards if shards is not None else sorted(folder.glob("*.parquet")):
         t = time.perf_counter()
         tab = pq.read_table(path)
         texts = tab.column("text").to_pylist()
@@ -160,6 +167,51 @@ def plain_run(folder: Path, out: Path, options: dict[str, Any]) -> dict[str, flo
     times["model"] -= times["tokenize"]
     del enc
     return {"seconds": total - times["tokenize"], **times}  # tokenizing once, as encode does
+
+
+def plain_child(folder: Path, out: Path, index: int, processes: int, backend: str) -> None:
+    """One process of a plain run in ``processes`` processes: shards ``index::processes``,
+    one core. Says READY once imported, starts at a line on stdin, prints its seconds."""
+    options = {**encoder_options(backend), "threads": 1}
+    shards = sorted(folder.glob("*.parquet"))[index::processes]
+    print("READY", flush=True)
+    sys.stdin.readline()
+    result = plain_run(folder, out, options, shards)
+    print(json.dumps(result), flush=True)
+
+
+def plain_processes_run(folder: Path, out: Path, processes: int, backend: str) -> float:
+    """Plain ``encode`` in ``processes`` processes of one core each, side by side, each on
+    its share of the shards (as many single-core encoders as the Ray run has actors, without
+    Ray): seconds from the start signal, once every process is imported, to the last one's
+    end (each loads its encoder inside that time, as plain and Ray runs do)."""
+    procs = [subprocess.Popen([sys.executable, __file__, "--plain-child", str(folder), str(out),
+                               str(k), str(processes), "--backend", backend],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for k in range(processes)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if line.strip() != "READY":
+                raise SystemExit(f"a plain child process did not start: {line!r}")
+        begin = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            assert proc.stdout is not None
+            json.loads(proc.stdout.readline())  # its phases: it finished
+        seconds = time.perf_counter() - begin
+    finally:
+        for proc in procs:
+            if proc.poll() is None and proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(60)
+    if any(proc.returncode for proc in procs):
+        raise SystemExit("a plain child process failed")
+    return seconds
 
 
 def ray_run(folder: Path, out: Path, actors: int, cores: int,
@@ -231,7 +283,8 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
     options = encoder_options(args.backend)
     cores = available_cores()
     n = len(sentences)
-    runs: dict[str, list[float]] = {"plain encode": [], "ray, 1 actor": [], "ray, 2 actors": []}
+    runs: dict[str, list[float]] = {"plain encode": [], PLAIN_TWO: [], "ray, 1 actor": [],
+                                    "ray, 2 actors": []}
     phases: list[dict[str, float]] = []
     diff, cosine = 0.0, 1.0
     begin = time.perf_counter()
@@ -248,13 +301,15 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
               flush=True)
         for r in range(args.rounds):
             order = list(runs)
-            order = order[r % 3:] + order[: r % 3]
+            order = order[r % len(order):] + order[: r % len(order)]
             for name in order:
                 out = work / f"out-{r}-{name.replace(' ', '').replace(',', '-')}"
                 if name == "plain encode":
                     result = plain_run(folder, out, options)
                     phases.append(result)
                     seconds = result["seconds"]
+                elif name == PLAIN_TWO:
+                    seconds = plain_processes_run(folder, out, 2, args.backend)
                 else:
                     actors = 1 if "1 actor" in name else 2
                     seconds = ray_run(folder, out, actors, cores, options)
@@ -262,7 +317,7 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
                 print(f"  round {r + 1}, {name}: {n / seconds:.0f} sentences/s "
                       f"({seconds:.1f}s)", flush=True)
             plain_out = next(work.glob(f"out-{r}-plainencode"))
-            for other in ("ray-1actor", "ray-2actors"):
+            for other in ("plain-2processes", "ray-1actor", "ray-2actors"):
                 d, c = check_same(plain_out, next(work.glob(f"out-{r}-{other}")))
                 diff, cosine = max(diff, d), min(cosine, c)
     plain = median(runs["plain encode"])
@@ -270,23 +325,29 @@ def encode_part(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, An
     limits = machine_limits()
     rows = []
     for name, v in runs.items():
-        # each Ray run against the plain run of its own round: the host's speed drifts by
+        # each run against the plain run of its own round: the host's speed drifts by
         # tens of percent over minutes, which a ratio of medians over the rounds keeps
         paired = (None if name == "plain encode"
                   else [s / p - 1 for s, p in zip(v, runs["plain encode"], strict=True)])
+        # 2 actors also against 2 plain processes of one core each: Ray's own part
+        two = ([s / p - 1 for s, p in zip(v, runs[PLAIN_TWO], strict=True)]
+               if name == "ray, 2 actors" else None)
         rows.append({"run": name, "sentences_s": n / median(v), "per_round": [n / s for s in v],
                      "seconds": median(v), "vs_plain": plain / median(v),
                      "overhead": median(paired) if paired else None,
                      "overhead_per_round": paired,
                      "of_medians": median(v) / plain - 1 if paired else None,
+                     "vs_two": median(two) if two else None, "vs_two_per_round": two,
                      **flops_cells(flops / median(v), limits)})
     cols: list[Column] = [
         ("run", "run", ""), ("sentences_s", "sentences/s", "{:.0f}"),
         ("per_round", "per round", "{:.0f}"), ("seconds", "seconds", "{:.1f}"),
         ("vs_plain", "x plain encode", "{:.2f}x"),
-        ("overhead", "Ray overhead (median of rounds)", "{:+.1%}"),
+        ("overhead", "over plain encode (median of rounds)", "{:+.1%}"),
         ("overhead_per_round", "overhead per round", "{:+.1%}"),
-        ("of_medians", "overhead of the medians", "{:+.1%}"),
+        ("of_medians", "over plain encode, of the medians", "{:+.1%}"),
+        ("vs_two", "over plain, 2 processes (median of rounds)", "{:+.1%}"),
+        ("vs_two_per_round", "per round, over 2 processes", "{:+.1%}"),
         *flops_columns(limits)]
     phase_rows = []
     for key in ("load", "read", "tokenize", "model", "write"):
@@ -424,8 +485,14 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--plan-from", type=Path, metavar="RESULT",
                         help="only add the plan tables to an earlier result file")
+    parser.add_argument("--plain-child", nargs=4, metavar=("FOLDER", "OUT", "K", "N"),
+                        help=argparse.SUPPRESS)  # one process of the 2-process plain run
     add_output_options(parser)
     args = parser.parse_args()
+    if args.plain_child:
+        folder, out, index, processes = args.plain_child
+        plain_child(Path(folder), Path(out), int(index), int(processes), args.backend)
+        return
     if args.plan_from:
         add_plan(args.plan_from)
         return
@@ -443,9 +510,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print_tables(tables)
     notes = [f"encoding: median of {args.rounds} rounds, runs alternating (the order rotates "
-             "each round); a Ray run's overhead in a round is its time over the plain run's of "
+             "each round); a run's overhead in a round is its time over the plain run's of "
              "the same round, and the table gives the median of those per-round overheads "
-             "(and, beside it, the overhead of the medians)"
+             "(and, beside it, the overhead of the medians); 2 Ray actors are also set against "
+             "plain encode in 2 processes of one core each (each its half of the shards, the "
+             "same encoder per core as the actors), the same per round"
              + ("" if args.skip_train else f"; DDP: median of {args.train_rounds} rounds")
              + "; the Ray runs share one local "
              "cluster started beforehand (its start-up is in raw.encode.ray_startup_s, a first "
