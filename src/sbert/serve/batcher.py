@@ -42,8 +42,8 @@ TRIM_AFTER_IDLE = 1.0
 # a request of at most this many padded tokens that finds the batcher idle (nothing waiting,
 # nothing running) runs on the event loop itself, as long as such lone runs take at most
 # INLINE_SECONDS: handing it to a worker thread and its answer back costs two thread
-# wake-ups, a tenth of a one-sentence ONNX pass on 2 cores; any longer pass (torch's), or a
-# larger request, goes to the workers and leaves the loop free
+# wake-ups, next to a one-sentence ONNX pass of a few milliseconds; any longer pass
+# (torch's), or a larger request, goes to the workers and leaves the loop free
 INLINE_TOKENS = 128
 INLINE_SECONDS = 0.010
 INLINE_YIELDS = 2  # event-loop turns a would-be inline request waits for others to arrive

@@ -150,8 +150,8 @@ class OnnxBackend:
         opts.intra_op_num_threads = threads
         if threads > 1:
             # the pool's threads spin during a run (fast hand-offs between operators) but
-            # stop when it returns: left spinning, they hold cores for milliseconds after a
-            # lone call, which a server's event loop and its clients need (issue 14)
+            # stop when it returns: left spinning, they hold a core after a lone call, which
+            # a server's event loop and its clients need next (issue 14)
             opts.add_session_config_entry("session.force_spinning_stop", "1")
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
