@@ -259,22 +259,25 @@ async def round_trips(host: str, port: int, path: str, calls: int) -> list[float
     return out
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """``coro`` run to its end on a fresh event loop: uvloop's, else asyncio's."""
+def _uvloop() -> Any:
+    """The uvloop module, or None where it is not installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        return None
+    return uvloop
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``coro`` run to its end on a fresh event loop: uvloop's, else asyncio's."""
+    uvloop = _uvloop()
+    return asyncio.run(coro) if uvloop is None else uvloop.run(coro)
 
 
 def client_loop() -> str:
     """The event loop :func:`run_async` runs the clients on, with its version."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return "asyncio"
-    return f"uvloop {uvloop.__version__}"
+    uvloop = _uvloop()
+    return "asyncio" if uvloop is None else f"uvloop {uvloop.__version__}"
 
 
 def run_load(target: Target, sentences: Sequence[str], clients: int, per_request: int,
