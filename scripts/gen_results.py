@@ -58,6 +58,7 @@ COMMANDS = {
     "serve_profile": ".venv/bin/python benchmarks/serve_profile.py",
     "distributed": ".venv/bin/python benchmarks/distributed.py",
     "ray_overhead": ".venv/bin/python benchmarks/ray_overhead.py",
+    "torch_threads": ".venv/bin/python benchmarks/torch_threads.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",
     "train-sts": ".venv/bin/python benchmarks/train.py --recipe sts",
     "train-nli-softmax": ".venv/bin/python benchmarks/train.py --recipe nli-softmax",

@@ -315,6 +315,30 @@ def test_slow_lone_requests_meet_the_same_stream() -> None:
     assert calls == [("sbert-batch-0", True, 1)] * 6
 
 
+def test_a_one_caller_backend_runs_its_lone_passes_on_stream_0_only() -> None:
+    """torch on a CPU keeps an intra-op pool per calling thread (TorchBackend.one_caller):
+    its quick lone passes stay on stream 0, not on the loop, and the other stream only runs
+    passes that share the cores."""
+    encoder = FakeEncoder()
+    encoder.backend.streams = 2
+    encoder.backend.one_caller = True
+    calls = _recording(encoder)
+
+    async def main() -> None:
+        batcher = Batcher(encoder, max_batch_size=2)
+        for i in range(6):
+            await batcher.embed([f"s{i}"])
+        encoder.delay = 0.01
+        for _ in range(3):
+            await asyncio.gather(*(batcher.embed([f"s{i}"]) for i in range(9)))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert calls[:6] == [("sbert-batch-0", True, 1)] * 6
+    assert {thread for thread, _, _ in calls} == {"sbert-batch-0", "sbert-batch-1"}
+    assert all(thread == "sbert-batch-0" for thread, alone, _ in calls if alone)
+
+
 def test_a_short_request_waits_its_turn_while_a_batch_runs() -> None:
     """Inline only when idle: a short request arriving while a batch runs is queued behind
     it, and runs on a worker."""

@@ -190,6 +190,10 @@ class Batcher:
         self._lone_seconds = math.inf  # recent lone passes of <= INLINE_TOKENS, seconds
         self._entered = 0  # requests inside embed() (the event loop's count, no lock)
         self._tokenize = ThreadPoolExecutor(_TOKENIZE_THREADS, thread_name_prefix="sbert-tok")
+        # a backend whose intra-op pool belongs to the calling thread (torch on a CPU) runs
+        # its multi-threaded (lone) passes on stream 0 only: never inline on the event loop,
+        # never alone on another stream (TorchBackend.one_caller says why)
+        self._one_caller = bool(getattr(encoder.backend, "one_caller", False))
         streams = max(1, int(getattr(encoder.backend, "streams", 1)))
         self._used = False  # a batch ran since memory was last given back
         self._workers = [threading.Thread(target=self._work, args=(i,), name=f"sbert-batch-{i}",
@@ -261,9 +265,10 @@ class Batcher:
         return Embedded(job.out, tokens, tok.truncated)
 
     def _short_and_quick(self, ids: list[list[int]]) -> bool:
-        """Whether a request may run inline: at most ``INLINE_TOKENS`` padded tokens, and
-        recent lone passes that short took at most ``INLINE_SECONDS``."""
-        return (len(ids) * max(map(len, ids)) <= INLINE_TOKENS
+        """Whether a request may run inline: at most ``INLINE_TOKENS`` padded tokens,
+        recent lone passes that short took at most ``INLINE_SECONDS``, and a backend that may
+        run on any thread."""
+        return (not self._one_caller and len(ids) * max(map(len, ids)) <= INLINE_TOKENS
                 and self._lone_seconds <= INLINE_SECONDS)
 
     def _run_inline(self, job: _Job, ids: list[list[int]], type_ids: list[list[int]]) -> bool:
@@ -373,6 +378,7 @@ class Batcher:
                     if not self._pending:
                         return  # closing and nothing left
                     batch, alone = self._take()
+                    alone = alone and (stream == 0 or not self._one_caller)
                     self._used = True
             if trim:  # idle: outside the lock, so a new request does not wait for it
                 release_free_memory()

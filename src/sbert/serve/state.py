@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import numpy as np
+
 from sbert.serve.batcher import Batcher
 from sbert.serve.config import ServeConfig
 from sbert.serve.metrics import Metrics
@@ -74,7 +76,9 @@ class ServerState:
             self.batcher.truncate = cfg.truncate
             if cfg.index is not None:
                 # after the encoder: onnxruntime must load before usearch in one process
-                await self.in_index_thread(self._open_index)
+                # the probe through the batcher: torch's passes stay on its threads
+                probe = (await self.batcher.embed(["check"])).embeddings
+                await self.in_index_thread(self._open_index, probe)
         except Exception as err:  # noqa: BLE001 - reported, then the server stops
             self.status, self.message = "failed", f"{type(err).__name__}: {err}"
             logger.error("the model could not be loaded: %s", self.message)
@@ -90,12 +94,14 @@ class ServerState:
 
         return SentenceEncoder(self.config.model, **self.config.encoder_options())
 
-    def _open_index(self) -> None:
+    def _open_index(self, probe: np.ndarray) -> None:
+        """Open the index and search it once with ``probe``, one embedding of this model (a
+        folder of another model or dimension is refused here, before the server is ready)."""
         from sbert.search.index import Index, model_identity
 
         self.index = Index.open(self.config.index)  # type: ignore[arg-type]
         self.identity = model_identity(self.encoder)
-        self.index.search(self.encoder.encode(["check"]), k=1, model=self.identity)
+        self.index.search(probe, k=1, model=self.identity)
 
     async def in_index_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the thread that owns the index."""

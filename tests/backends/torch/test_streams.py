@@ -42,3 +42,33 @@ def test_bad_streams(tiny_model_dir) -> None:
 
     with pytest.raises(UsageError, match="streams"):
         SentenceEncoder(tiny_model_dir, device="cpu", streams=0)
+
+
+def test_the_server_runs_a_cpu_encoders_lone_passes_on_one_thread(tiny_model_dir) -> None:
+    """libgomp keeps an intra-op pool per calling thread and stops spinning once the pools
+    outnumber the cores: the batcher keeps torch's multi-threaded passes on stream 0 (the
+    tiny model's passes are quick enough to run inline, were it another backend)."""
+    import asyncio
+    import threading
+
+    from sbert.serve.batcher import Batcher
+
+    enc = SentenceEncoder(tiny_model_dir, device="cpu", streams=2, threads=2)
+    assert enc.backend.one_caller
+    calls: list[tuple[str, bool]] = []
+    inner = enc.backend.embed
+
+    def record(*args, alone=False):
+        calls.append((threading.current_thread().name, alone))
+        return inner(*args, alone=alone)
+
+    enc.backend.embed = record
+
+    async def main() -> None:
+        batcher = Batcher(enc)
+        for text in TEXTS[:8]:
+            await batcher.embed([text])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert calls == [("sbert-batch-0", True)] * 8

@@ -66,6 +66,12 @@ class TorchBackend:
         if streams and streams > 1 and self.device.type == "cpu":
             self.threads = resolve_threads(threads)
             self.streams = min(streams, self.threads)
+        # torch's CPU intra-op pool (libgomp) belongs to the thread that opens a parallel
+        # region: each calling thread keeps a pool of its own, and once the process holds
+        # more pool threads than cores, libgomp all but stops spinning between regions, and
+        # short passes slow down (benchmarks/torch_threads.py). A caller that owns threads
+        # (the server's batcher) runs the multi-threaded passes from one thread only.
+        self.one_caller = self.device.type == "cpu"
         self.network = SentenceNetwork.from_spec(spec).to(self.device)
         if self.device.type == "cpu":
             from sbert.backends.torch.kernels import use_onednn_linears
