@@ -49,7 +49,7 @@ WARMUP_CALLS = 20
 CASES = ("main thread", "one worker thread", "worker thread, main called first")
 
 
-def _pool_threads() -> int:
+def _os_threads() -> int:
     """OS threads of this process (libgomp's pool threads among them)."""
     return len(os.listdir(f"/proc/{os.getpid()}/task"))
 
@@ -72,7 +72,7 @@ def child(case: str, calls: int) -> dict[str, float]:
         return median(seconds)
 
     if case == "main thread":
-        return {"ms": timed() * 1e3, "threads": _pool_threads()}
+        return {"ms": timed() * 1e3, "threads": _os_threads()}
     if case == "worker thread, main called first":
         for _ in range(WARMUP_CALLS):
             enc.encode(texts)
@@ -80,7 +80,7 @@ def child(case: str, calls: int) -> dict[str, float]:
 
     def work() -> None:
         out["ms"] = timed() * 1e3
-        out["threads"] = _pool_threads()
+        out["threads"] = _os_threads()
 
     worker = threading.Thread(target=work, name="worker")
     worker.start()

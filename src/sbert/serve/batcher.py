@@ -42,8 +42,9 @@ TRIM_AFTER_IDLE = 1.0
 # a request of at most this many padded tokens that finds the batcher idle (nothing waiting,
 # nothing running) runs on the event loop itself, as long as such lone runs take at most
 # INLINE_SECONDS: handing it to a worker thread and its answer back costs two thread
-# wake-ups, next to a one-sentence ONNX pass of a few milliseconds; any longer pass
-# (torch's), or a larger request, goes to the workers and leaves the loop free
+# wake-ups, next to a one-sentence ONNX pass of a few milliseconds; any longer pass, a
+# larger request, or a backend whose passes must come from one thread (torch on a CPU)
+# goes to the workers and leaves the loop free
 INLINE_TOKENS = 128
 INLINE_SECONDS = 0.010
 INLINE_YIELDS = 2  # event-loop turns a would-be inline request waits for others to arrive
@@ -345,8 +346,9 @@ class Batcher:
         self._tokenize.shutdown(wait=True)
 
     # -- the workers' side ----------------------------------------------------------------
-    def _take(self) -> tuple[list[_Item], bool]:
-        """The next batch and whether it runs alone (called with the lock held)."""
+    def _take(self, stream: int) -> tuple[list[_Item], bool]:
+        """The next batch for ``stream`` and whether it runs alone, on every core (called
+        with the lock held). A one-caller backend runs alone on stream 0 only."""
         pending = self._pending
         chosen = select_batch([item.length for item in pending], self.max_batch_tokens,
                               self.max_batch_size)
@@ -359,7 +361,8 @@ class Batcher:
         self._running += 1
         if self._pending:
             self._cond.notify_all()  # another stream may take the rest
-        return batch, self._running == 1 and not self._pending
+        alone = self._running == 1 and not self._pending
+        return batch, alone and (stream == 0 or not self._one_caller)
 
     def _work(self, stream: int) -> None:
         while True:
@@ -377,8 +380,7 @@ class Batcher:
                 if not trim:
                     if not self._pending:
                         return  # closing and nothing left
-                    batch, alone = self._take()
-                    alone = alone and (stream == 0 or not self._one_caller)
+                    batch, alone = self._take(stream)
                     self._used = True
             if trim:  # idle: outside the lock, so a new request does not wait for it
                 release_free_memory()
