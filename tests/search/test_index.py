@@ -361,3 +361,22 @@ def test_a_reader_sees_another_writers_batch(tmp_path: Path) -> None:
         assert reader.search(vectors(1, seed=7), k=1)[0][0].text.startswith("s")
         writer.add(["fresh"], vectors(1, seed=7))
         assert reader.search(vectors(1, seed=7), k=1)[0][0].text == "fresh"
+
+
+@pytest.mark.skipif(not has_module("onnxruntime"), reason="needs onnxruntime")
+def test_an_onnx_encoder_loads_in_a_process_that_opened_an_index(tmp_path: Path) -> None:
+    # `sbert index add/search` open the index, then load the (ONNX) encoder: onnxruntime's
+    # extension used to crash the process (SIGSEGV) when it loaded after usearch
+    child = textwrap.dedent(f"""
+        import numpy as np
+        from sbert.search.index import Index
+        with Index.create({str(tmp_path / 'ix')!r}, model="m", dimension=4) as index:
+            index.add(["a"], np.ones((1, 4), dtype=np.float32))
+        import onnxruntime
+        print("loaded", onnxruntime.__version__)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, f"rc {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.stdout.startswith("loaded")

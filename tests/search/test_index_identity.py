@@ -154,8 +154,8 @@ def test_onnx_fp32_shares_the_torch_identity_int8_has_its_own(
     from sbert.errors import IndexFailure
     from sbert.search.index import Index, ModelIdentity, model_identity
 
-    # in a fresh process: in one where usearch has run (the tests before this one),
-    # importing onnxruntime crashes and torch's ONNX trace hangs (usearch 2.26, ort 1.32)
+    # in a fresh process: in one where usearch has run (the tests before this one), torch's
+    # ONNX trace hangs (usearch 2.26, ort 1.32)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SBERT_CACHE": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", ONNX_CHILD, str(tiny_model_dir)], env=env,
                           capture_output=True, text=True, timeout=300)

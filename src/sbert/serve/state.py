@@ -75,7 +75,6 @@ class ServerState:
             await self.batcher.embed(WARMUP * 4)
             self.batcher.truncate = cfg.truncate
             if cfg.index is not None:
-                # after the encoder: onnxruntime must load before usearch in one process
                 # the probe through the batcher: torch's passes stay on its threads
                 probe = (await self.batcher.embed(["check"])).embeddings
                 await self.in_index_thread(self._open_index, probe)

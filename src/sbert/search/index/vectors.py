@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,12 +14,27 @@ from typing import Any
 
 import numpy as np
 
-from sbert.runtime import require
+from sbert.runtime import has_module, require
 from sbert.search.semantic import semantic_search
 
 logger = logging.getLogger(__name__)
 
 METRICS = {"cosine": "cos", "dot": "ip"}  # our score name -> usearch metric
+
+
+def _usearch() -> Any:
+    """``usearch.index``, with onnxruntime loaded before it where onnxruntime is installed.
+
+    onnxruntime's extension crashes the process (SIGSEGV) when it loads after usearch's
+    compiled module (usearch 2.26 with numkong 7.8, onnxruntime 1.32), and any command that
+    opens an index may then load an ONNX encoder; the other order works.
+    """
+    if "usearch.index" not in sys.modules and has_module("onnxruntime"):
+        try:
+            importlib.import_module("onnxruntime")
+        except ImportError:  # a broken onnxruntime: the ONNX backend reports it when asked
+            pass
+    return require("usearch.index", "search")
 
 
 def vectors_path(root: Path, generation: int) -> Path:
@@ -62,7 +79,7 @@ def discard_vectors(path: Path) -> None:
 def read_vectors(path: Path, view: bool, expected: int, digest: str | None = None) -> Any:
     """The usearch index in ``path`` if it reads, holds ``expected`` vectors and, when
     ``digest`` is given (None: an index from before checksums), has that sha256; else None."""
-    usearch = require("usearch.index", "search")
+    usearch = _usearch()
     if not path.is_file():
         return None
     if digest is not None and file_digest(path) != digest:
@@ -78,7 +95,7 @@ def read_vectors(path: Path, view: bool, expected: int, digest: str | None = Non
 
 def new_vectors(dimension: int, metric: str, connectivity: int) -> Any:
     """An empty float32 usearch HNSW index."""
-    usearch = require("usearch.index", "search")
+    usearch = _usearch()
     return usearch.Index(ndim=dimension, metric=METRICS[metric], dtype="f32",
                          connectivity=connectivity)
 
