@@ -146,6 +146,11 @@ BAD = [
     ("token id lists", b'{"input": [[101, 102]]}', 422, "token_ids_not_supported"),
     ("bad format", b'{"input": "a", "encoding_format": "int8"}', 422, "invalid_value"),
     ("zero dimensions", b'{"input": "a", "dimensions": 0}', 422, "invalid_value"),
+    ("true dimensions", b'{"input": "a", "dimensions": true}', 422, "invalid_value"),
+    ("string dimensions", b'{"input": "a", "dimensions": "3"}', 422, "invalid_value"),
+    # JSON escapes can spell a lone UTF-16 surrogate: no tokenizer takes it (was a 500)
+    ("lone surrogate", b'{"input": "a\\ud800b"}', 422, "invalid_value"),
+    ("lone surrogate in a list", b'{"input": ["ok", "\\udfff"]}', 422, "invalid_value"),
 ]
 
 

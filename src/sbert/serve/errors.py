@@ -67,7 +67,8 @@ def validation_message(errors: list[dict[str, Any]], body: Any) -> tuple[int, st
     where = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc
                     if part not in ("str", "list[str]")).lstrip(".") or "body"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return 422, f"'{where}': {first.get('msg', 'invalid')}{more}", param, "invalid_value"
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")  # our validators'
+    return 422, f"'{where}': {msg}{more}", param, "invalid_value"
 
 
 def _relevant(errors: list[dict[str, Any]], body: Any) -> list[dict[str, Any]]:

@@ -6,10 +6,11 @@ states the server's own limits (inputs per request, results per search).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from sbert.serve.config import ServeConfig
 
@@ -111,6 +112,53 @@ class DeleteResponse(BaseModel):
     count: int
 
 
+def _unicode(value: Any) -> Any:
+    """``value`` (a text, a list of texts or of pairs of texts) if every text is valid Unicode.
+
+    JSON's ``\\ud800`` escapes can spell a lone UTF-16 surrogate, which no tokenizer, database
+    or JSON writer accepts: such a text is refused here, as the bad input it is.
+    """
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        for j, text in enumerate(item if isinstance(item, list) else [item]):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                where = ("the text" if not isinstance(value, list) else
+                         f"pair {i}, text {j}," if isinstance(item, list) else f"text {i}")
+                raise ValueError(f"{where} holds a lone UTF-16 surrogate "
+                                 f"(\\u{ord(text[err.start]):04x} at character {err.start}); "
+                                 "send valid Unicode") from None
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` if it can be stored and sent back as JSON unchanged: no lone surrogate, no
+    infinite or NaN number (``1e400`` reads as infinity, which JSON cannot write)."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError as err:  # UnicodeEncodeError is one
+        what, fix = (("a lone UTF-16 surrogate", "valid Unicode")
+                     if isinstance(err, UnicodeEncodeError)
+                     else ("an infinite or NaN number", "finite numbers"))
+        raise ValueError(f"the value holds {what}, which JSON cannot carry back; send {fix}"
+                         ) from None
+    return value
+
+
+Texts = AfterValidator(_unicode)  # on a field of texts: str, list[str] or list[list[str]]
+JsonValue = Annotated[Any, AfterValidator(_json_value)]
+def _number(value: Any) -> Any:
+    """Refuses ``true``/``false`` and strings where a count is due (pydantic would read them
+    as 1/0 and 3); a whole float such as ``4.0`` stays accepted as the integer it is."""
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"must be an integer, not {json.dumps(value)}")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_number)]
+
+
 @dataclass(frozen=True)
 class RequestModels:
     embeddings: type[BaseModel]
@@ -133,33 +181,35 @@ def request_models(config: ServeConfig) -> RequestModels:
     texts = Annotated[list[str], Field(min_length=1, max_length=n)]
     embeddings = _model(
         "EmbeddingRequest",
-        input=(str | texts, Field(description=f"a string or a list of 1 to {n} strings; "
-                                  "token-id arrays are not accepted")),
+        input=(Annotated[str | texts, Texts],
+               Field(description=f"a string or a list of 1 to {n} strings; token-id arrays "
+                     "are not accepted")),
         model=(str | None, Field(None, description="ignored: the server runs one model")),
         encoding_format=(Literal["float", "base64"], "float"),
-        dimensions=(int | None, Field(None, ge=1, description="keep the first N dimensions "
+        dimensions=(Count | None, Field(None, ge=1, description="keep the first N dimensions "
                                       "and renormalise (at most the model's dimension)")),
         user=(str | None, Field(None, description="ignored")),
     )
     pair = Annotated[list[str], Field(min_length=2, max_length=2)]
     similarity = _model(
         "SimilarityRequest",
-        pairs=(Annotated[list[pair], Field(min_length=1, max_length=n // 2 or 1)] | None,
+        pairs=(Annotated[list[pair], Field(min_length=1, max_length=n // 2 or 1), Texts] | None,
                Field(None, description="[[a, b], ...]: a score per pair")),
-        source=(str | None, Field(None, description="one text, scored against each target")),
-        targets=(Annotated[list[str], Field(min_length=1, max_length=n - 1 or 1)] | None,
+        source=(Annotated[str, Texts] | None,
+                Field(None, description="one text, scored against each target")),
+        targets=(Annotated[list[str], Field(min_length=1, max_length=n - 1 or 1), Texts] | None,
                  None),
     )
     search = _model(
         "SearchRequest",
-        query=(str, ...),
-        k=(int, Field(10, ge=1, le=MAX_K)),
+        query=(Annotated[str, Texts], ...),
+        k=(Count, Field(10, ge=1, le=MAX_K)),
     )
     item = _model(
         "IndexItem",
-        text=(str, ...),
-        id=(str | None, None),
-        metadata=(Any, None),
+        text=(Annotated[str, Texts], ...),
+        id=(Annotated[str, Texts] | None, None),
+        metadata=(JsonValue, None),
     )
     add = _model(
         "AddRequest",
@@ -167,6 +217,6 @@ def request_models(config: ServeConfig) -> RequestModels:
     )
     delete = _model(
         "DeleteRequest",
-        ids=(Annotated[list[str], Field(min_length=1, max_length=n)], ...),
+        ids=(Annotated[list[str], Field(min_length=1, max_length=n), Texts], ...),
     )
     return RequestModels(embeddings, similarity, search, add, delete)

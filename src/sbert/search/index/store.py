@@ -274,8 +274,12 @@ class Index:
                         (row.tobytes() for row in stored), strict=True),
                 )
             except sqlite3.IntegrityError as err:
-                raise IndexFailure(f"an id is already in the index ({err}); delete it first "
-                                   "or choose new ids") from err
+                taken = list(_db.rows_by_id(self._db, out_ids))
+                named = ", ".join(repr(i) for i in taken[:5])
+                named += f" and {len(taken) - 5} more" if len(taken) > 5 else ""
+                what = f"ids already in the index: {named}" if taken else (
+                    f"an id is already in the index ({err})")
+                raise IndexFailure(f"{what}; delete them first or choose new ids") from err
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_key'",
                              (str(int(keys[-1]) + 1),))
             if show_progress is None:
