@@ -190,7 +190,7 @@ def test_old_format_index_is_checked_by_name_with_a_warning(
         assert index.format == 1 and index.model_digest is None
         index.add_texts(SENTENCES, tiny_encoder)
         index.add_texts(["a cat plays"], encoder(other_model_dir))  # same name: not told apart
-        with pytest.raises(IndexFailure, match="use --model model"):
+        with pytest.raises(IndexFailure, match="use the index's model, model"):
             index.search(np.zeros((1, 32), dtype=np.float32), model="other")
         assert index.info()["model_digest"].startswith("none")
 

@@ -426,3 +426,50 @@ def test_workers_share_the_port_and_stop_on_sigterm(tiny_model_dir: Path, tmp_pa
             answered += 1
     finally:
         assert server.stop() == 0, server.output()
+
+
+@pytest.mark.skipif(not has_module("usearch"), reason="needs usearch (sbert[search])")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_that_fails_to_load_stops_the_server_with_1(tiny_model_dir: Path,
+                                                             tmp_path: Path,
+                                                             workers: int) -> None:
+    """An index of another model fails the start after the port is open: one process or
+    several, the server says why and exits 1 (a worker left up said 503 forever)."""
+    import subprocess
+
+    from sbert.search.index import Index
+
+    Index.create(tmp_path / "ix", model="some-other-model", dimension=32).close()
+    server = Server([str(tiny_model_dir), "--index", str(tmp_path / "ix"), "--workers",
+                     str(workers)], log=tmp_path / "server.log")
+    try:
+        code = server.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        server.stop()
+        pytest.fail(f"the server did not exit:\n{server.output()}")
+    assert code == 1, server.output()
+    assert "could not be opened" in server.output()
+
+
+def test_a_queue_smaller_than_the_warm_up_starts(tiny_model_dir: Path, tmp_path: Path) -> None:
+    server = start_server([str(tiny_model_dir), "--max-queue", "4", "--max-inputs", "4"],
+                          tmp_path)
+    try:
+        status, body = server.request("POST", "/v1/embeddings", {"input": ["a", "b", "c", "d"]})
+        assert status == 200 and len(body["data"]) == 4, body
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_sigterm_cuts_a_stalled_client_after_the_shutdown_timeout(tiny_model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """A client that never sends the rest of its body does not hold the server up forever."""
+    server = start_server([str(tiny_model_dir), "--shutdown-timeout", "2"], tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: 1000\r\n\r\n{\"input\": \"a")
+        time.sleep(0.5)
+        begin = time.monotonic()
+        code = server.stop(timeout=30)
+        assert code == 0, server.output()
+        assert time.monotonic() - begin < 20

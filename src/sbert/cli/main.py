@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from sbert.runtime import LOG_FORMAT
+
 # subcommand name -> "module:attribute"; modules import only when their command runs
 COMMANDS: dict[str, str] = {
     "encode": "sbert.cli.encode:encode",
@@ -50,7 +52,7 @@ class LazyGroup(click.Group):
 def cli(verbose: int) -> None:
     """sbert: Sentence-BERT embeddings: encode, compare, evaluate, train, search."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
 
 
 # errors of the machine, not of sbert: the disk is full or read-only, a quota is reached

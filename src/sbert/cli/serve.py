@@ -49,6 +49,10 @@ from sbert.models import DEFAULT_MODEL
               "refuse them with 413.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Server processes sharing the port, each with its own copy of the model.")
+@click.option("--shutdown-timeout", default=30.0, show_default=True,
+              type=click.FloatRange(min=0),
+              help="Seconds SIGTERM waits for open connections before it cuts them (0: no "
+              "limit).")
 @click.option("--model-name", default=None,
               help="The name answered in 'model' fields; default: MODEL's last part.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
@@ -56,14 +60,14 @@ from sbert.models import DEFAULT_MODEL
 def serve(model: str, backend: str, quantized: bool, precision: str, device: str | None,
           threads: int | None, index: Path | None, host: str, port: int, api_key: str | None,
           max_batch_tokens: int, max_batch_size: int, max_inputs: int, max_input_chars: int,
-          max_queue: int, truncate: bool, workers: int, model_name: str | None,
-          access_log: bool) -> None:
+          max_queue: int, truncate: bool, workers: int, shutdown_timeout: float,
+          model_name: str | None, access_log: bool) -> None:
     """Serve MODEL (default: the bundled all-MiniLM-L6-v2) over HTTP, OpenAI-compatible.
 
     POST /v1/embeddings takes OpenAI's body; concurrent requests share forward passes.
     GET /health is 200 once the model is loaded and warmed, GET /metrics is Prometheus,
     GET / is a search page (with --index). SIGTERM finishes the requests in flight, then
-    exits 0.
+    exits 0; a model that fails to load exits 1.
     """
     from sbert.backends.auto import path_for
     from sbert.cli.common import backend_options
@@ -94,4 +98,5 @@ def serve(model: str, backend: str, quantized: bool, precision: str, device: str
                          max_queue=max_queue, truncate=truncate, model_name=model_name)
     click.echo(f"sbert serve: {config.served_name} ({path.describe()}) on http://{host}:{port} "
                "(loading; GET /health says when ready)", err=True)
-    sys.exit(run_server(config, host, port, workers, access_log=access_log))
+    sys.exit(run_server(config, host, port, workers, access_log=access_log,
+                        shutdown_timeout=shutdown_timeout or None))

@@ -38,7 +38,7 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> Path:
 def _from_hub(name: str) -> Path:
     hint = (
         f"model {name!r} is not on disk and could not be downloaded; pass the path of a local "
-        "model folder (e.g. --model ./my-model) or a bundled name such as 'all-MiniLM-L6-v2'"
+        "model folder (e.g. ./my-model) or a bundled name such as 'all-MiniLM-L6-v2'"
     )
     try:
         from huggingface_hub import snapshot_download

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 # environment variables sbert reads
 CACHE_ENV = "SBERT_CACHE"
+# the log lines of the command line, and of the server's worker processes
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 # a thread count above this many times the cores is clamped: more only adds switching
 MAX_THREADS_PER_CORE = 4

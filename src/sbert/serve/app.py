@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sbert._version import __version__
-from sbert.serve.config import ServeConfig
+from sbert.runtime import LOG_FORMAT
+from sbert.serve.config import LOG_LEVEL_ENV, ServeConfig
 from sbert.serve.errors import ApiError, error_response, validation_message
 from sbert.serve.metrics import endpoint_label
 from sbert.serve.routes import add_routes, answer_embeddings, plain_embeddings_request
@@ -225,5 +227,23 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """The app of a worker process (``--workers N``): settings from ``SBERT_SERVE_CONFIG``."""
-    return create_app(ServeConfig.from_env())
+    """The app of a worker process (``--workers N``): settings from ``SBERT_SERVE_CONFIG``.
+
+    The worker logs as the command line does; a model that fails to load ends the worker
+    with uvicorn's start-up failure code, on which its supervisor stops every worker rather
+    than start this one again (and ``sbert serve`` exits 1).
+    """
+    level = int(os.environ.get(LOG_LEVEL_ENV, logging.WARNING))
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logger.setLevel(min(level, logging.INFO))  # says when the model is ready, as one process
+    app = create_app(ServeConfig.from_env())
+    app.state.sbert.on_failure = _end_failed_worker
+    return app
+
+
+def _end_failed_worker() -> None:
+    """Exit this worker process now, with the code its supervisor reads as a failed start."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    logging.shutdown()  # the reason, logged just before, is out first
+    os._exit(STARTUP_FAILURE)

@@ -14,6 +14,7 @@ from sbert.runtime import available_cores
 
 API_KEY_ENV = "SBERT_API_KEY"
 CONFIG_ENV = "SBERT_SERVE_CONFIG"  # the settings, as JSON, for worker processes
+LOG_LEVEL_ENV = "SBERT_SERVE_LOG_LEVEL"  # the command line's log level, for worker processes
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class ServeConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if self.max_queue < self.max_inputs:
-            raise UsageError(f"max_queue ({self.max_queue}) must be at least max_inputs "
+            raise UsageError(f"--max-queue ({self.max_queue}) must be at least --max-inputs "
                              f"({self.max_inputs}): a full request must fit in the queue")
         if self.api_key is not None and not self.api_key.strip():
             raise UsageError("the API key is empty; give a key or leave it out")

@@ -1,7 +1,8 @@
 """Run the app with uvicorn: one process, or ``workers`` processes sharing the port.
 
 SIGTERM (or SIGINT) stops taking connections, lets the requests in flight finish, drains the
-queue, and exits 0 (uvicorn itself re-raises the signal, which would exit 143).
+queue, and exits 0 (uvicorn itself re-raises the signal, which would exit 143). A connection
+still open after the shutdown timeout (a client that stalls mid-body) is cut.
 """
 
 from __future__ import annotations
@@ -15,22 +16,28 @@ from collections.abc import Iterator
 from typing import Any
 
 from sbert.runtime import require
-from sbert.serve.config import CONFIG_ENV, ServeConfig
+from sbert.serve.config import CONFIG_ENV, LOG_LEVEL_ENV, ServeConfig
 
 uvicorn = require("uvicorn", "serve")
 logger = logging.getLogger("sbert.serve")
 
+SHUTDOWN_TIMEOUT_S = 30.0  # a signal's wait for open connections (``--shutdown-timeout``)
+
 
 def run_server(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080,
-               workers: int = 1, log_level: str = "info", access_log: bool = False) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit code (1: the model failed to load)."""
+               workers: int = 1, log_level: str = "info", access_log: bool = False,
+               shutdown_timeout: float | None = SHUTDOWN_TIMEOUT_S) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit code (1: the model failed to load).
+
+    ``shutdown_timeout``: seconds a signal waits for open connections (a client sending a
+    body slowly holds one) before it cancels what is left; None: as long as they take.
+    """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
-                               "access_log": access_log, "timeout_graceful_shutdown": None,
+                               "access_log": access_log,
+                               "timeout_graceful_shutdown": shutdown_timeout,
                                "server_header": False}
     if workers > 1:
-        os.environ[CONFIG_ENV] = config.to_json()
-        uvicorn.run("sbert.serve.app:app_from_env", factory=True, workers=workers, **options)
-        return 0
+        return _run_workers(config, workers, options)
     from sbert.serve.app import create_app
 
     app = create_app(config)
@@ -43,6 +50,22 @@ def run_server(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080,
     state.on_failure = stop
     server.run()
     return 1 if state.status == "failed" else 0
+
+
+def _run_workers(config: ServeConfig, workers: int, options: dict[str, Any]) -> int:
+    """``workers`` processes on one socket, under uvicorn's supervisor (which starts a worker
+    again when it dies); 1 when a worker's model failed to load (which stops them all)."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[CONFIG_ENV] = config.to_json()
+    os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
+    settings = uvicorn.Config("sbert.serve.app:app_from_env", factory=True, workers=workers,
+                              **options)
+    supervisor = Multiprocess(settings, sockets=[settings.bind_socket()])
+    supervisor.run()
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return 1 if failed else 0
 
 
 _UvicornServer: Any = uvicorn.Server

@@ -63,6 +63,7 @@ class ServerState:
     async def _load(self) -> None:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
+        what = "the model could not be loaded"
         try:
             self.encoder = await loop.run_in_executor(None, self._build_encoder)
             cfg = self.config
@@ -72,15 +73,16 @@ class ServerState:
                                    split_cost=None if cfg.backend == "torch" else SPLIT_COST)
             for text in WARMUP:
                 await self.batcher.embed([text])
-            await self.batcher.embed(WARMUP * 4)
+            await self.batcher.embed((WARMUP * 4)[:cfg.max_queue])  # fits any queue
             self.batcher.truncate = cfg.truncate
             if cfg.index is not None:
+                what = f"the index {cfg.index} could not be opened"
                 # the probe through the batcher: torch's passes stay on its threads
                 probe = (await self.batcher.embed(["check"])).embeddings
                 await self.in_index_thread(self._open_index, probe)
         except Exception as err:  # noqa: BLE001 - reported, then the server stops
             self.status, self.message = "failed", f"{type(err).__name__}: {err}"
-            logger.error("the model could not be loaded: %s", self.message)
+            logger.error("%s: %s", what, self.message)
             if self.on_failure is not None:
                 self.on_failure()
             return

@@ -218,4 +218,4 @@ def check_model(name: str, digest: str | None, given: str | ModelIdentity | None
     given_name = given.name if isinstance(given, ModelIdentity) else given
     if given_name != name:
         raise IndexFailure(f"this index holds embeddings of {name!r} but these come from "
-                           f"{given_name!r}; use --model {name}")
+                           f"{given_name!r}; use the index's model, {name}")
