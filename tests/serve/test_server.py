@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +117,16 @@ def test_concurrent_requests_each_get_their_own_rows(tiny_server: Server,
 def test_models_health_and_similarity(tiny_server: Server, tiny_encoder) -> None:
     client = openai.OpenAI(base_url=tiny_server.url + "/v1", api_key="unused")
     assert [m.id for m in client.models.list().data] == ["tiny"]
+    assert client.models.retrieve("tiny").id == "tiny"
+    with pytest.raises(openai.NotFoundError, match="this server runs 'tiny'"):
+        client.models.retrieve("gpt-4")
     assert tiny_server.request("GET", "/health") == (200, {
         "status": "ok", "model": "tiny", "backend": "torch", "message": None})
+    # load balancers and uptime checks often ask with HEAD: the GET's status, no body
+    for path in ("/health", "/"):
+        req = urllib.request.Request(tiny_server.url + path, method="HEAD")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200 and resp.read() == b"", path
     a, b = ["a man eats food", "a dog plays"], ["a man is eating", "the cat sits"]
     status, body = tiny_server.request("POST", "/v1/similarity",
                                        {"pairs": [list(p) for p in zip(a, b, strict=True)]})
@@ -162,6 +171,15 @@ def test_bad_bodies_are_openai_style_4xx(tiny_server: Server, raw: bytes, status
     assert got == status, body
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["code"] == code and body["error"]["message"]
+
+
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_not_sent_as_json_says_so(tiny_server: Server, ctype: str) -> None:
+    """curl's -d without -H sends a form: the answer names the header to send."""
+    status, body = tiny_server.request("POST", "/v1/embeddings", raw=b'{"input": "hi"}',
+                                       headers={"Content-Type": ctype})
+    assert status == 422 and body["error"]["code"] == "invalid_content_type", body
+    assert "Content-Type: application/json" in body["error"]["message"]
 
 
 def test_fast_reader_and_fastapi_route_answer_alike(tiny_server: Server) -> None:

@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,6 +61,8 @@ class Guard:
             return
         start = time.perf_counter()
         path = scope["path"]
+        if scope["method"] == "HEAD":  # a GET whose body uvicorn leaves out (health checks)
+            scope = {**scope, "method": "GET"}
         status = [500]
         started = [False]
 
@@ -158,7 +161,7 @@ class Guard:
                               "shorter inputs per request", "body_too_large")
 
 
-def _is_json(scope: dict[str, Any]) -> bool:
+def _is_json(scope: Mapping[str, Any]) -> bool:
     for name, value in scope.get("headers") or ():
         if name == b"content-type":
             return bytes(value).split(b";")[0].strip().lower() == b"application/json"
@@ -206,6 +209,14 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, err: RequestValidationError) -> Any:
         status, message, param, code = validation_message(list(err.errors()), err.body)
+        ctype = request.headers.get("content-type")
+        if code == "invalid_body" and not _is_json(request.scope):
+            # FastAPI reads a body of another type as a form or bytes, not as JSON
+            message = (f"the body was sent as {ctype!r}, not JSON; send it with "
+                       "'Content-Type: application/json'" if ctype else
+                       "the body has no Content-Type; send it as JSON with "
+                       "'Content-Type: application/json'")
+            code = "invalid_content_type"
         return error_response(status, message, code, param)
 
     @app.exception_handler(StarletteHTTPException)

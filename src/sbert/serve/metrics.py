@@ -62,4 +62,6 @@ class Metrics:
 
 
 def endpoint_label(path: str) -> str:
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{model}"
     return path if path in ENDPOINTS else "other"

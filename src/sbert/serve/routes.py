@@ -25,6 +25,7 @@ from sbert.serve.schemas import (
     ErrorResponse,
     Health,
     IndexInfo,
+    ModelCard,
     ModelList,
     SearchResponse,
     SimilarityResponse,
@@ -191,15 +192,30 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
                               "scores": [float(s) for s in scores], "model": name,
                               "usage": _usage(done.tokens)})
 
-    @app.get("/v1/models", response_model=ModelList, tags=["openai"])
+    def model_card() -> dict[str, Any]:
+        enc = state.encoder
+        if not state.ready or enc is None:
+            raise ApiError(503, f"the model is {state.status}; retry when /health says ok",
+                           "model_not_ready", headers={"Retry-After": "1"})
+        return {"id": name, "object": "model", "created": state.created, "owned_by": "sbert",
+                "dimension": enc.dimension, "max_seq_length": enc.max_seq_length,
+                "similarity_fn": enc.similarity_fn_name}
+
+    @app.get("/v1/models", response_model=ModelList, tags=["openai"],
+             responses={503: _ERRORS[503]})
     async def list_models() -> Response:
         """The served model (OpenAI's ``models.list``)."""
-        enc = state.encoder
-        card = {"id": name, "object": "model", "created": state.created, "owned_by": "sbert",
-                "dimension": enc.dimension if enc else 0,
-                "max_seq_length": enc.max_seq_length if enc else 0,
-                "similarity_fn": enc.similarity_fn_name if enc else ""}
-        return json_response({"object": "list", "data": [card]})
+        return json_response({"object": "list", "data": [model_card()]})
+
+    @app.get("/v1/models/{model}", response_model=ModelCard, tags=["openai"],
+             responses={404: {"model": ErrorResponse, "description": "not the served model"},
+                        503: _ERRORS[503]})
+    async def retrieve_model(model: str) -> Response:
+        """The served model by its name (OpenAI's ``models.retrieve``)."""
+        if model != name:
+            raise ApiError(404, f"no model {model!r} here; this server runs {name!r}",
+                           "model_not_found", "model")
+        return json_response(model_card())
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}},
              tags=["operations"])
