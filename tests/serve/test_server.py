@@ -155,6 +155,9 @@ BAD = [
     ("token id lists", b'{"input": [[101, 102]]}', 422, "token_ids_not_supported"),
     ("bad format", b'{"input": "a", "encoding_format": "int8"}', 422, "invalid_value"),
     ("zero dimensions", b'{"input": "a", "dimensions": 0}', 422, "invalid_value"),
+    ("not utf-8", b'{"input": "caf\xe9"}', 400, "invalid_json"),
+    ("nested too deeply", b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400,
+     "invalid_json"),
     ("true dimensions", b'{"input": "a", "dimensions": true}', 422, "invalid_value"),
     ("string dimensions", b'{"input": "a", "dimensions": "3"}', 422, "invalid_value"),
     # JSON escapes can spell a lone UTF-16 surrogate: no tokenizer takes it (was a 500)
@@ -210,8 +213,14 @@ def test_limits_inputs_chars_and_body(tiny_model_dir: Path, tmp_path: Path) -> N
     try:
         status, body = server.request("POST", "/v1/embeddings", {"input": ["a"] * 5})
         assert status == 422 and body["error"]["param"] == "input"
+        assert "--max-inputs" in body["error"]["message"]
         status, body = server.request("POST", "/v1/embeddings", {"input": ["a " * 30]})
         assert status == 413 and body["error"]["code"] == "input_too_long"
+        # the error names the field the text came from
+        status, body = server.request("POST", "/v1/similarity",
+                                      {"source": "a", "targets": ["b", "a " * 30]})
+        assert status == 413 and body["error"]["param"] == "targets"
+        assert body["error"]["message"].startswith("targets[1] has 60 characters")
         # a body over 64 MiB is refused from its Content-Length, before it is sent
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: "

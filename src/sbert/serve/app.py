@@ -223,8 +223,14 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def on_http(request: Request, err: StarletteHTTPException) -> Any:
         messages = {404: f"no route {request.url.path}; see /docs for the API",
                     405: f"{request.method} is not allowed on {request.url.path}"}
+        code = None
+        if err.status_code == 400 and "parsing the body" in str(err.detail):
+            # FastAPI's answer to a body its JSON reader raised on (not UTF-8, nested too deep)
+            messages[400] = ("the body is not valid JSON (not UTF-8 text, or nested too "
+                             "deeply); send a JSON object")
+            code = "invalid_json"
         return error_response(err.status_code, messages.get(err.status_code, str(err.detail)),
-                              headers=getattr(err, "headers", None))
+                              code, headers=getattr(err, "headers", None))
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, err: Exception) -> Any:

@@ -68,6 +68,8 @@ def validation_message(errors: list[dict[str, Any]], body: Any) -> tuple[int, st
                     if part not in ("str", "list[str]")).lstrip(".") or "body"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")  # our validators'
+    if kind == "too_long" and not any(part.isdigit() for part in loc):  # a field's list
+        msg += " (the server's --max-inputs)"
     return 422, f"'{where}': {msg}{more}", param, "invalid_value"
 
 

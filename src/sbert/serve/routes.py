@@ -52,12 +52,18 @@ async def _disconnect(receive: Any) -> None:
             return
 
 
-async def embed_texts(state: ServerState, request: Request | Any, texts: list[str]
-                      ) -> Embedded:
+def _nth_input(i: int) -> str:
+    return f"input {i}"
+
+
+async def embed_texts(state: ServerState, request: Request | Any, texts: list[str],
+                      param: str = "input", name: Any = _nth_input) -> Embedded:
     """Embed ``texts`` through the batcher, as HTTP errors where they cannot be.
 
     ``request``: the Starlette request, or the ASGI ``receive`` callable once the body is read
     (the client's disconnect takes the request's sentences out of the queue).
+    ``param`` and ``name``: the body's field the texts come from, and text ``i``'s name in
+    it, for the errors.
     """
     if not state.ready or state.batcher is None:
         raise ApiError(503, f"the model is {state.status}; retry when /health says ok",
@@ -66,8 +72,8 @@ async def embed_texts(state: ServerState, request: Request | Any, texts: list[st
     for i, text in enumerate(texts):
         if len(text) > limit:
             state.metrics.rejected.labels("input_too_long").inc()
-            raise ApiError(413, f"input {i} has {len(text)} characters; the limit is {limit} "
-                           "(--max-input-chars)", "input_too_long", "input")
+            raise ApiError(413, f"{name(i)} has {len(text)} characters; the limit is {limit} "
+                           "(--max-input-chars)", "input_too_long", param)
     receive = request.receive if isinstance(request, Request) else request
     watcher = asyncio.ensure_future(_disconnect(receive))
     try:
@@ -178,14 +184,16 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
                            "invalid_value", "pairs")
         if body.pairs is not None:
             texts = [text for pair in body.pairs for text in pair]
-            done = await embed_texts(state, request, texts)
+            done = await embed_texts(state, request, texts, "pairs",
+                                     lambda i: f"pairs[{i // 2}][{i % 2}]")
             scores = state.encoder.similarity_pairwise(done.embeddings[0::2],
                                                        done.embeddings[1::2])
         else:
             if not body.targets:
                 raise ApiError(422, "'targets' is missing: the texts to score 'source' against",
                                "invalid_value", "targets")
-            done = await embed_texts(state, request, [body.source, *body.targets])
+            done = await embed_texts(state, request, [body.source, *body.targets], "targets",
+                                     lambda i: f"targets[{i - 1}]" if i else "source")
             scores = state.encoder.similarity(done.embeddings[:1], done.embeddings[1:])[0]
         return json_response({"object": "similarity",
                               "similarity_fn": state.encoder.similarity_fn_name,
@@ -260,7 +268,7 @@ def _add_index_routes(app: FastAPI, state: ServerState, models: Any) -> None:
     async def search(body: models.search, request: Request) -> Response:  # type: ignore[name-defined]
         """The ``k`` nearest sentences of the index to ``query``."""
         index = _index(state)
-        done = await embed_texts(state, request, [body.query])
+        done = await embed_texts(state, request, [body.query], "query", lambda i: "the query")
         hits = await state.in_index_thread(
             lambda: index.search(done.embeddings, k=body.k, model=state.identity)[0])
         size = await state.in_index_thread(len, index)
@@ -296,7 +304,8 @@ def _add_index_routes(app: FastAPI, state: ServerState, models: Any) -> None:
             raise ApiError(422, "give an id for every item or for none", "invalid_value", "items")
         if len(set(given)) != len(given):
             raise ApiError(422, "the ids repeat; each must be unique", "invalid_value", "items")
-        done = await embed_texts(state, request, texts)
+        done = await embed_texts(state, request, texts, "items",
+                                 lambda i: f"items[{i}].text")
         try:
             new_ids = await state.in_index_thread(
                 lambda: index.add(texts, done.embeddings, ids=given or None,
