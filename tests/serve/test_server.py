@@ -396,6 +396,14 @@ def test_startup_errors_are_one_line(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Error:" in result.stderr
+    with socket.socket() as taken:  # a port in use: found before the model loads
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run([sys.executable, "-m", "sbert", "serve", "--port", port],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in result.stderr
 
 
 @pytest.mark.skipif(not has_module("onnxruntime"), reason="needs onnxruntime (sbert[onnx])")

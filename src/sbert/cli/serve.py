@@ -75,7 +75,7 @@ def serve(model: str, backend: str, quantized: bool, precision: str, device: str
     from sbert.folder import read_folder
     from sbert.models import resolve_model
     from sbert.serve.config import ServeConfig
-    from sbert.serve.server import run_server
+    from sbert.serve.server import check_port, run_server
 
     if logging.getLogger().level > logging.INFO:  # say when the model is ready (unless -q)
         logging.getLogger("sbert.serve").setLevel(logging.INFO)
@@ -96,6 +96,7 @@ def serve(model: str, backend: str, quantized: bool, precision: str, device: str
                          max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
                          max_inputs=max_inputs, max_input_chars=max_input_chars,
                          max_queue=max_queue, truncate=truncate, model_name=model_name)
+    check_port(host, port)
     click.echo(f"sbert serve: {config.served_name} ({path.describe()}) on http://{host}:{port} "
                "(loading; GET /health says when ready)", err=True)
     sys.exit(run_server(config, host, port, workers, access_log=access_log,

@@ -11,10 +11,12 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+from sbert.errors import UsageError
 from sbert.runtime import require
 from sbert.serve.config import CONFIG_ENV, LOG_LEVEL_ENV, ServeConfig
 
@@ -50,6 +52,19 @@ def run_server(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080,
     state.on_failure = stop
     server.run()
     return 1 if state.status == "failed" else 0
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that cannot be bound now, before the model loads (uvicorn would find
+    out after the start-up line, and exit 3). Port 0 (any free port) always binds."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise UsageError(f"cannot listen on {host}:{port} ({err.strerror}); choose "
+                             "another --port or --host, or stop what holds it") from None
 
 
 def _run_workers(config: ServeConfig, workers: int, options: dict[str, Any]) -> int:
