@@ -76,6 +76,12 @@ def ws(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> W:
     for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
         (no_tok / f).unlink(missing_ok=True)
     w["no_tokenizer"] = no_tok
+    no_weights = root / "no_weights"  # a download that stopped before the weights
+    shutil.copytree(tiny_model_dir, no_weights)
+    for f in no_weights.rglob("*"):
+        if f.name in ("model.safetensors", "pytorch_model.bin"):
+            f.unlink()
+    w["no_weights"] = no_weights
     bad_onnx = root / "bad_onnx"
     shutil.copytree(tiny_model_dir, bad_onnx)
     (bad_onnx / "onnx").mkdir()
@@ -136,6 +142,8 @@ CASES: dict[str, Case] = {
                                        str(w["root"] / "no_such_model")],
     "encode-garbage-model": lambda w: ["encode", str(w["good.txt"]), "-o",
                                        str(w["root"] / "o.npy"), M, str(w["garbage_model"])],
+    "encode-no-weights": lambda w: ["encode", str(w["good.txt"]), "-o",
+                                    str(w["root"] / "o.npy"), M, str(w["no_weights"])],
     "encode-bad-config": lambda w: ["encode", str(w["good.txt"]), "-o",
                                     str(w["root"] / "o.npy"), M, str(w["bad_config"])],
     "encode-bad-tokenizer": lambda w: ["encode", str(w["good.txt"]), "-o",

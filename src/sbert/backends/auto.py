@@ -277,6 +277,11 @@ def path_for(
     """
     options = options or {}
     check_request(backend, precision)
+    if not spec.has_torch_weights and not spec.onnx_files:
+        raise ModelFolderError(
+            f"{spec.transformer_path} has no weights: no model.safetensors or pytorch_model.bin "
+            "and no ONNX graph (onnx/*.onnx); copy the whole model folder (a download may "
+            "have stopped half-way)")
     available = available_for(spec)
     backend, precision, used = pinned(backend, precision, options, device, available,
                                       None if pins else {})
