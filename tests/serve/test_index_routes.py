@@ -91,6 +91,7 @@ BAD = [
     # 1e400 reads as infinity, which JSON cannot write back: it would come back as null
     ("infinite metadata", b'{"items": [{"text": "a", "metadata": {"a": 1e400}}]}',
      "/v1/index/add", "items"),
+    ("empty id", b'{"items": [{"text": "a", "id": ""}]}', "/v1/index/add", "items"),
     ("surrogate query", b'{"query": "\\ud800"}', "/v1/search", "query"),
     ("k true", b'{"query": "a", "k": true}', "/v1/search", "k"),
     ("k string", b'{"query": "a", "k": "3"}', "/v1/search", "k"),

@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -274,6 +275,41 @@ def test_api_key(tiny_model_dir: Path, tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+def test_cors_origin_lets_a_browser_page_call_the_api(tiny_model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    """--cors-origin: the browser's preflight (no key) is answered for that origin only,
+    and the API's answers carry the header the browser checks; the key is still needed."""
+    origin = "https://app.example.com"
+    server = start_server([str(tiny_model_dir), "--api-key", "k", "--cors-origin", origin],
+                          tmp_path)
+    try:
+        def preflight(source: str) -> tuple[int, str | None]:
+            req = urllib.request.Request(server.url + "/v1/embeddings", method="OPTIONS",
+                                         headers={"Origin": source,
+                                                  "Access-Control-Request-Method": "POST",
+                                                  "Access-Control-Request-Headers":
+                                                      "authorization,content-type"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, resp.headers["access-control-allow-origin"]
+            except urllib.error.HTTPError as err:
+                return err.code, err.headers["access-control-allow-origin"]
+
+        assert preflight(origin) == (200, origin)
+        assert preflight("https://evil.example.com")[1] is None
+        req = urllib.request.Request(server.url + "/v1/embeddings", data=b'{"input": "a"}',
+                                     headers={"Origin": origin, "Authorization": "Bearer k",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+            assert resp.headers["access-control-allow-origin"] == origin
+        status, _ = server.request("POST", "/v1/embeddings", {"input": "a"},
+                                   headers={"Origin": origin})
+        assert status == 401
+    finally:
+        assert server.stop() == 0
+
+
 def test_metrics_are_prometheus(tiny_server: Server) -> None:
     tiny_server.request("POST", "/v1/embeddings", {"input": ["a", "b", "c"]})
     tiny_server.request("POST", "/v1/embeddings", raw=b"{bad")
@@ -287,6 +323,18 @@ def test_metrics_are_prometheus(tiny_server: Server) -> None:
                   'endpoint="/v1/embeddings",status="400"') >= 1
     assert metric(tiny_server, "sbert_requests_total",
                   'endpoint="/v1/embeddings",status="200"') >= 1
+
+
+def test_batch_metrics_count_the_clients_passes_only(tiny_model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    """The warm-up passes before /health says ok are not in the batch histograms."""
+    server = start_server([str(tiny_model_dir)], tmp_path)
+    try:
+        assert metric(server, "sbert_batch_sentences_count") == 0
+        server.request("POST", "/v1/embeddings", {"input": ["a", "b", "c"]})
+        assert metric(server, "sbert_batch_sentences_sum") == 3
+    finally:
+        assert server.stop() == 0
 
 
 # -- load: a bounded queue, a client that leaves, SIGTERM ---------------------------------

@@ -53,6 +53,9 @@ from sbert.models import DEFAULT_MODEL
               type=click.FloatRange(min=0),
               help="Seconds SIGTERM waits for open connections before it cuts them (0: no "
               "limit).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="A web origin whose pages may call the API from a browser (repeat it; "
+              "'*' for any). Default: none.")
 @click.option("--model-name", default=None,
               help="The name answered in 'model' fields; default: MODEL's last part.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
@@ -61,7 +64,7 @@ def serve(model: str, backend: str, quantized: bool, precision: str, device: str
           threads: int | None, index: Path | None, host: str, port: int, api_key: str | None,
           max_batch_tokens: int, max_batch_size: int, max_inputs: int, max_input_chars: int,
           max_queue: int, truncate: bool, workers: int, shutdown_timeout: float,
-          model_name: str | None, access_log: bool) -> None:
+          cors_origins: tuple[str, ...], model_name: str | None, access_log: bool) -> None:
     """Serve MODEL (default: the bundled all-MiniLM-L6-v2) over HTTP, OpenAI-compatible.
 
     POST /v1/embeddings takes OpenAI's body; concurrent requests share forward passes.
@@ -95,7 +98,8 @@ def serve(model: str, backend: str, quantized: bool, precision: str, device: str
                          index=None if index is None else os.fspath(index), api_key=api_key,
                          max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
                          max_inputs=max_inputs, max_input_chars=max_input_chars,
-                         max_queue=max_queue, truncate=truncate, model_name=model_name)
+                         max_queue=max_queue, truncate=truncate, model_name=model_name,
+                         cors_origins=cors_origins)
     check_port(host, port)
     click.echo(f"sbert serve: {config.served_name} ({path.describe()}) on http://{host}:{port} "
                "(loading; GET /health says when ready)", err=True)

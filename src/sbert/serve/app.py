@@ -240,6 +240,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     add_routes(app, state)
     app.add_middleware(Guard, state=state)
+    if config.cors_origins:  # outside the guard: a browser's preflight carries no key
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
     return app
 
 

@@ -40,6 +40,8 @@ class ServeConfig:
         truncate: cut inputs longer than the model's maximum length (and count them);
             False: refuse them with 413.
         model_name: the name answered in ``model`` fields; default: ``model``'s.
+        cors_origins: web origins whose pages may call the API from a browser
+            (``https://app.example.com``, or ``*`` for any); none: no CORS headers.
     """
 
     model: str = DEFAULT_MODEL
@@ -58,8 +60,10 @@ class ServeConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     truncate: bool = True
     model_name: str | None = None
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))  # JSON gives lists
         for name in ("max_batch_tokens", "max_batch_size", "max_inputs", "max_input_chars",
                      "max_queue", "max_body_bytes"):
             value = getattr(self, name)

@@ -208,7 +208,7 @@ def request_models(config: ServeConfig) -> RequestModels:
     item = _model(
         "IndexItem",
         text=(Annotated[str, Texts], ...),
-        id=(Annotated[str, Texts] | None, None),
+        id=(Annotated[str, Field(min_length=1), Texts] | None, None),
         metadata=(JsonValue, None),
     )
     add = _model(

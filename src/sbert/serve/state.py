@@ -69,7 +69,6 @@ class ServerState:
             cfg = self.config
             self.batcher = Batcher(self.encoder, cfg.max_batch_tokens, cfg.max_batch_size,
                                    cfg.max_queue, truncate=True,
-                                   on_batch=self.metrics.observe_batch,
                                    split_cost=None if cfg.backend == "torch" else SPLIT_COST)
             for text in WARMUP:
                 await self.batcher.embed([text])
@@ -86,6 +85,7 @@ class ServerState:
             if self.on_failure is not None:
                 self.on_failure()
             return
+        self.batcher.on_batch = self.metrics.observe_batch  # clients' passes, not warm-up
         self.status = "ok"
         logger.info("ready: %s (%s backend) in %.1f s", self.config.served_name,
                     self.encoder.backend_name, time.perf_counter() - start)
