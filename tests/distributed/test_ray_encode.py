@@ -205,7 +205,8 @@ def test_sigkill_then_rerun_redoes_only_unfinished_shards(
     for name, stat in before.items():
         now = (out / name).stat()
         assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns), name
-    assert sorted(p.name for p in out.iterdir()) == [f"shard-{k}.parquet" for k in range(4)]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_sbert_encode.json", *(f"shard-{k}.parquet" for k in range(4))]
     tables = read_outputs(out)
     assert [d for t in tables for d in t["doc"]] == [f"d{i}" for i in range(4 * shard_rows)]
     assert [s for t in tables for s in t["sentence"]] == texts
@@ -214,7 +215,8 @@ def test_sigkill_then_rerun_redoes_only_unfinished_shards(
     assert _session_pids(proc.pid) == []  # the killed run's Ray processes went with it
 
 
-@pytest.mark.parametrize("case", ["missing column", "unknown suffix", "empty folder"])
+@pytest.mark.parametrize("case", ["missing column", "unknown suffix", "empty folder",
+                                  "subfolder", "types differ", "columns differ"])
 def test_bad_input_is_one_line_and_exit_2(
     corpus: tuple[Path, list[int], list[str]], tiny_model_dir: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], case: str,
@@ -228,6 +230,22 @@ def test_bad_input_is_one_line_and_exit_2(
         folder.mkdir()
         (folder / "a.jsonl").write_text('{"text": "a dog"}\n', encoding="utf-8")
         (folder / "b.csv").write_text("text\na cat\n", encoding="utf-8")
+    elif case == "subfolder":  # its files would be left out without a word
+        folder = tmp_path / "nested"
+        (folder / "more").mkdir(parents=True)
+        (folder / "a.txt").write_text("a dog\n", encoding="utf-8")
+    elif case in ("types differ", "columns differ"):
+        # one dataset reads the shards: one would fail half-way on the other's types, or
+        # get the other's extra column as nulls
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = tmp_path / "apart"
+        folder.mkdir()
+        pq.write_table(pa.table({"id": [1], "text": ["a dog"]}), folder / "a.parquet")
+        other = ({"id": ["x"], "text": ["a cat"]} if case == "types differ" else
+                 {"id": [2], "text": ["a cat"], "extra": ["e"]})
+        pq.write_table(pa.table(other), folder / "b.parquet")
     else:
         folder = tmp_path / "empty"
         folder.mkdir()
@@ -239,7 +257,10 @@ def test_bad_input_is_one_line_and_exit_2(
     expected = {"missing column": "part-0.parquet: no column 'body'; its columns are "
                                   "['id', 'text']: choose one with --column",
                 "unknown suffix": "b.csv: unknown format '.csv'",
-                "empty folder": "the folder has no input files"}[case]
+                "empty folder": "the folder has no input files",
+                "subfolder": "more is a folder: shards are read from the top of",
+                "types differ": "(id: string, text: string against id: int64, text: string)",
+                "columns differ": "differ in their columns"}[case]
     assert expected in err
     assert not (tmp_path / "out").exists()
 
@@ -252,14 +273,92 @@ def test_ray_options_need_ray(tiny_model_dir: Path, tmp_path: Path,
     assert code == 2 and "--actors and --id-column go with --ray" in err
 
 
+@pytest.mark.parametrize(("address", "said"), [
+    ("not-an-address", "cannot join a Ray cluster at 'not-an-address'"),
+    # a host:port where nothing listens: Ray itself would retry for many minutes
+    ("127.0.0.1:1", "nothing answers at 127.0.0.1:1"),
+])
 def test_a_bad_cluster_address_is_one_line(corpus: tuple[Path, list[int], list[str]],
-                                           tiny_model_dir: Path, tmp_path: Path) -> None:
+                                           tiny_model_dir: Path, tmp_path: Path,
+                                           address: str, said: str) -> None:
     folder, _, _ = corpus
     out = subprocess.run(_sbert("encode", str(folder), "-o", str(tmp_path / "out"), "-m",
-                                str(tiny_model_dir), "--ray", "not-an-address"),
+                                str(tiny_model_dir), "--ray", address),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "cannot join a Ray cluster at 'not-an-address'" in out.stderr
+    assert said in out.stderr
+
+
+def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting(
+        ray_cluster: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A fixed pool holding every CPU starves the read tasks, and a GPU pool on a cluster
+    without one never starts: Ray Data would wait forever without a word."""
+    from sbert.distributed.ray_encode import check_resources
+    from sbert.errors import UsageError
+
+    check_resources(1, 1, 0, strict=True)  # 2 CPUs: one actor, one CPU left for reading
+    check_resources(None, 1, 0, strict=True)  # Ray sizes the pool
+    with pytest.raises(UsageError, match="at most 1 actor"):
+        check_resources(2, 1, 0, strict=True)
+    with pytest.raises(UsageError, match="1 GPU, and the cluster has 0 GPU"):
+        check_resources(1, 1, 1, strict=True)
+    with caplog.at_level("WARNING", logger="sbert.distributed.ray_encode"):
+        check_resources(4, 1, 0, strict=False)  # a cluster that may grow: a warning
+    assert "until the cluster grows" in caplog.text
+
+
+def test_too_many_actors_on_a_local_cluster_is_one_line(
+        corpus: tuple[Path, list[int], list[str]], tiny_model_dir: Path,
+        tmp_path: Path) -> None:
+    folder, _, _ = corpus
+    out = subprocess.run(_sbert("encode", str(folder), "-o", str(tmp_path / "out"), "-m",
+                                str(tiny_model_dir), "--ray", "local", "--actors", "64"),
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 2, out.stderr
+    assert "the actors do not fit the Ray cluster" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_rerun_with_other_settings_is_refused(
+        ray_cluster: str, corpus: tuple[Path, list[int], list[str]], tiny_model_dir: Path,
+        tmp_path: Path) -> None:
+    """Finished shards are skipped on a rerun: one that asks for other embeddings (here
+    normalized) would mix two encodings in one folder, so it is refused."""
+    from sbert.distributed import encode_files
+    from sbert.errors import UsageError
+
+    folder, _, _ = corpus
+    out = tmp_path / "out"
+    encode_files(folder, out, tiny_model_dir, id_column="id", actors=1, progress=False)
+    again = encode_files(folder, out, tiny_model_dir, id_column="id", actors=1, progress=False,
+                         num_cpus=1)  # how it runs may change, what it writes may not
+    assert len(again.skipped) == SHARDS and again.written == []
+    with pytest.raises(UsageError, match="normalize: False then, True now"):
+        encode_files(folder, out, tiny_model_dir, id_column="id", actors=1, progress=False,
+                     normalize=True)
+
+
+def test_empty_files_get_empty_outputs(ray_cluster: str, tiny_model_dir: Path,
+                                       tmp_path: Path) -> None:
+    """Each input gets its output, rows or none, so a rerun does not redo empty files."""
+    import pyarrow.parquet as pq
+
+    from sbert.distributed import encode_files
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_text("", encoding="utf-8")
+    summary = encode_files(tmp_path / "in", tmp_path / "out", tiny_model_dir, actors=1,
+                           progress=False)
+    assert sorted(p.name for p in summary.written) == ["a.parquet", "b.parquet"]
+    a, b = (pq.read_table(tmp_path / "out" / n) for n in ("a.parquet", "b.parquet"))
+    assert a.num_rows == b.num_rows == 0
+    assert a.schema.names == ["text", "embedding"]
+    assert b.schema.names == ["line", "text", "embedding"]
+    assert a.schema.field("embedding").type.list_size == 32
+    rerun = encode_files(tmp_path / "in", tmp_path / "out", tiny_model_dir, actors=1,
+                         progress=False)
+    assert len(rerun.skipped) == 2 and rerun.written == []
 
 
 def test_executor_poll_is_set_inside_and_put_back() -> None:

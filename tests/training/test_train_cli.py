@@ -84,3 +84,19 @@ def test_train_cli_user_errors(tiny_model_dir, tmp_path: Path, capsys) -> None:
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_an_output_that_cannot_be_made_is_refused_before_training(
+        tiny_model_dir, tmp_path: Path, capsys) -> None:
+    """Found before anything loads, so that `--nproc N` does not start N processes to fail
+    in each of them (rank 1's gloo traceback used to bury rank 0's one line)."""
+    _, sts = _files(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "-o",
+              str(blocker / "run"), "--nproc", "2", "--batch-size", "4", "-q"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{blocker} is a file, so the folder cannot be made" in err
+    assert list(tmp_path.glob(".sbert-probe-*")) == []

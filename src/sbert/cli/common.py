@@ -110,3 +110,8 @@ def load_encoder(model: str, device: str | None = None, **options: Any) -> Any:
     if options.get("backend") == "onnx" and device not in (None, "cpu"):
         raise UsageError(f"--backend onnx runs on the CPU; drop --device {device}")
     return SentenceEncoder(model, device=device, **options)
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 shard"``, ``"2 shards"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -73,7 +73,7 @@ def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
 def _encode_ray(source: Path, out_dir: Path, address: str, column: str | None,
                 id_column: str | None, actors: int | None, batch_size: int, normalize: bool,
                 workers: int, model: str, device: str | None) -> None:
-    from sbert.cli.common import current_backend_options
+    from sbert.cli.common import current_backend_options, plural
     from sbert.runtime import require
 
     if workers > 1:
@@ -93,8 +93,8 @@ def _encode_ray(source: Path, out_dir: Path, address: str, column: str | None,
                            id_column=id_column, address=address, actors=actors,
                            batch_size=batch_size, normalize=normalize, **options)
     skipped = f", skipped {len(summary.skipped)} finished" if summary.skipped else ""
-    click.echo(f"wrote {len(summary.written)} shards ({summary.rows} rows) to {out_dir}"
-               f"{skipped}", err=True)
+    click.echo(f"wrote {plural(len(summary.written), 'shard')} "
+               f"({plural(summary.rows, 'row')}) to {out_dir}{skipped}", err=True)
 
 
 def _encode_workers(model: str, device: str | None, sentences: list[str], workers: int,

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from sbert.cli.common import plural
 from sbert.errors import UsageError
 
 RECIPE_NAMES = ("nli-softmax", "nli-mnrl", "sts", "sts-cosent", "triplet")
@@ -126,8 +127,8 @@ def train(
     if state.best_step is not None:
         best = f", best dev {state.best_metric:.2f} at step {state.best_step}"
     click.echo(
-        f"trained {result.train_examples} examples x {result.state.epoch} epochs "
-        f"({state.step} {'step' if state.step == 1 else 'steps'}, "
+        f"trained {result.train_examples} examples x {plural(result.state.epoch, 'epoch')} "
+        f"({plural(state.step, 'step')}, "
         f"{state.examples_per_second:.1f} examples/s){best}; saved {output}"
     )
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from sbert.distributed.shards import (
     LINE_COLUMN,
     Shard,
     check_columns,
+    check_same_columns,
     list_shards,
     stale_partials,
 )
@@ -40,6 +43,10 @@ _PATH_COLUMN = "path"
 # and the executor still wakes at once when a task finishes. On 2 cores the driver's CPU
 # during a 1-actor encode went from 0.08 to 0.05 of a core (benchmarks/ray_overhead.py).
 EXECUTOR_POLL_S = 1.0
+# in the output folder: the settings its shards were encoded with (a rerun must match them)
+SETTINGS_FILE = "_sbert_encode.json"
+# options that change how a job runs, not what it writes
+_RUN_OPTIONS = ("device", "threads", "num_cpus", "num_gpus", "streams")
 
 
 class _EncodeBatch:
@@ -173,6 +180,8 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
     from sbert.runtime import available_cores
 
     local = address == "local"
+    if not local:
+        _check_reachable(address)
     try:
         ray.init(address="local" if local else address,
                  num_cpus=(num_cpus or available_cores()) if local else None,
@@ -185,6 +194,72 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a ``host:port`` where nothing listens (Ray would retry for many minutes)."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return  # Ray's own address forms; ray.init says what is wrong with the rest
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as err:
+        raise UsageError(f"nothing answers at {address} ({err.strerror or err}); start the "
+                         "head node with `ray start --head` and give the address it prints, "
+                         "or use local") from None
+
+
+def check_resources(actors: int | None, num_cpus: float, num_gpus: float,
+                    strict: bool) -> None:
+    """Refuse (``strict``: a cluster started here, which cannot grow) or warn about a pool
+    the cluster cannot run: Ray Data would wait for it forever, without a word.
+
+    A pool of a fixed size must fit, and leave a CPU to the tasks that read the shards (a
+    pool holding every CPU starves them); a pool Ray sizes (no ``actors``) needs room for one.
+    """
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    n = actors or 1
+    short = []
+    if num_gpus and n * num_gpus > gpus:
+        short.append(f"{n} actor(s) x {num_gpus:g} GPU, and the cluster has {gpus:g} GPU")
+    if num_cpus and (n * num_cpus >= cpus if actors else num_cpus > cpus):
+        most = max(0, int((cpus - 1e-9) // num_cpus)) if actors else 0
+        short.append(f"{n} actor(s) x {num_cpus:g} CPU, and the cluster has {cpus:g} CPU"
+                     + (f", of which the reading needs one: at most {most} actor(s)"
+                        if actors else ""))
+    if not short:
+        return
+    message = f"the actors do not fit the Ray cluster ({'; '.join(short)}), so the job would wait"
+    if strict:
+        raise UsageError(f"{message} forever; ask for fewer --actors, leave --actors out (Ray "
+                         "then sizes the pool), or drop --device on a machine without a GPU")
+    logger.warning("%s until the cluster grows", message)
+
+
+def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    """Refuse to add to an output folder encoded with other settings (a model, a column,
+    normalize...): its finished shards would be kept as they are, mixing two encodings.
+    A folder without the settings file (new, or from an older sbert) gets it."""
+    path = out_dir / SETTINGS_FILE
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+        if isinstance(before, dict) and before != settings:
+            changed = ", ".join(f"{key}: {before.get(key)!r} then, {value!r} now"
+                                for key, value in settings.items() if before.get(key) != value)
+            raise UsageError(f"{out_dir} holds shards encoded with other settings ({changed}); "
+                             "their outputs would be kept as they are: write to another "
+                             "folder, or delete this one to start again")
+    if out_dir.is_dir() and not path.is_file():
+        from sbert.files import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
 
 
 def encode_files(
@@ -232,14 +307,25 @@ def encode_files(
     pending = [s for s in shards if not s.done]
     for shard in pending:
         check_columns(shard, column, id_column)
+    check_same_columns(pending, column, id_column)
+    settings = {"model": str(model), "column": column, "id_column": id_column,
+                "normalize": normalize,
+                "encoder": {k: v for k, v in sorted(encoder_options.items())
+                            if k not in _RUN_OPTIONS}}
+    check_settings(out_dir, settings)
     if not pending:
         return summary
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir, settings)
     for shard in pending:
         for stale in stale_partials(shard):
             stale.unlink(missing_ok=True)
     start = time.perf_counter()
+    joined = require("ray", "ray").is_initialized()  # a Ray this process runs already
     with ray_session(address):
+        check_resources(actors, float(encoder_options.get("num_cpus", 1)),
+                        float(encoder_options.get("num_gpus", 0)),
+                        strict=address == "local" and not joined)
         for kind in ("parquet", "json", "text"):
             group = [s for s in pending if s.kind == kind]
             if group:
@@ -293,7 +379,8 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
                         normalize=normalize, **encoder_options)
     keep = _kept_columns(kind, text, id_column)
-    writer = ShardWriter(shards, text, keep, number_lines=kind == "text")
+    writer = ShardWriter(shards, text, keep, number_lines=kind == "text",
+                         empty_schema=lambda: _empty_schema(model, keep, text))
     try:
         with executor_poll(EXECUTOR_POLL_S):
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -329,6 +416,23 @@ def executor_poll(seconds: float) -> Iterator[None]:
         yield
     finally:
         setattr(state, name, before)
+
+
+def _empty_schema(model: str | Path, keep: list[str] | None, text: str) -> Any:
+    """The output schema of a group of shards that had no rows at all (empty files): the
+    kept columns (the text, and the id as text) and the model's embedding. Shards with rows
+    take their schema from the rows."""
+    import pyarrow as pa
+
+    from sbert.folder import read_folder
+    from sbert.models import resolve_model
+
+    spec = read_folder(resolve_model(model))
+    dim = spec.dense[-1].out_features if spec.dense else spec.pooling.output_dimension
+    vector = pa.list_(pa.float32(), dim) if dim else pa.list_(pa.float32())
+    types = {LINE_COLUMN: pa.int64(), EMBEDDING_COLUMN: vector}
+    return pa.schema([(name, types.get(name, pa.string()))
+                      for name in keep or [text, EMBEDDING_COLUMN]])
 
 
 def _kept_columns(kind: str, text: str, id_column: str | None) -> list[str] | None:

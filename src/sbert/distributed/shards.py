@@ -54,8 +54,12 @@ def list_shards(source: str | Path, out_dir: str | Path) -> list[Shard]:
     """
     source, out_dir = Path(source), Path(out_dir)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir()
-                       if p.is_file() and not p.name.startswith((".", "_")))
+        entries = sorted(p for p in source.iterdir() if not p.name.startswith((".", "_")))
+        folders = [p for p in entries if p.is_dir()]
+        if folders:
+            raise UsageError(f"{folders[0]} is a folder: shards are read from the top of "
+                             f"{source} only; encode it on its own, or move its files up")
+        files = [p for p in entries if p.is_file()]
         if not files:
             raise UsageError(f"{source}: the folder has no input files; put Parquet, JSONL or "
                              f"text shards ({', '.join(READERS)}) in it")
@@ -102,6 +106,50 @@ def check_columns(shard: Shard, column: str, id_column: str | None) -> None:
     if EMBEDDING_COLUMN in names:
         raise UsageError(f"{shard.path}: already has a column {EMBEDDING_COLUMN!r}; drop or "
                          "rename it first")
+
+
+def check_same_columns(shards: list[Shard], column: str, id_column: str | None) -> None:
+    """Refuse Parquet shards whose kept columns differ in names or types, or JSONL shards
+    whose first rows differ in keys: one dataset reads them all, and rows of one shard would
+    take the other's columns (nulls) or fail on the types half-way.
+
+    The kept columns are ``id_column`` and ``column`` where an id column is given, else all.
+    """
+    for kind in ("parquet", "json"):
+        first: tuple[Shard, dict[str, str]] | None = None
+        for shard in (s for s in shards if s.kind == kind):
+            found = _columns_of(shard, column, id_column)
+            if found is None:  # an empty JSONL file
+                continue
+            if first is None:
+                first = shard, found
+                continue
+            if found != first[1]:
+                raise UsageError(
+                    f"{shard.path} and {first[0].path} differ in their columns "
+                    f"({_describe(found)} against {_describe(first[1])}); encode them apart "
+                    "(one folder each), make them alike, or keep fewer with --id-column")
+
+
+def _columns_of(shard: Shard, column: str, id_column: str | None) -> dict[str, str] | None:
+    """``{name: type}`` of the columns of ``shard`` the output keeps (JSONL: no types)."""
+    if shard.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(shard.path)
+        found = {name: str(schema.field(name).type) for name in schema.names}
+    else:
+        names = _column_names(shard)
+        if names is None:
+            return None
+        found = dict.fromkeys(names, "")
+    if id_column:
+        return {name: kind for name, kind in found.items() if name in (id_column, column)}
+    return found
+
+
+def _describe(columns: dict[str, str]) -> str:
+    return ", ".join(f"{name}: {kind}" if kind else name for name, kind in columns.items())
 
 
 def _column_names(shard: Shard) -> list[str] | None:

@@ -8,6 +8,7 @@ output when the next shard's rows begin (or at the end): an output that exists i
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ class ShardWriter:
         text_column: the encoded column, named when a row of it had no text.
         columns: output columns in order; None keeps every column but the path.
         number_lines: add ``line``, the row's 1-based number in its shard (text input).
+        empty_schema: the output schema when no shard had a row (all files empty), so that
+            each still gets its output, and a rerun does not take it for unfinished.
     """
 
     def __init__(self, shards: list[Shard], text_column: str, columns: list[str] | None,
-                 number_lines: bool) -> None:
+                 number_lines: bool, empty_schema: Callable[[], Any] | None = None) -> None:
         self._by_name = {s.path.name: s for s in shards}
         self._pending = list(shards)
         self._text, self._columns, self._number_lines = text_column, columns, number_lines
@@ -38,6 +41,7 @@ class ShardWriter:
         self._writer: Any = None  # pyarrow.parquet.ParquetWriter of the current shard
         self._row = 0  # rows of the current shard written so far
         self._schema: Any = None  # the output schema, for shards without rows
+        self._empty_schema = empty_schema
         self.written: list[Path] = []
         self.rows = 0
 
@@ -53,6 +57,8 @@ class ShardWriter:
     def finish(self) -> None:
         """Complete the last shard, and write shards that had no rows as empty files."""
         self._close_current()
+        if self._pending and self._schema is None and self._empty_schema is not None:
+            self._schema = self._empty_schema()
         for shard in list(self._pending):
             if self._schema is not None:
                 self._open(shard)

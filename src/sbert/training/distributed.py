@@ -316,11 +316,24 @@ def check_launch(nproc: int, batch_size: int, device: str | None) -> None:
         raise UsageError(f"--device {device} with --nproc: each process takes the GPU of its "
                          "rank; pass --device cuda")
     if device is not None and not device.startswith("cuda"):
+        _warn_over_cores(nproc)
         return
     count = torch.cuda.device_count()
     if (device is not None or count > 0) and count < nproc:  # no device given: CUDA if any
         raise UsageError(f"--nproc {nproc} needs {nproc} CUDA devices, this machine has {count}; "
                          "lower --nproc or train on the CPU with --device cpu")
+    if count == 0:
+        _warn_over_cores(nproc)
+
+
+def _warn_over_cores(nproc: int) -> None:
+    """CPU processes beyond the cores share them, and each gloo step waits for the slowest."""
+    from sbert.runtime import available_cores
+
+    cores = available_cores()
+    if nproc > cores:
+        logger.warning("--nproc %d on %d cores: the processes share the cores and train "
+                       "slower than --nproc %d would", nproc, cores, cores)
 
 
 def launch(nproc: int, module_args: list[str], device: str | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,8 @@ def is_run_folder(path: str | Path) -> bool:
 
 def check_output(output: str | Path, model: str | Path, *, resume: bool = False,
                  overwrite: bool = False) -> None:
-    """Raise :class:`UsageError` unless a run may write into ``output``; writes nothing.
+    """Raise :class:`UsageError` unless a run may write into ``output``; writes nothing
+    (where ``output`` does not exist yet, an empty folder is made and removed beside it).
 
     Args:
         output: the run's output folder.
@@ -51,8 +53,27 @@ def check_output(output: str | Path, model: str | Path, *, resume: bool = False,
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file; give a folder")
+    if not output.exists():
+        _check_creatable(output)
     _check_not_locked(output)
     _check(output, Path(model), resume, overwrite)
+
+
+def _check_creatable(output: Path) -> None:
+    """Refuse an output folder that cannot be made: a file on its path, or a parent where
+    nothing can be written (found by making and removing an empty folder there)."""
+    parent = output.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--output {output}: {parent} is a file, so the folder cannot be "
+                         "made; choose another path")
+    try:
+        probe = tempfile.mkdtemp(prefix=".sbert-probe-", dir=parent)
+    except OSError as err:
+        raise UsageError(f"--output {output}: nothing can be written in {parent} "
+                         f"({err.strerror or err}); choose another path") from None
+    os.rmdir(probe)
 
 
 def _check(output: Path, model: Path, resume: bool, overwrite: bool) -> None:
