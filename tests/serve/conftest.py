@@ -101,6 +101,25 @@ def start_server(args: list[str], tmp: Path, env: dict[str, str] | None = None) 
     return Server(args, env, log=tmp / f"server-{time.monotonic_ns()}.log").wait_ready()
 
 
+# the index of the index servers: five sentences, each with metadata {"n": i}
+INDEX_SENTENCES = ["a man is playing a guitar", "a woman eats food", "the dog runs in the park",
+                   "the cat sits on the car", "a child plays with a red ball"]
+
+
+def start_index_server(tiny_model_dir: Path, tiny_encoder: Any, tmp: Path, key: str,
+                       *args: str) -> Server:
+    """The tiny model (served as ``tiny``) with an index of :data:`INDEX_SENTENCES`, behind
+    ``--api-key key``, with more ``args``."""
+    from sbert.search.index import Index, model_identity
+
+    with Index.create(tmp / "index", model=model_identity(tiny_encoder),
+                      dimension=tiny_encoder.dimension, source=str(tiny_model_dir)) as index:
+        index.add_texts(INDEX_SENTENCES, tiny_encoder,
+                        metadata=[{"n": i} for i in range(len(INDEX_SENTENCES))])
+    return start_server([str(tiny_model_dir), "--model-name", "tiny", "--index",
+                         str(tmp / "index"), "--api-key", key, *args], tmp)
+
+
 @pytest.fixture(scope="module")
 def tiny_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[Server]:

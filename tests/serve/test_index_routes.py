@@ -11,27 +11,20 @@ from typing import Any
 import pytest
 
 from tests.conftest import has_module
-from tests.serve.conftest import Server, start_server
+from tests.serve.conftest import INDEX_SENTENCES, Server, start_index_server
 
 pytestmark = pytest.mark.skipif(not has_module("usearch"), reason="needs usearch (sbert[search])")
 
 KEY = "secret"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-SENTENCES = ["a man is playing a guitar", "a woman eats food", "the dog runs in the park",
-             "the cat sits on the car", "a child plays with a red ball"]
+SENTENCES = INDEX_SENTENCES
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tiny_encoder: Any,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from sbert.search.index import Index, model_identity
-
-    tmp = tmp_path_factory.mktemp("serve-index")
-    with Index.create(tmp / "index", model=model_identity(tiny_encoder),
-                      dimension=tiny_encoder.dimension, source=str(tiny_model_dir)) as index:
-        index.add_texts(SENTENCES, tiny_encoder, metadata=[{"n": i} for i in range(5)])
-    srv = start_server([str(tiny_model_dir), "--model-name", "tiny", "--index",
-                        str(tmp / "index"), "--api-key", KEY], tmp)
+    srv = start_index_server(tiny_model_dir, tiny_encoder,
+                             tmp_path_factory.mktemp("serve-index"), KEY)
     yield srv
     assert srv.stop() == 0, srv.output()
 

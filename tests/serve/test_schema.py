@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import Server, start_server
+from tests.serve.conftest import Server, start_index_server
 
 pytest.importorskip("schemathesis", reason="the schema test needs schemathesis (sbert[test])")
 
@@ -32,24 +32,15 @@ CHECKS = ",".join([
 ])
 SEED = 20240601  # a fixed seed: a failure reproduces with the same command
 MAX_EXAMPLES = 40  # per operation: the whole run takes well under a minute on two cores
-SENTENCES = ["a man is playing a guitar", "a woman eats food", "the dog runs in the park",
-             "the cat sits on the car", "a child plays with a red ball"]
 
 
 @pytest.fixture(scope="module")
 def index_server(tiny_model_dir: Path, tiny_encoder: object,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The tiny model served with a five-sentence index and an API key."""
-    from sbert.search.index import Index, model_identity
-
-    tmp = tmp_path_factory.mktemp("serve-schema")
-    index = Index.create(tmp / "index", model=model_identity(tiny_encoder),
-                         dimension=tiny_encoder.dimension,  # type: ignore[attr-defined]
-                         source=str(tiny_model_dir))
-    index.add_texts(SENTENCES, tiny_encoder, metadata=[{"n": i} for i in range(len(SENTENCES))])
-    index.close()
-    server = start_server([str(tiny_model_dir), "--model-name", "tiny", "--index",
-                           str(tmp / "index"), "--api-key", KEY, "--max-inputs", "32"], tmp)
+    server = start_index_server(tiny_model_dir, tiny_encoder,
+                                tmp_path_factory.mktemp("serve-schema"), KEY,
+                                "--max-inputs", "32")
     yield server
     assert server.stop() == 0, server.output()
 
