@@ -13,6 +13,7 @@ import numpy as np
 from sbert.errors import ModelFolderError, UsageError
 from sbert.files import read_json
 from sbert.runtime import require
+from sbert.unicode import lone_surrogate, surrogate_error
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,19 @@ class Tokenizer:
         # the fast variant skips character offsets, which nothing here reads (tokenizers>=0.20)
         batch = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
         chunks = max(1, min(threads, len(texts) // PARALLEL_CHUNK_MIN))
+        try:
+            encs = self._encode(texts, batch, chunks, hold_gil)
+        except TypeError:  # the Rust tokenizer's only word on a string it cannot take
+            for i, text in enumerate(texts):
+                at = lone_surrogate(text) if isinstance(text, str) else None
+                if at is not None:
+                    raise surrogate_error(f"text {i}", text, at) from None
+            raise
+        cut = tuple(i for i, e in enumerate(encs) if e.overflowing)
+        return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], len(cut), cut)
+
+    def _encode(self, texts: list[str], batch: Any, chunks: int, hold_gil: bool) -> list[Any]:
+        """The tokenizer's encodings of ``texts`` (see :meth:`encode`)."""
         if hold_gil:
             encs = [self.backend.encode(text, add_special_tokens=True) for text in texts]
         elif chunks == 1:
@@ -127,8 +141,7 @@ class Tokenizer:
                                                      add_special_tokens=True),
                                  range(0, len(texts), size))
                 encs = [enc for part in parts for enc in part]
-        cut = tuple(i for i, e in enumerate(encs) if e.overflowing)
-        return Tokenized([e.ids for e in encs], [e.type_ids for e in encs], len(cut), cut)
+        return encs
 
     def pad(
         self, ids: list[list[int]], type_ids: list[list[int]] | None = None

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
-from sbert.data.tables import csv_rows, first_non_utf8_line
+from sbert.data.tables import lines, open_table
 from sbert.errors import InputFormatError
 from sbert.files import atomic_path
+from sbert.unicode import lone_surrogate, surrogate_error
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 OUTPUT_SUFFIXES = (".npy", ".parquet", ".jsonl")
@@ -20,89 +20,80 @@ def read_sentences(path: str | Path, column: str | None = None) -> list[str]:
     """Read sentences from a file.
 
     Args:
-        path: ``.txt`` (one sentence per line), ``.csv``/``.tsv`` (a header row; TSV is read
-            with no quoting), or ``.jsonl`` (one object per line).
+        path: ``.txt`` (one sentence per line; blank lines are sentences too, so that row
+            ``i`` is line ``i + 1``), ``.csv``/``.tsv`` (a header row; TSV is read with no
+            quoting; blank rows are skipped), or ``.jsonl`` (one object per line), each
+            optionally gzip-compressed (``.gz``). Text is UTF-8; a BOM is dropped.
         column: the column/key holding the text; required for CSV/TSV/JSONL unless the file
             has a single column or a ``sentence``/``text`` column.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputFormatError(f"{path} is a folder; give a file of sentences")
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
-    try:
-        return _read_sentences(path, column)
-    except UnicodeDecodeError as err:
-        raise InputFormatError(f"{path}:{first_non_utf8_line(path)}: not valid UTF-8 "
-                               f"({err.reason}); save the file as UTF-8") from None
+    return _read_sentences(path, column)
 
 
 def _read_sentences(path: Path, column: str | None) -> list[str]:
-    suffix = path.suffix.lower()
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    suffix = Path(name).suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return _read_table(path, TABLE_SUFFIXES[suffix], column)
+        return _read_table(path, column)
     if suffix == ".jsonl":
         return _read_jsonl(path, column)
     if column is not None:
         raise InputFormatError(f"{path}: --column applies to CSV/TSV/JSONL, not a text file")
-    with path.open(encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f]
+    return [line for _, line in lines(path)]
 
 
-def _pick_column(path: Path, header: list[str], column: str | None) -> int:
+def _pick_column(path: Path, header: list[str], column: str | None) -> str:
     if column is not None:
         if column not in header:
             raise InputFormatError(f"{path}: no column {column!r}; columns are {header}")
-        return header.index(column)
+        return column
     if len(header) == 1:
-        return 0
-    for name in ("sentence", "text", "sentence1"):
+        return header[0]
+    for name in ("sentence", "text"):
         if name in header:
-            return header.index(name)
+            return name
     raise InputFormatError(f"{path}: several columns {header}; choose one with --column")
 
 
-def _read_table(path: Path, delimiter: str, column: str | None) -> list[str]:
-    # our TSV files have no quoting: sentences contain '"'; an unclosed CSV quote is refused
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = csv_rows(path, f, delimiter=delimiter, quoting=quoting)
-        first = next(rows, None)
-        if first is None:
+def _read_table(path: Path, column: str | None) -> list[str]:
+    with open_table(path) as table:
+        if not table.header:
             return []
-        header = first[1]
-        col = _pick_column(path, header, column)
-        out: list[str] = []
-        for lineno, row in rows:
-            if len(row) != len(header):
-                raise InputFormatError(
-                    f"{path}:{lineno}: {len(row)} fields, expected {len(header)}"
-                )
-            out.append(row[col])
-    return out
+        col = _pick_column(path, table.header, column)
+        return [row[col] for _, row in table.rows]
 
 
 def _read_jsonl(path: Path, column: str | None) -> list[str]:
     out: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputFormatError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
-            if isinstance(obj, str):
-                out.append(obj)
-                continue
-            if not isinstance(obj, dict):
-                raise InputFormatError(f"{path}:{lineno}: expected an object or a string")
+    for lineno, line in lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputFormatError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
+        if isinstance(obj, str):
+            key, text = None, obj
+        elif isinstance(obj, dict):
             key = column or next((k for k in ("sentence", "text") if k in obj), None)
             if key is None or key not in obj:
                 raise InputFormatError(
                     f"{path}:{lineno}: no key {column or 'sentence/text'!r}; keys are {list(obj)}"
                 )
-            if not isinstance(obj[key], str):
+            text = obj[key]
+            if not isinstance(text, str):
                 raise InputFormatError(f"{path}:{lineno}: {key!r} is not a string")
-            out.append(obj[key])
+        else:
+            raise InputFormatError(f"{path}:{lineno}: expected an object or a string")
+        at = lone_surrogate(text)
+        if at is not None:
+            raise surrogate_error(f"{path}:{lineno}: {key or 'the string'!r}", text, at)
+        out.append(text)
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from sbert.serve.config import ServeConfig
+from sbert.unicode import lone_surrogate
 
 MAX_K = 1000  # results per search
 
@@ -121,14 +122,13 @@ def _unicode(value: Any) -> Any:
     items = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
         for j, text in enumerate(item if isinstance(item, list) else [item]):
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as err:
+            at = lone_surrogate(text)
+            if at is not None:
                 where = ("the text" if not isinstance(value, list) else
                          f"pair {i}, text {j}," if isinstance(item, list) else f"text {i}")
                 raise ValueError(f"{where} holds a lone UTF-16 surrogate "
-                                 f"(\\u{ord(text[err.start]):04x} at character {err.start}); "
-                                 "send valid Unicode") from None
+                                 f"(\\u{ord(text[at]):04x} at character {at}); "
+                                 "send valid Unicode")
     return value
 
 
