@@ -76,6 +76,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> W:
     for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
         (no_tok / f).unlink(missing_ok=True)
     w["no_tokenizer"] = no_tok
+    foreign = root / "foreign"  # a user's folder of their own files, not a model
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"mine": true}', encoding="utf-8")
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    w["foreign"] = foreign
     no_weights = root / "no_weights"  # a download that stopped before the weights
     shutil.copytree(tiny_model_dir, no_weights)
     for f in no_weights.rglob("*"):
@@ -142,6 +147,15 @@ CASES: dict[str, Case] = {
                                        str(w["root"] / "no_such_model")],
     "encode-garbage-model": lambda w: ["encode", str(w["good.txt"]), "-o",
                                        str(w["root"] / "o.npy"), M, str(w["garbage_model"])],
+    # an output that is the input, or a folder of the user's own files: not written over
+    "encode-output-is-input": lambda w: ["encode", str(w["good.jsonl"]), "-o",
+                                         str(w["good.jsonl"]), *_m(w)],
+    "cluster-output-is-input": lambda w: ["cluster", str(w["good.txt"]), "-o",
+                                          str(w["good.txt"]), *_m(w)],
+    "mine-output-is-input": lambda w: ["mine", str(w["good.jsonl"]), "-o",
+                                       str(w["good.jsonl"]), *_m(w)],
+    "export-into-a-foreign-folder": lambda w: ["export", "onnx", str(w["model"]),
+                                               str(w["foreign"])],
     "encode-no-weights": lambda w: ["encode", str(w["good.txt"]), "-o",
                                     str(w["root"] / "o.npy"), M, str(w["no_weights"])],
     "encode-bad-config": lambda w: ["encode", str(w["good.txt"]), "-o",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from sbert.cli.common import load_encoder, model_option
+from sbert.cli.common import check_not_input, load_encoder, model_option, plural
 from sbert.errors import UsageError
 from sbert.files import atomic_path
 
@@ -52,6 +52,8 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
                         "sentences")
     output = output or Path(f"{input_file.stem}.clusters.jsonl")
     plot = None if no_plot else (plot or output.with_suffix(".png"))
+    check_not_input(output, input_file)
+    check_not_input(plot, input_file)
     for path in (output, plot):
         _check_parent(path)
     if plot is not None and plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
@@ -73,8 +75,8 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
         groups = clustering.communities_from_labels(labels)
         labels = clustering.labels_from_communities(groups, len(sentences))  # rank order
     write_clusters(output, groups, labels, sentences)
-    click.echo(f"wrote {len(groups)} clusters of {len(sentences)} sentences to {output}",
-               err=True)
+    click.echo(f"wrote {plural(len(groups), 'cluster')} of "
+               f"{plural(len(sentences), 'sentence')} to {output}", err=True)
     if plot is not None:
         plot_map(plot, emb, labels, sentences, groups, f"{input_file.name}: {method}")
         click.echo(f"wrote the map to {plot}", err=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
 
 from sbert.backends.auto import BACKEND_CHOICES, PRECISION_CHOICES
+from sbert.errors import UsageError
 from sbert.models import DEFAULT_MODEL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,3 +117,13 @@ def load_encoder(model: str, device: str | None = None, **options: Any) -> Any:
 def plural(n: int, word: str) -> str:
     """``"1 shard"``, ``"2 shards"``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def check_not_input(output: Path | None, *inputs: Path) -> None:
+    """Refuse an output path that is one of the command's input files (written over, the
+    input would be lost)."""
+    if output is None or not output.exists():
+        return
+    for given in inputs:
+        if given.exists() and output.resolve() == given.resolve():
+            raise UsageError(f"-o {output} is the input file; write the output to another path")

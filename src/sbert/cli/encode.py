@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sbert.cli.common import load_encoder, model_option
+from sbert.cli.common import check_not_input, load_encoder, model_option
 from sbert.errors import UsageError
 from sbert.similarity import SIMILARITY_FNS, pairwise_similarity
 
@@ -60,6 +60,7 @@ def encode(input_file: Path, output: Path, column: str | None, batch_size: int,
         raise UsageError("--actors and --id-column go with --ray; add --ray or drop them")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"output {output}: unknown format; use one of {OUTPUT_SUFFIXES}")
+    check_not_input(output, input_file)
     sentences = read_sentences(input_file, column)
     if workers > 1:
         emb = _encode_workers(model, device, sentences, workers, batch_size, normalize)

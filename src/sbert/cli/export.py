@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -41,10 +42,30 @@ def onnx(model: str, out: Path, quantize: str | None, target: str | None, optimi
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file; give a folder for the exported model")
+    _check_not_foreign(out)
     if target is not None and quantize is None:
         raise UsageError("--target chooses the int8 graph; add --quantize int8")
     encoder = load_encoder(model, "cpu", backend="torch")
+    start = time.time()
     root = encoder.export_onnx(out, quantize=quantize, optimize=optimize, opset=opset,
                                target=target)
-    written = sorted(p.relative_to(root).as_posix() for p in (root / "onnx").glob("*.onnx"))
+    written = sorted(p.relative_to(root).as_posix() for p in (root / "onnx").glob("*.onnx")
+                     if p.stat().st_mtime >= start - 1)  # this run's, not an earlier export's
     click.echo(f"wrote {', '.join(written)} in {root}", err=True)
+
+
+def _check_not_foreign(out: Path) -> None:
+    """Refuse a folder that holds files and is not a model folder: the export writes a whole
+    model there (config.json, tokenizer, weights) over files of the same names."""
+    from sbert.errors import ModelFolderError
+    from sbert.folder import read_folder
+
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        read_folder(out)
+    except ModelFolderError:
+        shown = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+        raise UsageError(f"{out} holds files ({shown}...) and is not a model folder; the "
+                         "export would write a model's files over them: give a new or empty "
+                         "folder, or the model's own folder") from None

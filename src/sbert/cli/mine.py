@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sbert.cli.common import load_encoder, model_option
+from sbert.cli.common import check_not_input, load_encoder, model_option
 from sbert.errors import UsageError
 from sbert.files import atomic_path
 
@@ -42,6 +42,7 @@ def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column
 
     if output is not None and output.suffix.lower() not in PAIR_SUFFIXES:
         raise UsageError(f"output {output}: unknown format; use one of {PAIR_SUFFIXES}")
+    check_not_input(output, input_file)
     sentences = read_sentences(input_file, column)
     if len(sentences) < 2:
         raise UsageError(f"{input_file} holds {len(sentences)} sentence(s); mining needs two")
