@@ -100,3 +100,34 @@ def test_an_output_that_cannot_be_made_is_refused_before_training(
     err = capsys.readouterr().err
     assert f"{blocker} is a file, so the folder cannot be made" in err
     assert list(tmp_path.glob(".sbert-probe-*")) == []
+
+
+def test_resume_without_a_checkpoint_starts_the_log_over(tiny_model_dir, tmp_path: Path,
+                                                         capsys) -> None:
+    """A run stopped before its first checkpoint (or that kept none) retrains on --resume:
+    its log starts over instead of holding both runs' steps (a loss curve running back)."""
+    _, sts = _files(tmp_path)
+    out = tmp_path / "run"
+    args = ["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "-o",
+            str(out), "--batch-size", "4", "--epochs", "1", "-q", "--log-steps", "1",
+            "--checkpoint-steps", "1000"]
+    main(args)
+    first = (out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()
+    main([*args, "--resume"])
+    again = (out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()
+    steps = [json.loads(line)["step"] for line in again]
+    assert len(again) == len(first) and steps == sorted(steps)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--lr", "-1"), ("--lr", "nan"), ("--lr", "0"),
+                                             ("--weight-decay", "-5")])
+def test_a_bad_learning_rate_is_one_line(tiny_model_dir, tmp_path: Path, capsys, flag: str,
+                                         value: str) -> None:
+    _, sts = _files(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "-o",
+              str(tmp_path / "run"), flag, value, "-q"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} must be" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,10 @@ def train(
             raise UsageError(f"{name} must be >= 1, got {value}")
     if epochs is not None and epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr must be a positive number, got {lr}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise UsageError(f"--weight-decay must be >= 0, got {weight_decay}")
     from sbert.training.run_folder import check_output
 
     check_output(output, model, resume=resume, overwrite=overwrite)  # before loading torch

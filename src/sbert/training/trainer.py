@@ -366,7 +366,9 @@ class Trainer:
         # rank 0 reads the checkpoint and hands it to the others (their disks may lack it)
         found = distributed.broadcast_object(self._find_checkpoint(resume) if self.main
                                              else None)
-        if found is None:
+        if found is None:  # a start from scratch: the log starts over too, as in a new run
+            if self.main:
+                truncate_after(self.output_dir, 0)
             return
         path, ckpt = found
         if ckpt["data"] != plan_fingerprint(self.plans):
@@ -396,7 +398,9 @@ class Trainer:
         if resume is True:
             found = list_checkpoints(self.checkpoint_dir)
             if not found:
-                logger.warning("no checkpoint in %s; starting from scratch", self.checkpoint_dir)
+                logger.warning("no checkpoint in %s (the run stopped before its first, or "
+                               "finished and kept none); starting from scratch",
+                               self.checkpoint_dir)
                 return None
             return found[-1], load_checkpoint(found[-1])
         return Path(str(resume)), load_checkpoint(Path(str(resume)))
