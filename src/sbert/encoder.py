@@ -117,7 +117,8 @@ class SentenceEncoder:
             if not self.spec.has_torch_weights and self.spec.onnx_files:
                 raise ModelFolderError(
                     f"{self.path} has ONNX graphs {self.spec.onnx_files} but no torch weights; "
-                    "load it with backend='onnx' (CLI: --backend onnx)"
+                    "load it with backend='onnx' (CLI: --backend onnx) to encode; training and "
+                    "exporting need a folder with torch weights"
                 )
             from sbert.runtime import require
 

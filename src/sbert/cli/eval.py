@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sbert.cli.common import backend_flags, current_backend_options
+from sbert.cli.common import backend_flags, current_backend_options, plural
 from sbert.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +77,7 @@ def _finish(task: str, results: list[dict[str, Any]], columns: Sequence[str], pr
 
         command = "sbert " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_report(report_dir, results, columns, task, primary, [command], rows)
-        click.echo(f"wrote {len(files)} files to {report_dir}", err=True)
+        click.echo(f"wrote {plural(len(files), 'file')} to {report_dir}", err=True)
 
 
 @eval_group.command()
@@ -135,7 +135,7 @@ def _head_sts(ds: Any, n: int) -> Any:
               help="Comma-separated SentEval tasks.")
 @click.option("--seed", default=1111, show_default=True, type=int)
 @click.option("--inner-folds", default=0, show_default=True, type=click.IntRange(min=0),
-              help="0: choose C on one 10%% validation split (fast); 10: SentEval's inner CV.")
+              help="0: choose C on one 10% validation split (fast); 10: SentEval's inner CV.")
 @click.option("--mrpc-features", default="senteval", show_default=True,
               type=click.Choice(["senteval", "full"]),
               help="senteval: [|u-v|, u*v] as SentEval; full: [u, v, |u-v|, u*v].")

@@ -49,6 +49,9 @@ def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column
     encoder = load_encoder(model, device)
     emb = encoder.encode(sentences, batch_size=batch_size)
     pairs = paraphrase_mining(emb, top_k=top_k, threshold=threshold, max_pairs=top)
+    if not pairs:  # say so: an empty answer is otherwise silence
+        click.echo(f"no pairs scored {threshold} or more; lower --threshold"
+                   if threshold is not None else "no pairs found", err=True)
     if output is None:
         for score, i, j in pairs:
             a, b = (tsv_field(sentences[k]) for k in (i, j))

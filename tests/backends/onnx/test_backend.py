@@ -178,13 +178,18 @@ def test_missing_graphs_say_what_to_do(onnx_dir: Path, tmp_path: Path) -> None:
     from sbert import SentenceEncoder
     from sbert.errors import ModelFolderError
 
-    only_fp32 = tmp_path / "fp32-only"
-    shutil.copytree(onnx_dir, only_fp32)
-    (only_fp32 / int8_file_for()).unlink()
+    no_int8 = tmp_path / "no-int8"  # torch weights: the int8 graph can be exported
+    shutil.copytree(onnx_dir, no_int8)
+    (no_int8 / int8_file_for()).unlink()
+    with pytest.raises(ModelFolderError, match="sbert export onnx"):
+        SentenceEncoder(no_int8, backend="onnx", quantized=True)
+    only_fp32 = tmp_path / "fp32-only"  # no weights: an export cannot help
+    shutil.copytree(no_int8, only_fp32)
     for weights in only_fp32.glob("*.safetensors"):
         weights.unlink()
-    with pytest.raises(ModelFolderError, match="sbert export onnx"):
+    with pytest.raises(ModelFolderError, match="no torch weights to export one from") as info:
         SentenceEncoder(only_fp32, backend="onnx", quantized=True)
+    assert "sbert export onnx" not in str(info.value)
     with pytest.raises(ModelFolderError, match="does not exist"):
         SentenceEncoder(onnx_dir, backend="onnx", file="onnx/nope.onnx")
     enc = SentenceEncoder(onnx_dir, backend="onnx", file=int8_file_for())

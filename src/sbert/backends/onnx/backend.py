@@ -55,7 +55,11 @@ def choose_onnx_file(
         The graph's path.
     """
     hint = (f"; export the model first (`sbert export onnx {spec.root} OUT --quantize int8` or "
-            "`encoder.export_onnx(OUT, quantize='int8')`) and load OUT")
+            "`encoder.export_onnx(OUT, quantize='int8')`) and load OUT"
+            if spec.has_torch_weights else
+            "; the folder has no torch weights to export one from, so run its fp32 graph "
+            "(drop --quantized), or quantize that graph yourself with onnxruntime's "
+            "quantize_dynamic into onnx/model_qint8_avx512_vnni.onnx")
     if file is not None:
         path = Path(file) if Path(file).is_absolute() else spec.root / file
         if not path.is_file():
