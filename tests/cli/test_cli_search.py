@@ -160,3 +160,33 @@ def test_cluster_user_error(tiny_model_dir: Path, corpus: Path,
                             capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["cluster", str(corpus), "--method", "kmeans"], capsys)
     assert code == 2 and "--clusters" in err
+
+
+def test_blank_lines_are_left_out_and_ids_stay_rows(tiny_model_dir: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Blank texts are all alike: kept, they top a mining (score 1.0), form a cluster and
+    answer an empty query. They are left out, said so, and the ids stay the input's rows."""
+    path = tmp_path / "gaps.txt"
+    lines = ["a man is eating food", "", "a man eats food", "   ", "a red car", ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = ["--model", str(tiny_model_dir), "--device", "cpu"]
+
+    code, _, err = run(["mine", str(path), "-o", str(tmp_path / "pairs.jsonl"), *model], capsys)
+    assert code == 0 and "left out 3 blank texts" in err, err
+    pairs = [json.loads(x) for x in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert pairs and all(lines[p["i"]] == p["sentence1"] and lines[p["j"]] == p["sentence2"]
+                         and p["sentence1"].strip() and p["sentence2"].strip() for p in pairs)
+
+    code, _, err = run(["cluster", str(path), "-o", str(tmp_path / "c.jsonl"), "--no-plot",
+                        "--min-size", "1", *model], capsys)
+    assert code == 0, err
+    clusters = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
+    ids = sorted(i for c in clusters for i in c["ids"])
+    assert ids == [0, 2, 4]
+    assert all(lines[i] == s for c in clusters for i, s in zip(c["ids"], c["sentences"],
+                                                                strict=True))
+
+    index = tmp_path / "ix"
+    assert run(["index", "create", str(index), *model[:2]], capsys)[0] == 0
+    code, _, err = run(["index", "add", str(index), str(path)], capsys)
+    assert code == 0 and "left out 3 blank texts" in err and "index holds 3" in err, err

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from sbert.cli.common import check_not_input, load_encoder, model_option, plural
+from sbert.cli.common import check_not_input, drop_blank, load_encoder, model_option, plural
 from sbert.errors import UsageError
 from sbert.files import atomic_path
 
@@ -44,7 +44,9 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
 
     if method == "kmeans" and n_clusters is None:
         raise UsageError("--method kmeans needs --clusters K")
-    sentences = read_sentences(input_file, column)
+    rows = read_sentences(input_file, column)
+    kept = drop_blank(rows, input_file)  # ids in the output: rows of the input
+    sentences = [rows[i] for i in kept]
     if not sentences:
         raise UsageError(f"{input_file} holds no sentences")
     if n_clusters is not None and n_clusters > len(sentences):
@@ -74,7 +76,7 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
             )
         groups = clustering.communities_from_labels(labels)
         labels = clustering.labels_from_communities(groups, len(sentences))  # rank order
-    write_clusters(output, groups, labels, sentences)
+    write_clusters(output, groups, labels, sentences, kept)
     click.echo(f"wrote {plural(len(groups), 'cluster')} of "
                f"{plural(len(sentences), 'sentence')} to {output}", err=True)
     if plot is not None:
@@ -83,16 +85,21 @@ def cluster(input_file: Path, method: str, threshold: float, min_size: int,
 
 
 def write_clusters(path: Path, groups: list[list[int]], labels: np.ndarray,
-                   sentences: list[str]) -> None:
-    """One JSON object per cluster (largest first), then the unclustered ones as cluster -1."""
+                   sentences: list[str], ids: list[int] | None = None) -> None:
+    """One JSON object per cluster (largest first), then the unclustered ones as cluster -1.
+
+    ``ids``: each sentence's id (its row in the input); default: its position.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     rest = np.flatnonzero(labels < 0).tolist()
+    name = ids or list(range(len(sentences)))
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for rank, members in enumerate(groups):
-            f.write(json.dumps({"cluster": rank, "size": len(members), "ids": members,
+            f.write(json.dumps({"cluster": rank, "size": len(members),
+                                "ids": [name[i] for i in members],
                                 "sentences": [sentences[i] for i in members]}) + "\n")
         if rest:
-            f.write(json.dumps({"cluster": -1, "size": len(rest), "ids": rest,
+            f.write(json.dumps({"cluster": -1, "size": len(rest), "ids": [name[i] for i in rest],
                                 "sentences": [sentences[i] for i in rest]}) + "\n")
 
 

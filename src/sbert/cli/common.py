@@ -127,3 +127,14 @@ def check_not_input(output: Path | None, *inputs: Path) -> None:
     for given in inputs:
         if given.exists() and output.resolve() == given.resolve():
             raise UsageError(f"-o {output} is the input file; write the output to another path")
+
+
+def drop_blank(sentences: list[str], source: Path) -> list[int]:
+    """Positions of the sentences that are not blank (a text file's empty lines are rows),
+    saying how many were left out: blank texts are all alike, so they would top a mining,
+    form a cluster and answer every empty query."""
+    kept = [i for i, text in enumerate(sentences) if text.strip()]
+    if len(kept) < len(sentences):
+        click.echo(f"{source}: left out {plural(len(sentences) - len(kept), 'blank text')}",
+                   err=True)
+    return kept

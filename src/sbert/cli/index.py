@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sbert.cli.common import load_encoder
+from sbert.cli.common import drop_blank, load_encoder
 from sbert.errors import UsageError
 
 _index_dir = click.argument("index_dir", type=click.Path(path_type=Path))
@@ -71,6 +71,10 @@ def add(index_dir: Path, input_file: Path, column: str | None, batch_size: int,
     A .jsonl file may give each sentence an "id" and a "metadata" value.
     """
     texts, ids, metadata = read_records(input_file, column)
+    kept = drop_blank(texts, input_file)  # a blank text would answer every empty query
+    texts = [texts[i] for i in kept]
+    ids = None if ids is None else [ids[i] for i in kept]
+    metadata = None if metadata is None else [metadata[i] for i in kept]
     with opened(index_dir) as index:
         encoder = load_encoder(index.source, device)
         added = index.add_texts(texts, encoder, ids=ids, metadata=metadata,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sbert.cli.common import check_not_input, load_encoder, model_option
+from sbert.cli.common import check_not_input, drop_blank, load_encoder, model_option
 from sbert.errors import UsageError
 from sbert.files import atomic_path
 
@@ -44,11 +44,14 @@ def mine(input_file: Path, top: int, threshold: float | None, top_k: int, column
         raise UsageError(f"output {output}: unknown format; use one of {PAIR_SUFFIXES}")
     check_not_input(output, input_file)
     sentences = read_sentences(input_file, column)
-    if len(sentences) < 2:
-        raise UsageError(f"{input_file} holds {len(sentences)} sentence(s); mining needs two")
+    kept = drop_blank(sentences, input_file)
+    if len(kept) < 2:
+        raise UsageError(f"{input_file} holds {len(kept)} sentence(s) that are not blank; "
+                         "mining needs two")
     encoder = load_encoder(model, device)
-    emb = encoder.encode(sentences, batch_size=batch_size)
-    pairs = paraphrase_mining(emb, top_k=top_k, threshold=threshold, max_pairs=top)
+    emb = encoder.encode([sentences[i] for i in kept], batch_size=batch_size)
+    pairs = [(score, kept[i], kept[j]) for score, i, j in  # i, j: rows of the input
+             paraphrase_mining(emb, top_k=top_k, threshold=threshold, max_pairs=top)]
     if not pairs:  # say so: an empty answer is otherwise silence
         click.echo(f"no pairs scored {threshold} or more; lower --threshold"
                    if threshold is not None else "no pairs found", err=True)
