@@ -152,3 +152,17 @@ def test_default_model_is_bundled(minilm: SentenceEncoder) -> None:
                         normalize=True)
     sims = emb @ emb.T
     assert sims[0, 1] > 0.7 > sims[0, 2]
+
+
+def test_save_writes_files_others_can_read_and_no_progress_bar(
+        tiny_encoder, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """transformers 5 writes model.safetensors as 0600 and draws a bar on every save: a
+    shared model folder was unreadable to other users, and `sbert train -q` was not quiet."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    root = tiny_encoder.save(tmp_path / "saved")
+    weights = root / "model.safetensors"
+    assert weights.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert "Writing model shards" not in capfd.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -146,13 +147,33 @@ class SentenceNetwork(nn.Module):
 
     def save(self, root: Path, dense_dirs: list[Path]) -> None:
         """Write the transformer's weights and config into ``root`` and each Dense into its dir."""
+        from transformers.utils import logging as hf_logging
+
         hf_model = cast(Any, self.transformer)  # a transformers PreTrainedModel
-        hf_model.save_pretrained(str(root), safe_serialization=True)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # its "Writing model shards" bar on every save
+        try:
+            hf_model.save_pretrained(str(root), safe_serialization=True)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        _usual_modes(root)
         from safetensors.torch import save_file
 
         for layer, folder in zip(self.dense_layers, dense_dirs, strict=True):
             state = {k: v.detach().contiguous().cpu() for k, v in layer.state_dict().items()}
             save_file(state, str(folder / "model.safetensors"))
+
+
+def _usual_modes(root: Path) -> None:
+    """Give the files in ``root`` the mode any new file gets (0644 under umask 022):
+    transformers 5 writes ``model.safetensors`` as 0600, unreadable to the other users of a
+    shared model folder."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in root.iterdir():
+        if path.is_file() and path.stat().st_mode & 0o777 != 0o666 & ~mask:
+            path.chmod(0o666 & ~mask)
 
 
 def _forward_params(module: nn.Module) -> set[str]:
