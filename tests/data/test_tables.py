@@ -99,3 +99,16 @@ def test_file_type_and_missing_file(tmp_path: Path) -> None:
         open_table(tmp_path / "missing.tsv")
     assert [file_stem(Path(n)) for n in ("a.tsv.gz", "snli_1.0_dev.tsv", "q.dev.jsonl")] == [
         "a", "snli_1.0_dev", "q.dev"]
+
+
+def test_a_missing_header_row_is_named_and_columns_listed_once(tmp_path: Path) -> None:
+    from sbert.data.tables import open_table
+    from sbert.errors import DataError
+
+    path = tmp_path / "sts.tsv"
+    path.write_text("a man eats\ta man is eating\t4.5\n", encoding="utf-8")
+    with open_table(path) as table, pytest.raises(DataError) as info:
+        table.require(("sentence1", "text_a"), "sentence2", "score")
+    message = str(info.value)
+    assert "is the header row missing?" in message
+    assert message.count("text_a") == 1

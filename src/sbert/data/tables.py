@@ -133,9 +133,12 @@ class Table:
             raise DataError(f"{self.path}: empty file; expected a header with {expected}")
         missing = [_alternatives(n) for n, key in zip(wanted, found, strict=True) if key is None]
         if missing:
+            # every expected column missing: most likely a file without a header row
+            headless = " (is the header row missing?)" if len(missing) == len(wanted) else ""
+            also = f"; it needs {expected}" if len(missing) < len(wanted) else ""
             raise DataError(
-                f"{self.path}:{self.header_line}: no column {', '.join(missing)}; the columns "
-                f"are {self.header}; expected {expected}"
+                f"{self.path}:{self.header_line}: no column {', '.join(missing)}{also}; the "
+                f"columns are {self.header}{headless}"
             )
         return [key for key in found if key is not None]
 

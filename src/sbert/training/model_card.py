@@ -43,7 +43,9 @@ def plot_loss_curve(output: Path) -> Path | None:
         logger.warning("matplotlib is not installed (pip install 'sbert[eval]'): no loss curve")
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot([e["step"] for e in train], [e["loss"] for e in train], color="tab:blue", label="loss")
+    # a marker on each point while there are few: one point alone draws no line at all
+    ax.plot([e["step"] for e in train], [e["loss"] for e in train], color="tab:blue",
+            label="loss", marker="o" if len(train) < 50 else None)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss", color="tab:blue")
     evals = [e for e in log if e.get("type") == "eval"]
@@ -51,8 +53,9 @@ def plot_loss_curve(output: Path) -> Path | None:
     if metric:
         ax2 = ax.twinx()
         ax2.plot([e["step"] for e in evals], [e[metric] for e in evals], "o-", color="tab:orange")
-        ax2.set_ylabel(f"dev {metric}", color="tab:orange")
-    ax.set_title("training loss" + (f" and dev {metric}" if metric else ""))
+        label = metric if metric.startswith("dev") else f"dev {metric}"  # not "dev dev_..."
+        ax2.set_ylabel(label, color="tab:orange")
+    ax.set_title("training loss" + (f" and {label}" if metric else ""))
     fig.tight_layout()
     path = output / CURVE_FILE
     fig.savefig(path)
