@@ -131,3 +131,34 @@ def test_a_bad_learning_rate_is_one_line(tiny_model_dir, tmp_path: Path, capsys,
     err = capsys.readouterr().err
     assert f"{flag} must be" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_says_how_to_resume(tiny_model_dir, tmp_path: Path) -> None:
+    """A real SIGINT mid-run: exit 130, and the line says what --resume will continue from."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, sts = _files(tmp_path)
+    out = tmp_path / "run"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sbert", "train", "-r", "sts", "-m", str(tiny_model_dir),
+         "--train", str(sts), "-o", str(out), "--batch-size", "4", "--epochs", "100000",
+         "--checkpoint-steps", "3", "-q", "--device", "cpu"],
+        env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "checkpoints").glob("step-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint came"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "the same command with --resume continues from" in err and "step-" in err

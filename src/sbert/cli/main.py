@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -53,6 +54,14 @@ def cli(verbose: int) -> None:
     """sbert: Sentence-BERT embeddings: encode, compare, evaluate, train, search."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    """A warning on the command line: its text on one line, not sbert's source file and line
+    (which say nothing to the user)."""
+    return f"Warning: {message}\n"
 
 
 # errors of the machine, not of sbert: the disk is full or read-only, a quota is reached

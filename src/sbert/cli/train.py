@@ -114,15 +114,20 @@ def train(
 
     # bad settings found later (fp16 on CPU, resume with other data) raise sbert.errors
     # exceptions, which the entry point reports in one line; any other error is a bug
-    result = run_recipe(
-        recipe, model, [*train_files, *more_train], output, dev, epochs=epochs, limit=limit,
-        pooling=pooling, device=device, max_seq_length=max_seq_length, resume=resume,
-        overwrite=overwrite,
-        batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
-        grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
-        checkpoint_steps=checkpoint_steps, select_best=select_best, show_progress=not quiet,
-        log_steps=log_steps,
-    )
+    try:
+        result = run_recipe(
+            recipe, model, [*train_files, *more_train], output, dev, epochs=epochs,
+            limit=limit, pooling=pooling, device=device, max_seq_length=max_seq_length,
+            resume=resume, overwrite=overwrite,
+            batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay, seed=seed,
+            grad_accum=grad_accum, precision=precision, eval_steps=eval_steps,
+            checkpoint_steps=checkpoint_steps, select_best=select_best,
+            show_progress=not quiet, log_steps=log_steps,
+        )
+    except KeyboardInterrupt:
+        if distributed.is_main():
+            _say_how_to_resume(output)
+        raise
     main = distributed.is_main()
     distributed.destroy()
     if not main:
@@ -136,6 +141,19 @@ def train(
         f"({plural(state.step, 'step')}, "
         f"{state.examples_per_second:.1f} examples/s){best}; saved {output}"
     )
+
+
+def _say_how_to_resume(output: Path) -> None:
+    """After Ctrl-C: what the same command with ``--resume`` will do."""
+    from sbert.training.checkpoint import list_checkpoints
+
+    found = list_checkpoints(output / "checkpoints")
+    if found:
+        click.echo(f"\nstopped; the same command with --resume continues from {found[-1]}",
+                   err=True)
+    else:
+        click.echo("\nstopped before the first checkpoint (every --checkpoint-steps steps); "
+                   "--resume will start over", err=True)
 
 
 def _launch(nproc: int, batch_size: int, device: str | None) -> int:
