@@ -374,13 +374,17 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     from sbert.distributed.writer import ShardWriter
 
     kind = shards[0].kind
-    ds = read_blocks([str(s.path) for s in shards], kind, progress)
     text = shards[0].text_column(column)
-    ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
-                        normalize=normalize, **encoder_options)
     keep = _kept_columns(kind, text, id_column)
     writer = ShardWriter(shards, text, keep, number_lines=kind == "text",
                          empty_schema=lambda: _empty_schema(model, keep, text))
+    if all(_has_no_rows(shard) for shard in shards):  # empty files: outputs without a job
+        writer.finish()
+        summary.written += writer.written
+        return
+    ds = read_blocks([str(s.path) for s in shards], kind, progress)
+    ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
+                        normalize=normalize, **encoder_options)
     try:
         with executor_poll(EXECUTOR_POLL_S):
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -416,6 +420,16 @@ def executor_poll(seconds: float) -> Iterator[None]:
         yield
     finally:
         setattr(state, name, before)
+
+
+def _has_no_rows(shard: Shard) -> bool:
+    """An empty text file, or a JSONL file of blank lines (Parquet: left to Ray)."""
+    if shard.kind == "text":
+        return shard.path.stat().st_size == 0
+    if shard.kind == "json":
+        with shard.path.open(encoding="utf-8", errors="replace") as f:
+            return not any(line.strip() for line in f)
+    return False
 
 
 def _empty_schema(model: str | Path, keep: list[str] | None, text: str) -> Any:
