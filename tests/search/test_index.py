@@ -380,3 +380,38 @@ def test_an_onnx_encoder_loads_in_a_process_that_opened_an_index(tmp_path: Path)
                           text=True, timeout=120)
     assert proc.returncode == 0, f"rc {proc.returncode}: {proc.stderr[-2000:]}"
     assert proc.stdout.startswith("loaded")
+
+
+def test_one_string_is_one_id_and_one_query(tmp_path: Path, tiny_encoder) -> None:
+    """delete("12") used to delete ids "1" and "2" (a string iterated as characters)."""
+    with make(tmp_path / "ix", n=0, dim=tiny_encoder.dimension) as index:
+        emb = vectors(20, tiny_encoder.dimension)
+        index.add([f"s{i}" for i in range(20)], emb, ids=[str(i) for i in range(20)])
+        assert [item.id for item in index.get("12") if item] == ["12"]
+        assert index.delete("12") == 1
+        assert [item is None for item in index.get(["1", "2", "12"])] == [False, False, True]
+
+
+def test_bad_embeddings_texts_ids_and_k_are_refused(tmp_path: Path) -> None:
+    """A NaN row topped every search (and pushed the best hit out of an exact one)."""
+    from sbert.errors import IndexFailure
+
+    with make(tmp_path / "ix", n=5) as index:
+        bad = vectors(2)
+        bad[1, 3] = np.nan
+        with pytest.raises(IndexFailure, match="row 1 holds NaN or infinity"):
+            index.add(["a", "b"], bad)
+        bad[1] = np.inf
+        with pytest.raises(IndexFailure, match="row 1 holds NaN or infinity"):
+            index.add(["a", "b"], bad)
+        with pytest.raises(IndexFailure, match="row 0 is all zeros"):
+            index.add(["z"], np.zeros((1, 16), dtype=np.float32))
+        with pytest.raises(IndexFailure, match="text 0 is NoneType, not str"):
+            index.add([None], vectors(1))  # type: ignore[list-item]
+        with pytest.raises(IndexFailure, match="'x' is given twice in this batch"):
+            index.add(["a", "b"], vectors(2), ids=["x", "x"])
+        for k in (0, -1, True):
+            with pytest.raises(IndexFailure, match="k must be a whole number"):
+                index.search(vectors(1), k=k)
+        assert len(index) == 5
+        assert index.search(vectors(1, seed=3), k=3)[0]

@@ -24,6 +24,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -247,8 +248,19 @@ class Index:
         Returns:
             The ids of the added sentences.
         """
+        texts = _listed(texts)
+        ids = None if ids is None else _listed(ids)
         emb = self._check_embeddings(embeddings, model)
         n = len(texts)
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise IndexFailure(f"text {bad} is {type(texts[bad]).__name__}, not str")
+        if ids is not None:
+            counts = Counter(str(i) for i in ids)
+            again = next((i for i, c in counts.items() if c > 1), None)
+            if again is not None:
+                raise IndexFailure(f"the id {again!r} is given twice in this batch; ids are "
+                                   "unique")
         if emb.shape[0] != n:
             raise IndexFailure(f"{n} texts but {emb.shape[0]} embeddings")
         if ids is not None and len(ids) != n:
@@ -290,8 +302,11 @@ class Index:
         return out_ids
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Remove sentences by id (unknown ids are ignored); returns how many were removed."""
-        unique = list(dict.fromkeys(str(i) for i in ids))
+        """Remove sentences by id (unknown ids are ignored); returns how many were removed.
+
+        ``ids``: a list of ids, or one id (a string is one id, not its characters).
+        """
+        unique = list(dict.fromkeys(str(i) for i in _listed(ids)))
         if not _db.keys_of(self._db, unique):
             return 0
         with self._write() as generation:
@@ -318,6 +333,8 @@ class Index:
         Returns:
             For each query, hits best first.
         """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise IndexFailure(f"k must be a whole number >= 1, got {k!r}")
         q = self._check_embeddings(queries, model)
         if int(self._meta("generation")) != self._generation:  # another process wrote
             self._load_vectors()
@@ -342,7 +359,8 @@ class Index:
         return _rank_exact(*self._stored, q, k)
 
     def get(self, ids: Sequence[str]) -> list[Item | None]:
-        """Stored sentences by id, None for unknown ids."""
+        """Stored sentences by id, None for unknown ids (a string is one id)."""
+        ids = _listed(ids)
         found = _db.rows_by_id(self._db, [str(i) for i in ids])
         return [Item(str(i), found[str(i)][0], _loads(found[str(i)][1]))
                 if str(i) in found else None for i in ids]
@@ -369,9 +387,10 @@ class Index:
     def add_texts(self, texts: Sequence[str], encoder: Any, ids: Sequence[str] | None = None,
                   metadata: Sequence[Any] | None = None, batch_size: int = 32) -> list[str]:
         """Encode ``texts`` with ``encoder`` (which must be the index's model) and add them."""
+        texts = _listed(texts)  # one string is one text; a generator is read once
         identity = model_identity(encoder)
         self._check_model(identity)
-        emb = encoder.encode(list(texts), batch_size=batch_size)
+        emb = encoder.encode(texts, batch_size=batch_size)
         return self.add(texts, emb, ids=ids, metadata=metadata, model=identity)
 
     def search_texts(self, queries: Sequence[str], encoder: Any, k: int = 10,
@@ -379,7 +398,7 @@ class Index:
         """Encode ``queries`` with ``encoder`` (the index's model) and search."""
         identity = model_identity(encoder)
         self._check_model(identity)
-        return self.search(encoder.encode(list(queries)), k=k, exact=exact, model=identity)
+        return self.search(encoder.encode(_listed(queries)), k=k, exact=exact, model=identity)
 
     def _check_model(self, model: str | ModelIdentity | None) -> None:
         check_model(self.model, self.model_digest, model, self.source)
@@ -392,7 +411,21 @@ class Index:
                 f"embeddings have dimension {emb.shape[1]} but this index holds {self.dimension}"
                 f"-d embeddings of {self.model!r}; encode with that model"
             )
+        finite = np.isfinite(emb).all(axis=1)  # (n,)
+        if not finite.all():  # a NaN row would top every search, or push the best one out
+            raise IndexFailure(f"embedding row {int(np.argmin(finite))} holds NaN or infinity; "
+                               "check the model's output")
+        if self.metric == "cosine" and emb.shape[0]:
+            zero = ~np.any(emb, axis=1)  # (n,)
+            if zero.any():
+                raise IndexFailure(f"embedding row {int(np.argmax(zero))} is all zeros: it has "
+                                   "no direction for the cosine metric")
         return emb
+
+
+def _listed(values: Any) -> list[Any]:
+    """``values`` as a list; one string is one value (not its characters)."""
+    return [values] if isinstance(values, str) else list(values)
 
 
 def _loads(meta: str | None) -> Any:
