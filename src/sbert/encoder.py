@@ -147,12 +147,23 @@ class SentenceEncoder:
     def _torch_backend(self, what: str) -> Any:
         from sbert.backends.torch.backend import TorchBackend
 
-        if not isinstance(self.backend, TorchBackend):
+        if isinstance(self.backend, TorchBackend):
+            return self.backend
+        if self.spec.has_torch_weights and getattr(self, "_weights", None) is None:
+            # an ONNX encoder of a folder with torch weights saves and exports those (the
+            # model is the same; the graph is how it runs): loaded once, on the CPU
+            from sbert.runtime import require
+
+            require("torch", "torch")
+            logger.info("loading the torch weights of %s for %s", self.path, what)
+            self._weights = TorchBackend(self.spec, "cpu", self.threads, "fp32", None)
+        if getattr(self, "_weights", None) is None:
             raise UsageError(
-                f"{what} needs the torch backend; this encoder runs {self.path_choice.describe()}"
-                ": load it with SentenceEncoder(..., backend='torch')"
+                f"{what} needs torch weights; this encoder runs "
+                f"{self.path_choice.describe()} from {self.path}, which has none: load a "
+                "folder with torch weights"
             )
-        return self.backend
+        return self._weights
 
     @property
     def network(self) -> Any:

@@ -328,3 +328,26 @@ def test_paraphrase_minilm_l3_from_bare_onnx(
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3
     again = SentenceEncoder("paraphrase-MiniLM-L3-v2", backend="onnx")  # from the cache
     assert again.path == enc.path
+
+
+def test_an_onnx_encoder_saves_and_exports_its_torch_weights(onnx_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """`SentenceEncoder().save(...)` is the README's first example, and `auto` runs ONNX on
+    most CPUs: save and export_onnx load the folder's torch weights instead of refusing."""
+    from sbert import SentenceEncoder
+    from sbert.errors import UsageError
+
+    enc = SentenceEncoder(onnx_dir, backend="onnx")
+    texts = ["a man eats food", "the dog runs in the park"]
+    saved = enc.save(tmp_path / "saved")
+    again = SentenceEncoder(saved, backend="torch", device="cpu")
+    assert _cosines(again.encode(texts), enc.encode(texts)).min() >= 0.9999
+    exported = enc.export_onnx(tmp_path / "exported")
+    assert (exported / "onnx" / "model.onnx").is_file()
+
+    graph_only = tmp_path / "graph-only"
+    shutil.copytree(onnx_dir, graph_only)
+    for weights in graph_only.glob("*.safetensors"):
+        weights.unlink()
+    with pytest.raises(UsageError, match="needs torch weights"):
+        SentenceEncoder(graph_only, backend="onnx").save(tmp_path / "nothing")
