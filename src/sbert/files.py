@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -37,3 +38,12 @@ def write_json(path: Path, data: Any) -> Path:
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -351,3 +351,26 @@ def test_an_onnx_encoder_saves_and_exports_its_torch_weights(onnx_dir: Path,
         weights.unlink()
     with pytest.raises(UsageError, match="needs torch weights"):
         SentenceEncoder(graph_only, backend="onnx").save(tmp_path / "nothing")
+
+
+def test_saving_new_weights_removes_the_graphs_of_the_old(onnx_dir: Path, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    """Saved into a folder with graphs, changed weights used to leave the old graphs: the
+    ONNX backend (and auto) then ran the old model from the new folder."""
+    import torch
+
+    from sbert import SentenceEncoder
+
+    folder = tmp_path / "model"
+    shutil.copytree(onnx_dir, folder)
+    enc = SentenceEncoder(folder, backend="torch", device="cpu")
+    enc.save(folder)  # the same weights: the graphs still fit and stay
+    assert sorted(p.name for p in (folder / "onnx").glob("*.onnx"))
+    with torch.no_grad():
+        for param in enc.network.parameters():
+            param.mul_(0.9)
+    with caplog.at_level("WARNING"):
+        enc.save(folder)
+    assert list((folder / "onnx").glob("*.onnx")) == []
+    assert "removed 2 ONNX graph(s) of the weights saved before" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -11,8 +12,11 @@ import numpy as np
 
 from sbert._version import __version__
 from sbert.errors import UsageError
+from sbert.files import file_digest
 from sbert.folder import FolderSettings, FolderSpec, copy_tokenizer_files, write_folder_files
 from sbert.runtime import resolve_threads, set_torch_threads
+
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # bf16 and fp16 run under autocast
 
@@ -130,10 +134,13 @@ class TorchBackend:
         try:
             self._write(tmp, settings, tokenizer_source)
             if root.exists():
+                before = _weights_digest(root)
                 for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
                     target = root / file.relative_to(tmp)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(file, target)
+                if before != _weights_digest(root):
+                    _drop_stale_graphs(root)
             else:
                 os.rename(tmp, root)
         finally:
@@ -153,3 +160,21 @@ class TorchBackend:
         net.save(root, dense_dirs)
         copy_tokenizer_files(tokenizer_source, root, settings.max_seq_length)
         return root
+
+
+def _weights_digest(root: Path) -> str | None:
+    """The sha256 of a folder's ``model.safetensors`` (None: there is none)."""
+    weights = root / "model.safetensors"
+    return file_digest(weights) if weights.is_file() else None
+
+
+def _drop_stale_graphs(root: Path) -> None:
+    """Remove ONNX graphs exported from a folder's earlier weights: left beside new weights,
+    ``backend="onnx"`` (and ``auto``) would run the old model from the same folder."""
+    graphs = sorted((root / "onnx").glob("*.onnx")) if (root / "onnx").is_dir() else []
+    for graph in graphs:
+        graph.unlink()
+    if graphs:
+        logger.warning("%s: removed %d ONNX graph(s) of the weights saved before (%s); "
+                       "export_onnx() writes graphs of these", root, len(graphs),
+                       ", ".join(g.name for g in graphs))

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from sbert.errors import IndexFailure
+from sbert.files import file_digest as _file_digest
 from sbert.search.index import db as _db
 from sbert.search.index.identity import ModelIdentity, check_model, model_identity
 from sbert.search.index.records import Hit, Item
 from sbert.search.index.vectors import METRICS
 from sbert.search.index.vectors import build_vectors as _build_vectors
 from sbert.search.index.vectors import discard_vectors as _discard_vectors
-from sbert.search.index.vectors import file_digest as _file_digest
 from sbert.search.index.vectors import new_vectors as _new_vectors
 from sbert.search.index.vectors import progress_bar as _progress_bar
 from sbert.search.index.vectors import rank as _rank

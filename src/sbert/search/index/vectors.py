@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import os
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sbert.files import file_digest
 from sbert.runtime import has_module, require
 from sbert.search.semantic import semantic_search
 
@@ -59,15 +59,6 @@ def save_vectors(vectors: Any, path: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of a file, hex (recorded at commit, checked when the file is loaded)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def discard_vectors(path: Path) -> None:
