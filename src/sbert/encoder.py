@@ -144,11 +144,18 @@ class SentenceEncoder:
     def max_seq_length(self, value: int) -> None:
         self.tokenizer.set_max_seq_length(value)
 
-    def _torch_backend(self, what: str) -> Any:
+    def _torch_backend(self, what: str, weights: bool = False) -> Any:
+        """The torch backend this encoder runs; ``weights`` (saving, exporting): else the
+        folder's torch weights, loaded for the purpose (what the encoder runs is unchanged)."""
         from sbert.backends.torch.backend import TorchBackend
 
         if isinstance(self.backend, TorchBackend):
             return self.backend
+        if not weights:
+            raise UsageError(
+                f"{what} needs the torch backend; this encoder runs {self.path_choice.describe()}"
+                ": load it with SentenceEncoder(..., backend='torch')"
+            )
         if self.spec.has_torch_weights and getattr(self, "_weights", None) is None:
             # an ONNX encoder of a folder with torch weights saves and exports those (the
             # model is the same; the graph is how it runs): loaded once, on the CPU
@@ -377,7 +384,7 @@ class SentenceEncoder:
         """
         from sbert.backends.onnx.export import export_onnx
 
-        backend = self._torch_backend("export (the torch weights)")
+        backend = self._torch_backend("export (the torch weights)", weights=True)
         return export_onnx(backend, self.spec, path, quantize=quantize,
                            settings=self.settings(), tokenizer=self.tokenizer, **options)
 
@@ -390,5 +397,5 @@ class SentenceEncoder:
         Returns:
             The folder.
         """
-        backend = self._torch_backend("save() (use export_onnx() for ONNX folders)")
+        backend = self._torch_backend("save()", weights=True)
         return Path(backend.save(Path(path), self.settings(), self.spec.transformer_path))
