@@ -16,9 +16,12 @@ from sbert.cli.main import cli
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
-def _sections(command: click.Command, path: list[str]) -> list[str]:
+def _sections(command: click.Command, path: list[str], parent: click.Context | None = None
+              ) -> list[str]:
+    # the group's context settings (`-h` as well as `--help`) reach every command, as in use
     ctx = click.Context(
-        command, info_name=" ".join(path), terminal_width=100, max_content_width=100
+        command, parent=parent, info_name=" ".join(path) if parent is None else path[-1],
+        terminal_width=100, max_content_width=100, **(command.context_settings or {}),
     )
     out = [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`\n", "```text", command.get_help(ctx),
            "```\n"]
@@ -26,7 +29,7 @@ def _sections(command: click.Command, path: list[str]) -> list[str]:
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
-                out += _sections(sub, [*path, name])
+                out += _sections(sub, [*path, name], ctx)
     return out
 
 

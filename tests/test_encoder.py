@@ -166,3 +166,27 @@ def test_save_writes_files_others_can_read_and_no_progress_bar(
     weights = root / "model.safetensors"
     assert weights.stat().st_mode & 0o777 == 0o666 & ~mask
     assert "Writing model shards" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [None, b"bytes", {"a": 1}])
+def test_encode_refuses_what_is_not_text(tiny_encoder, bad: object) -> None:
+    """list() would have made numbers of bytes, or a dict's keys, into "sentences"."""
+    with pytest.raises(TypeError, match="must be a string or a sequence of strings"):
+        tiny_encoder.encode(bad)
+
+
+def test_similarity_of_two_dimensions_is_a_usage_error() -> None:
+    from sbert.errors import UsageError
+    from sbert.similarity import MATRIX_FNS
+
+    for fn in MATRIX_FNS.values():
+        with pytest.raises(UsageError, match="embedding dimensions differ: 3 vs 4"):
+            fn(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_mining_takes_an_array_of_strings(tiny_encoder) -> None:
+    from sbert.search.mining import paraphrase_mining
+
+    texts = ["a man eats food", "a man is eating food", "the car is red"]
+    as_list = paraphrase_mining(texts, encoder=tiny_encoder)
+    assert paraphrase_mining(np.array(texts), encoder=tiny_encoder) == as_list

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -237,11 +237,17 @@ class SentenceEncoder:
         """
         if convert_to not in ("numpy", "torch"):
             raise UsageError(f"convert_to must be 'numpy' or 'torch', not {convert_to!r}")
-        if batch_size < 1:
+        if isinstance(batch_size, bool) or batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         if batch_size > 65_536:  # one batch's arrays would be allocated without limit
             warnings.warn(f"batch_size={batch_size} clamped to 65536", stacklevel=2)
             batch_size = 65_536
+        if sentences is None or isinstance(sentences, (bytes, bytearray, Mapping)):
+            # list() would give a bytes object's numbers, or a dict's keys
+            raise TypeError(f"sentences must be a string or a sequence of strings, not "
+                            f"{type(sentences).__name__}" + (
+                                "; decode the bytes first" if isinstance(
+                                    sentences, (bytes, bytearray)) else ""))
         texts = [sentences] if isinstance(sentences, str) else list(sentences)
         for i, text in enumerate(texts):
             if not isinstance(text, str):

@@ -84,12 +84,22 @@ def cos_sim(a: Any, b: Any) -> np.ndarray:
     Returns:
         ``(n, m)`` float32 numpy array.
     """
-    return normalize(a) @ normalize(b).T  # (n, m)
+    x, y = _pair(a, b)
+    return normalize(x) @ normalize(y).T  # (n, m)
 
 
 def dot_score(a: Any, b: Any) -> np.ndarray:
     """Dot product of every row of ``a`` with every row of ``b``: ``(n, m)`` float32."""
-    return as_matrix(a, "a") @ as_matrix(b, "b").T  # (n, m)
+    x, y = _pair(a, b)
+    return x @ y.T  # (n, m)
+
+
+def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` as matrices of one dimension (else a UsageError, not numpy's)."""
+    x, y = as_matrix(a, "a"), as_matrix(b, "b")
+    if x.shape[1] != y.shape[1]:
+        raise UsageError(f"embedding dimensions differ: {x.shape[1]} vs {y.shape[1]}")
+    return x, y
 
 
 def euclidean_sim(a: Any, b: Any) -> np.ndarray:
@@ -98,8 +108,7 @@ def euclidean_sim(a: Any, b: Any) -> np.ndarray:
     Computed as ``|x|^2 + |y|^2 - 2 x.y`` in float64, so that the distance of a vector to
     itself stays 0 (in float32 the cancellation can leave 0.01 or more).
     """
-    x = as_matrix(a, "a").astype(np.float64)  # (n, dim)
-    y = as_matrix(b, "b").astype(np.float64)  # (m, dim)
+    x, y = (m.astype(np.float64) for m in _pair(a, b))  # (n, dim), (m, dim)
     squared = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * (x @ y.T)  # (n, m)
     return (-np.sqrt(np.maximum(squared, 0))).astype(np.float32)
 
@@ -110,9 +119,7 @@ _BLOCK_ELEMENTS = 1 << 24
 
 def manhattan_sim(a: Any, b: Any) -> np.ndarray:
     """Negative Manhattan distance of every row of ``a`` to every row of ``b``: ``(n, m)``."""
-    x, y = as_matrix(a, "a"), as_matrix(b, "b")
-    if x.shape[1] != y.shape[1]:
-        raise UsageError(f"embedding dimensions differ: {x.shape[1]} vs {y.shape[1]}")
+    x, y = _pair(a, b)
     out = np.empty((x.shape[0], y.shape[0]), dtype=np.float32)  # (n, m)
     rows = max(1, _BLOCK_ELEMENTS // max(1, y.shape[0] * y.shape[1]))
     for start in range(0, x.shape[0], rows):

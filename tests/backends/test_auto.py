@@ -279,3 +279,14 @@ def test_onednn_cap_keeps_bf16_off(tmp_path: Path, tiny_model_dir: Path) -> None
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=300, check=True).stdout.split()
     assert out[-1] == "fp32"
+
+
+def test_fp16_on_a_cpu_warns() -> None:
+    """fp16 is the CUDA path: asked for on a CPU it warns; on a GPU it does not."""
+    from sbert.backends.auto import FP16_WARNING
+
+    for hw in (AVX2, AMX, SVE):
+        assert choose_path(hw, EVERYTHING, backend="torch", precision="fp16").warning == \
+            FP16_WARNING
+    assert choose_path(AMX, EVERYTHING, backend="torch", precision="fp16",
+                       device="cuda").warning is None

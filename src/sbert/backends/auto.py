@@ -42,6 +42,11 @@ PRECISION_ENV = "SBERT_PRECISION"
 # backend options only the ONNX backend takes: given, they choose it
 ONNX_OPTIONS = ("quantized", "file", "providers")
 
+FP16_WARNING = (
+    "precision='fp16' on a CPU: fp16 autocast is the CUDA path, and sbert has no measurement "
+    "of it on CPUs; leave precision to 'auto' (or pass 'fp32', or 'bf16' where the CPU has "
+    "native bf16: `sbert info` says)."
+)
 BF16_WARNING = (
     "precision='bf16' on a CPU without native bf16 (no AVX512-BF16, AMX or Arm BF16{caps}): "
     "oneDNN emulates bf16 here, several times slower than fp32 (docs/hardware.md). Leave "
@@ -177,6 +182,8 @@ def choose_path(
     if precision == "bf16" and not on_gpu and not hw.native_bf16:
         caps = f"; capped by {', '.join(hw.caps)}" if hw.caps else ""
         warning = BF16_WARNING.format(caps=caps)
+    if precision == "fp16" and not on_gpu:
+        warning = FP16_WARNING
     return PathChoice("torch", precision, f"auto: {why}" if not backend_given else "asked for",
                       not backend_given, warning)
 
@@ -203,6 +210,14 @@ def _choose_backend(
     if not available.onnxruntime:
         return "torch", "onnxruntime is not installed"
     return "torch", "no fp32 ONNX graph, and no onnx package to export one"
+
+
+def _int8_file(options: Mapping[str, object]) -> bool:
+    """Whether ``file=`` names an int8 graph (by the names optimum and sbert give them)."""
+    from sbert.folder import int8_graph_kind
+
+    file = options.get("file")
+    return isinstance(file, (str, os.PathLike)) and int8_graph_kind(os.fspath(file)) is not None
 
 
 def has_fp32_graph(spec: FolderSpec) -> bool:
@@ -290,7 +305,7 @@ def path_for(
             and available.run_torch and cuda_available())
     choice = choose_path(hw or detect(), available, backend=backend, precision=precision,
                          device=device, cuda=cuda, onnx_options=onnx_options,
-                         quantized=bool(options.get("quantized")))
+                         quantized=bool(options.get("quantized")) or _int8_file(options))
     if used:
         reason = ", ".join(used)
         if choice.chosen and choice.reason.startswith("auto:") and len(used) < 2:

@@ -115,6 +115,9 @@ def _mine_rows_torch(emb: np.ndarray, k: int, show_progress: bool | None) -> Run
 
 def _embed(data: Any, encoder: Any, batch_size: int) -> Any:
     """Embeddings as given, or sentences encoded with ``encoder`` (default model if None)."""
+    kind = getattr(getattr(data, "dtype", None), "kind", None)
+    if kind in ("U", "O") and hasattr(data, "tolist"):  # numpy or pandas strings, as encode
+        data = data.tolist()
     is_text = isinstance(data, Sequence) and not isinstance(data, str) and (
         len(data) == 0 or isinstance(data[0], str)
     )
