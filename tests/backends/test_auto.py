@@ -290,3 +290,21 @@ def test_fp16_on_a_cpu_warns() -> None:
             FP16_WARNING
     assert choose_path(AMX, EVERYTHING, backend="torch", precision="fp16",
                        device="cuda").warning is None
+
+
+def test_a_resaved_folder_replaces_its_cached_export(tiny_model_dir: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each save of a model changes its weights' stamp and so its cache key: the export of
+    the earlier weights is removed, not kept beside the new one (230 MB each for MiniLM)."""
+    import shutil
+
+    from sbert import SentenceEncoder
+
+    monkeypatch.setenv("SBERT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    first = SentenceEncoder(folder, backend="onnx").path
+    SentenceEncoder(folder, backend="torch", device="cpu").save(folder)  # new file times
+    second = SentenceEncoder(folder, backend="onnx").path
+    assert second != first and second.is_dir()
+    assert sorted(p.name for p in (tmp_path / "cache" / "onnx").iterdir()) == [second.name]

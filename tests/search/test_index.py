@@ -415,3 +415,18 @@ def test_bad_embeddings_texts_ids_and_k_are_refused(tmp_path: Path) -> None:
                 index.search(vectors(1), k=k)
         assert len(index) == 5
         assert index.search(vectors(1, seed=3), k=3)[0]
+
+
+def test_a_closed_index_says_so(tmp_path: Path) -> None:
+    from sbert.errors import IndexFailure
+    from sbert.search.index import Index
+
+    index = make(tmp_path / "ix", n=3)
+    index.close()
+    index.close()  # twice is fine
+    with pytest.raises(IndexFailure, match="is closed; open it again with Index.open"):
+        len(index)
+    with pytest.raises(IndexFailure, match="is closed"):
+        index.search(vectors(1))
+    with pytest.raises(IndexFailure, match=r"Python: Index.create"):
+        Index.open(tmp_path / "nothing")

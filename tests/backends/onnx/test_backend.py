@@ -374,3 +374,18 @@ def test_saving_new_weights_removes_the_graphs_of_the_old(onnx_dir: Path, tmp_pa
         enc.save(folder)
     assert list((folder / "onnx").glob("*.onnx")) == []
     assert "removed 2 ONNX graph(s) of the weights saved before" in caplog.text
+
+
+def test_an_onnx_encoder_pickles(onnx_dir: Path) -> None:
+    """A process pool sends its workers the encoder by pickling it: the default (ONNX)
+    encoder could not be (onnxruntime's session is not picklable)."""
+    import pickle
+
+    from sbert import SentenceEncoder
+
+    for quantized in (False, True):
+        enc = SentenceEncoder(onnx_dir, backend="onnx", quantized=quantized)
+        again = pickle.loads(pickle.dumps(enc))
+        texts = ["a man eats food", "the dog runs in the park"]
+        np.testing.assert_allclose(again.encode(texts), enc.encode(texts), atol=1e-6)
+        assert again.backend.path == enc.backend.path

@@ -148,6 +148,16 @@ class OnnxBackend:
         logger.info("onnx backend: %s, %d threads in %d streams", self.path, self.threads,
                     self.streams)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its sessions, which onnxruntime cannot pickle (a process pool's
+        workers get the encoder this way); :meth:`__setstate__` makes them from the graph."""
+        return {**self.__dict__, "session": None, "_alone_session": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.session = self._new_session(self.threads // self.streams)
+        self._alone_session = self.session if self.streams == 1 else None
+
     def _new_session(self, threads: int) -> Any:
         ort = require("onnxruntime", "onnx")
         opts = ort.SessionOptions()

@@ -63,11 +63,38 @@ def cached_export(path: Path, spec: FolderSpec) -> Path:
     logger.warning("%s has no ONNX graph: exporting it once to %s (later loads reuse it)",
                    path, out)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    source = _source_line(path)
     try:
         export_onnx(TorchBackend(spec, device="cpu"), spec, tmp, quantize="int8")
+        (tmp / SOURCE_FILE).write_text(source, encoding="utf-8")
         if out.exists():  # another process finished first, or an incomplete earlier export
             shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _drop_older_exports(out, source)
     return out
+
+
+SOURCE_FILE = ".sbert-source"  # in each export: the folder and CPU target it was made for
+
+
+def _source_line(path: Path) -> str:
+    return f"{Path(path).resolve()}\t{int8_target()}\t{EXPORT_FORMAT}\n"
+
+
+def _drop_older_exports(out: Path, source: str) -> None:
+    """Remove the exports of the same folder, for the same CPU target, made before its
+    weights changed: each re-save of a model would otherwise leave a full copy behind."""
+    for other in out.parent.glob(f"{out.name.rsplit('-', 1)[0]}-*"):
+        marker = other / SOURCE_FILE
+        if other == out or not marker.is_file():
+            continue
+        try:
+            # the same folder and target; another export format is stale as well
+            same = marker.read_text(encoding="utf-8").split("\t")[:2] == source.split("\t")[:2]
+        except OSError:
+            continue
+        if same:
+            shutil.rmtree(other, ignore_errors=True)
+            logger.info("removed %s, the export of the folder's earlier weights", other)

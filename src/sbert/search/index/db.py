@@ -41,7 +41,8 @@ def open_index(root: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     """A read-only connection to the index in ``root`` and its ``meta`` table, checked."""
     path = root / DB_NAME
     if not path.is_file():
-        raise IndexFailure(f"no index at {root}; create one with `sbert index create`")
+        raise IndexFailure(f"no index at {root}; create one with `sbert index create` (Python: "
+                           "Index.create)")
     try:
         db = connect_reader(root)
     except sqlite3.DatabaseError as err:

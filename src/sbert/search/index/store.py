@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -137,9 +137,10 @@ class Index:
         return cls(path)
 
     def close(self) -> None:
-        """Release the database and the vectors."""
+        """Release the database and the vectors (using the index afterwards is an error)."""
         self._vectors = self._stored = None
         self._db.close()
+        self._db = cast(Any, _Closed(self.path))
 
     def __enter__(self) -> Index:
         return self
@@ -421,6 +422,21 @@ class Index:
                 raise IndexFailure(f"embedding row {int(np.argmax(zero))} is all zeros: it has "
                                    "no direction for the cosine metric")
         return emb
+
+
+class _Closed:
+    """Stands for the database of a closed index: any use says so (not sqlite3's
+    "Cannot operate on a closed database")."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise IndexFailure(f"the index at {self._path} is closed; open it again with "
+                           "Index.open")
+
+    def close(self) -> None:  # closing twice is fine
+        pass
 
 
 def _listed(values: Any) -> list[Any]:
