@@ -149,7 +149,10 @@ def test_ctrl_c_says_how_to_resume(tiny_model_dir, tmp_path: Path) -> None:
         [sys.executable, "-m", "sbert", "train", "-r", "sts", "-m", str(tiny_model_dir),
          "--train", str(sts), "-o", str(out), "--batch-size", "4", "--epochs", "100000",
          "--checkpoint-steps", "3", "-q", "--device", "cpu"],
-        env=env, stderr=subprocess.PIPE, text=True)
+        env=env, stderr=subprocess.PIPE, text=True,
+        # a shell's background job (CI may be one) starts with SIGINT ignored, which its
+        # children inherit; a terminal's Ctrl-C finds the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not list((out / "checkpoints").glob("step-*")):
