@@ -24,7 +24,7 @@ from sbert.distributed.shards import (
     LINE_COLUMN,
     Shard,
     check_columns,
-    check_same_columns,
+    has_no_rows,
     list_shards,
     stale_partials,
 )
@@ -167,15 +167,15 @@ class EncodeSummary:
 
 
 @contextlib.contextmanager
-def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator[None]:
+def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator[bool]:
     """Connect to Ray (``"local"``: start a cluster on this machine) unless connected.
 
     A Ray this process already runs is used as it is; a cluster started here is shut down
-    on exit.
+    on exit. Yields whether this call started a local cluster (one that cannot grow).
     """
     ray = require("ray", "ray")
     if ray.is_initialized():
-        yield
+        yield False
         return
     from sbert.runtime import available_cores
 
@@ -191,7 +191,7 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
         raise UsageError(f"cannot join a Ray cluster at {address!r} ({err}); give the head "
                          "node's host:port (`ray start --head` prints it) or use local") from None
     try:
-        yield
+        yield local
     finally:
         ray.shutdown()
 
@@ -241,8 +241,7 @@ def check_resources(actors: int | None, num_cpus: float, num_gpus: float,
 
 def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     """Refuse to add to an output folder encoded with other settings (a model, a column,
-    normalize...): its finished shards would be kept as they are, mixing two encodings.
-    A folder without the settings file (new, or from an older sbert) gets it."""
+    normalize...): its finished shards would be kept as they are, mixing two encodings."""
     path = out_dir / SETTINGS_FILE
     if path.is_file():
         try:
@@ -255,11 +254,16 @@ def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
             raise UsageError(f"{out_dir} holds shards encoded with other settings ({changed}); "
                              "their outputs would be kept as they are: write to another "
                              "folder, or delete this one to start again")
-    if out_dir.is_dir() and not path.is_file():
-        from sbert.files import atomic_path
 
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+
+def record_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    """Write the settings file of an output folder that has none (new, or from an older
+    sbert), for :func:`check_settings` to read on the next run."""
+    path = out_dir / SETTINGS_FILE
+    if not path.is_file():
+        from sbert.files import write_json
+
+        write_json(path, settings)
 
 
 def encode_files(
@@ -305,9 +309,7 @@ def encode_files(
     shards = list_shards(source, out_dir)
     summary = EncodeSummary(out_dir, skipped=[s.output for s in shards if s.done])
     pending = [s for s in shards if not s.done]
-    for shard in pending:
-        check_columns(shard, column, id_column)
-    check_same_columns(pending, column, id_column)
+    check_columns(pending, column, id_column)
     settings = {"model": str(model), "column": column, "id_column": id_column,
                 "normalize": normalize,
                 "encoder": {k: v for k, v in sorted(encoder_options.items())
@@ -316,16 +318,14 @@ def encode_files(
     if not pending:
         return summary
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir, settings)
+    record_settings(out_dir, settings)
     for shard in pending:
         for stale in stale_partials(shard):
             stale.unlink(missing_ok=True)
     start = time.perf_counter()
-    joined = require("ray", "ray").is_initialized()  # a Ray this process runs already
-    with ray_session(address):
+    with ray_session(address) as started_here:
         check_resources(actors, float(encoder_options.get("num_cpus", 1)),
-                        float(encoder_options.get("num_gpus", 0)),
-                        strict=address == "local" and not joined)
+                        float(encoder_options.get("num_gpus", 0)), strict=started_here)
         for kind in ("parquet", "json", "text"):
             group = [s for s in pending if s.kind == kind]
             if group:
@@ -378,7 +378,7 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     keep = _kept_columns(kind, text, id_column)
     writer = ShardWriter(shards, text, keep, number_lines=kind == "text",
                          empty_schema=lambda: _empty_schema(model, keep, text))
-    if all(_has_no_rows(shard) for shard in shards):  # empty files: outputs without a job
+    if all(has_no_rows(shard) for shard in shards):  # empty files: outputs without a job
         writer.finish()
         summary.written += writer.written
         return
@@ -422,27 +422,17 @@ def executor_poll(seconds: float) -> Iterator[None]:
         setattr(state, name, before)
 
 
-def _has_no_rows(shard: Shard) -> bool:
-    """An empty text file, or a JSONL file of blank lines (Parquet: left to Ray)."""
-    if shard.kind == "text":
-        return shard.path.stat().st_size == 0
-    if shard.kind == "json":
-        with shard.path.open(encoding="utf-8", errors="replace") as f:
-            return not any(line.strip() for line in f)
-    return False
-
-
 def _empty_schema(model: str | Path, keep: list[str] | None, text: str) -> Any:
     """The output schema of a group of shards that had no rows at all (empty files): the
     kept columns (the text, and the id as text) and the model's embedding. Shards with rows
     take their schema from the rows."""
     import pyarrow as pa
 
-    from sbert.folder import read_folder
+    from sbert.folder import output_dimension, read_folder
     from sbert.models import resolve_model
 
     spec = read_folder(resolve_model(model))
-    dim = spec.dense[-1].out_features if spec.dense else spec.pooling.output_dimension
+    dim = output_dimension(spec.pooling, spec.dense)  # 0: unknown from the configs
     vector = pa.list_(pa.float32(), dim) if dim else pa.list_(pa.float32())
     types = {LINE_COLUMN: pa.int64(), EMBEDDING_COLUMN: vector}
     return pa.schema([(name, types.get(name, pa.string()))

@@ -83,83 +83,69 @@ def list_shards(source: str | Path, out_dir: str | Path) -> list[Shard]:
     return shards
 
 
-def check_columns(shard: Shard, column: str, id_column: str | None) -> None:
-    """Refuse a shard without the text or id column, reading only its schema or first row.
+def check_columns(shards: list[Shard], column: str, id_column: str | None) -> None:
+    """Refuse shards without the text or id column, or with an ``embedding`` column, and
+    shards of one format whose kept columns differ (Parquet: in names or types; JSONL: in
+    the keys of their first rows). One dataset reads every shard of a format: rows of one
+    would take another's columns (as nulls) or fail on their types half-way. The kept
+    columns are ``id_column`` and ``column`` where an id column is given, else all.
+
+    Reads each file's schema or first row only, once.
 
     Raises:
-        UsageError: naming the file, the missing column and the columns it has.
+        UsageError: naming the file, the column and the columns it has.
     """
+    first: dict[str, tuple[Shard, dict[str, str]]] = {}  # kind -> its first shard's columns
+    for shard in shards:
+        if shard.kind == "text":
+            if id_column not in (None, LINE_COLUMN):
+                raise UsageError(f"{shard.path}: a text file has no column {id_column!r}; its "
+                                 f"rows are numbered in {LINE_COLUMN!r}: drop --id-column")
+            continue
+        found = _columns(shard)
+        if found is None:  # an empty JSONL file: no rows, nothing to check
+            continue
+        names = list(found)
+        for name in [column] + ([id_column] if id_column else []):
+            if name not in names:
+                option = "--id-column" if name == id_column else "--column"
+                raise UsageError(f"{shard.path}: no column {name!r}; its columns are {names}: "
+                                 f"choose one with {option}")
+        if EMBEDDING_COLUMN in names:
+            raise UsageError(f"{shard.path}: already has a column {EMBEDDING_COLUMN!r}; drop "
+                             "or rename it first")
+        kept = {n: t for n, t in found.items() if n in (id_column, column)} if id_column \
+            else found
+        other = first.setdefault(shard.kind, (shard, kept))
+        if kept != other[1]:
+            raise UsageError(
+                f"{shard.path} and {other[0].path} differ in their columns "
+                f"({_describe(kept)} against {_describe(other[1])}); encode them apart "
+                "(one folder each), make them alike, or keep fewer with --id-column")
+
+
+def has_no_rows(shard: Shard) -> bool:
+    """An empty text file, or a JSONL file of blank lines (Parquet: not looked at)."""
     if shard.kind == "text":
-        if id_column not in (None, LINE_COLUMN):
-            raise UsageError(f"{shard.path}: a text file has no column {id_column!r}; its "
-                             f"rows are numbered in {LINE_COLUMN!r}: drop --id-column")
-        return
-    names = _column_names(shard)
-    if names is None:  # an empty JSONL file: no rows, nothing to check
-        return
-    wanted = [column] + ([id_column] if id_column else [])
-    for name in wanted:
-        if name not in names:
-            option = "--id-column" if name == id_column else "--column"
-            raise UsageError(f"{shard.path}: no column {name!r}; its columns are {names}: "
-                             f"choose one with {option}")
-    if EMBEDDING_COLUMN in names:
-        raise UsageError(f"{shard.path}: already has a column {EMBEDDING_COLUMN!r}; drop or "
-                         "rename it first")
-
-
-def check_same_columns(shards: list[Shard], column: str, id_column: str | None) -> None:
-    """Refuse Parquet shards whose kept columns differ in names or types, or JSONL shards
-    whose first rows differ in keys: one dataset reads them all, and rows of one shard would
-    take the other's columns (nulls) or fail on the types half-way.
-
-    The kept columns are ``id_column`` and ``column`` where an id column is given, else all.
-    """
-    for kind in ("parquet", "json"):
-        first: tuple[Shard, dict[str, str]] | None = None
-        for shard in (s for s in shards if s.kind == kind):
-            found = _columns_of(shard, column, id_column)
-            if found is None:  # an empty JSONL file
-                continue
-            if first is None:
-                first = shard, found
-                continue
-            if found != first[1]:
-                raise UsageError(
-                    f"{shard.path} and {first[0].path} differ in their columns "
-                    f"({_describe(found)} against {_describe(first[1])}); encode them apart "
-                    "(one folder each), make them alike, or keep fewer with --id-column")
-
-
-def _columns_of(shard: Shard, column: str, id_column: str | None) -> dict[str, str] | None:
-    """``{name: type}`` of the columns of ``shard`` the output keeps (JSONL: no types)."""
-    if shard.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(shard.path)
-        found = {name: str(schema.field(name).type) for name in schema.names}
-    else:
-        names = _column_names(shard)
-        if names is None:
-            return None
-        found = dict.fromkeys(names, "")
-    if id_column:
-        return {name: kind for name, kind in found.items() if name in (id_column, column)}
-    return found
+        return shard.path.stat().st_size == 0
+    return shard.kind == "json" and _columns(shard) is None
 
 
 def _describe(columns: dict[str, str]) -> str:
     return ", ".join(f"{name}: {kind}" if kind else name for name, kind in columns.items())
 
 
-def _column_names(shard: Shard) -> list[str] | None:
+def _columns(shard: Shard) -> dict[str, str] | None:
+    """``{name: type}`` of a Parquet shard's schema, or the keys of a JSONL shard's first
+    row (no types); None for a JSONL shard without rows."""
     if shard.kind == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            return list(pq.read_schema(shard.path).names)
+            schema = pq.read_schema(shard.path)
         except Exception as err:  # pyarrow raises ArrowInvalid for a file that is not Parquet
             raise UsageError(f"{shard.path}: not a readable Parquet file ({err})") from None
+        return {name: str(schema.field(name).type) for name in schema.names}
     with shard.path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -170,7 +156,7 @@ def _column_names(shard: Shard) -> list[str] | None:
                 raise UsageError(f"{shard.path}:{lineno}: not valid JSON ({err})") from None
             if not isinstance(first, dict):
                 raise UsageError(f"{shard.path}:{lineno}: expected one JSON object a line")
-            return list(first)
+            return dict.fromkeys(first, "")
     return None
 
 

@@ -97,6 +97,12 @@ class DenseConfig:
     path: Path | None = None  # folder holding the weights, when loaded from disk
 
 
+def output_dimension(pooling: PoolingConfig, dense: list[DenseConfig]) -> int:
+    """Length of the embeddings a model with this pooling and Dense stack gives (0 while
+    the pooling's dimension is unknown and no Dense layer sets it)."""
+    return dense[-1].out_features if dense else pooling.output_dimension
+
+
 @dataclass
 class FolderSpec:
     """Everything sbert needs to rebuild a sentence encoder from a folder."""

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from sbert.backends.onnx.targets import pick_int8_file
+from sbert.backends.onnx.targets import int8_file_for, pick_int8_file
 from sbert.errors import ModelFolderError, UsageError
-from sbert.folder import FP32_FILE, DenseConfig, FolderSpec, int8_graph_kind
+from sbert.folder import FP32_FILE, DenseConfig, FolderSpec, int8_graph_kind, output_dimension
 from sbert.runtime import require, resolve_threads
 from sbert.runtime.hardware import Hardware
 from sbert.similarity import normalize
@@ -59,7 +59,7 @@ def choose_onnx_file(
             if spec.has_torch_weights else
             "; the folder has no torch weights to export one from, so run its fp32 graph "
             "(drop --quantized), or quantize that graph yourself with onnxruntime's "
-            "quantize_dynamic into onnx/model_qint8_avx512_vnni.onnx")
+            f"quantize_dynamic into {int8_file_for()}")
     if file is not None:
         path = Path(file) if Path(file).is_absolute() else spec.root / file
         if not path.is_file():
@@ -143,8 +143,7 @@ class OnnxBackend:
             self.pooling = dataclasses.replace(self.pooling, dimension=hidden)  # spec unchanged
         self.dense = [NumpyDense(cfg) for cfg in spec.dense]
         self.normalize = spec.normalize
-        last = self.dense[-1].out_features if self.dense else self.pooling.output_dimension
-        self.dimension = last
+        self.dimension = output_dimension(self.pooling, spec.dense)
         logger.info("onnx backend: %s, %d threads in %d streams", self.path, self.threads,
                     self.streams)
 
