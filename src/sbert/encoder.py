@@ -99,6 +99,7 @@ class SentenceEncoder:
         self.precision = choice.precision
         self.threads = None if threads is None else resolve_threads(threads)
         self.backend: Backend = self._make_backend(choice, device, backend_options)
+        self._weights: Any = None  # torch weights loaded beside an ONNX backend, to save
         self.tokenizer = load_tokenizer(self.spec)
         if max_seq_length is not None:  # the setter refuses < 2 and clamps to the positions
             self.max_seq_length = max_seq_length
@@ -156,7 +157,7 @@ class SentenceEncoder:
                 f"{what} needs the torch backend; this encoder runs {self.path_choice.describe()}"
                 ": load it with SentenceEncoder(..., backend='torch')"
             )
-        if self.spec.has_torch_weights and getattr(self, "_weights", None) is None:
+        if self.spec.has_torch_weights and self._weights is None:
             # an ONNX encoder of a folder with torch weights saves and exports those (the
             # model is the same; the graph is how it runs): loaded once, on the CPU
             from sbert.runtime import require
@@ -164,7 +165,7 @@ class SentenceEncoder:
             require("torch", "torch")
             logger.info("loading the torch weights of %s for %s", self.path, what)
             self._weights = TorchBackend(self.spec, "cpu", self.threads, "fp32", None)
-        if getattr(self, "_weights", None) is None:
+        if self._weights is None:
             raise UsageError(
                 f"{what} needs torch weights; this encoder runs "
                 f"{self.path_choice.describe()} from {self.path}, which has none: load a "

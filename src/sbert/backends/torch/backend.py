@@ -134,13 +134,15 @@ class TorchBackend:
         try:
             self._write(tmp, settings, tokenizer_source)
             if root.exists():
-                before = _weights_digest(root)
+                # graphs beside the weights: hashed only then (a training run's saves have none)
+                graphs = _graphs(root)
+                before = _weights_digest(root) if graphs else None
                 for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
                     target = root / file.relative_to(tmp)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(file, target)
-                if before != _weights_digest(root):
-                    _drop_stale_graphs(root)
+                if graphs and before != _weights_digest(root):
+                    _drop_stale_graphs(root, graphs)
             else:
                 os.rename(tmp, root)
         finally:
@@ -168,13 +170,16 @@ def _weights_digest(root: Path) -> str | None:
     return file_digest(weights) if weights.is_file() else None
 
 
-def _drop_stale_graphs(root: Path) -> None:
+def _graphs(root: Path) -> list[Path]:
+    """The ONNX graphs in a model folder."""
+    return sorted((root / "onnx").glob("*.onnx"))
+
+
+def _drop_stale_graphs(root: Path, graphs: list[Path]) -> None:
     """Remove ONNX graphs exported from a folder's earlier weights: left beside new weights,
     ``backend="onnx"`` (and ``auto``) would run the old model from the same folder."""
-    graphs = sorted((root / "onnx").glob("*.onnx")) if (root / "onnx").is_dir() else []
     for graph in graphs:
-        graph.unlink()
-    if graphs:
-        logger.warning("%s: removed %d ONNX graph(s) of the weights saved before (%s); "
-                       "export_onnx() writes graphs of these", root, len(graphs),
-                       ", ".join(g.name for g in graphs))
+        graph.unlink(missing_ok=True)
+    logger.warning("%s: removed %d ONNX graph(s) of the weights saved before (%s); "
+                   "export_onnx() writes graphs of these", root, len(graphs),
+                   ", ".join(g.name for g in graphs))
