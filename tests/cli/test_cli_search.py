@@ -190,3 +190,25 @@ def test_blank_lines_are_left_out_and_ids_stay_rows(tiny_model_dir: Path, tmp_pa
     assert run(["index", "create", str(index), *model[:2]], capsys)[0] == 0
     code, _, err = run(["index", "add", str(index), str(path)], capsys)
     assert code == 0 and "left out 3 blank texts" in err and "index holds 3" in err, err
+
+
+def test_index_add_reads_ids_from_a_gzipped_jsonl_with_a_bom(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ids and metadata come from the same read as the texts: a BOM or .gz used to
+    break (a traceback) or drop (no ids) them."""
+    import gzip
+
+    path = tmp_path / "docs.jsonl.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + b'{"text": "a red car", "id": "car", "metadata": {"n": 1}}\n'
+                + b'{"text": "a dog runs", "id": "dog"}\n')
+    index = tmp_path / "ix"
+    assert run(["index", "create", str(index), "--model", str(tiny_model_dir)], capsys)[0] == 0
+    code, _, err = run(["index", "add", str(index), str(path)], capsys)
+    assert code == 0, err
+    from sbert.search.index import Index
+
+    with Index.open(index) as opened:
+        car, dog = opened.get(["car", "dog"])
+    assert car is not None and car.text == "a red car" and car.metadata == {"n": 1}
+    assert dog is not None and dog.text == "a dog runs"

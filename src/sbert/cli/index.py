@@ -156,24 +156,18 @@ def info(index_dir: Path) -> None:
 def read_records(path: Path, column: str | None) -> tuple[list[str], list[str] | None,
                                                            list[Any] | None]:
     """Texts, and for JSONL the optional ``id`` and ``metadata`` of each object."""
-    from sbert.data.text import read_sentences
+    from sbert.data.text import read_records as read_file
     from sbert.errors import InputFormatError
 
-    texts = read_sentences(path, column)
-    if path.suffix.lower() != ".jsonl":
+    texts, objects = read_file(path, column)  # objects: JSONL only, read in the same pass
+    if objects is None:
         return texts, None, None
-    ids: list[str] = []
-    metadata: list[Any] = []
-    with path.open(encoding="utf-8") as f:
-        objects = [json.loads(line) for line in f if line.strip()]
-    for obj in objects:
-        if isinstance(obj, dict):
-            ids.append(str(obj["id"]) if "id" in obj else "")
-            metadata.append(obj.get("metadata"))
-    if len(ids) != len(texts):
+    if any(obj is None for obj in objects):
         raise InputFormatError(f"{path}: mix of strings and objects; use objects throughout")
+    ids = [str(obj["id"]) if "id" in obj else "" for obj in objects]
+    metadata = [obj.get("metadata") for obj in objects]
     if any(ids) and not all(ids):
-        raise InputFormatError(f"{path}: some objects have an 'id' and some not (line "
+        raise InputFormatError(f"{path}: some objects have an 'id' and some not (object "
                                f"{ids.index('') + 1}); give every object an id or none")
     return texts, (ids if any(ids) else None), (metadata if any(
         m is not None for m in metadata) else None)

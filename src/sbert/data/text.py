@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,24 +28,27 @@ def read_sentences(path: str | Path, column: str | None = None) -> list[str]:
         column: the column/key holding the text; required for CSV/TSV/JSONL unless the file
             has a single column or a ``sentence``/``text`` column.
     """
+    return read_records(path, column)[0]
+
+
+def read_records(path: str | Path, column: str | None = None
+                 ) -> tuple[list[str], list[Any] | None]:
+    """The sentences of a file (see :func:`read_sentences`), and for JSONL each line's
+    object (None for a line that is a bare string), read in the same pass."""
     path = Path(path)
     if path.is_dir():
         raise InputFormatError(f"{path} is a folder; give a file of sentences")
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
-    return _read_sentences(path, column)
-
-
-def _read_sentences(path: Path, column: str | None) -> list[str]:
     name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
     suffix = Path(name).suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return _read_table(path, column)
+        return _read_table(path, column), None
     if suffix == ".jsonl":
         return _read_jsonl(path, column)
     if column is not None:
         raise InputFormatError(f"{path}: --column applies to CSV/TSV/JSONL, not a text file")
-    return [line for _, line in lines(path)]
+    return [line for _, line in lines(path)], None
 
 
 def _pick_column(path: Path, header: list[str], column: str | None) -> str:
@@ -68,8 +72,9 @@ def _read_table(path: Path, column: str | None) -> list[str]:
         return [row[col] for _, row in table.rows]
 
 
-def _read_jsonl(path: Path, column: str | None) -> list[str]:
+def _read_jsonl(path: Path, column: str | None) -> tuple[list[str], list[Any]]:
     out: list[str] = []
+    objects: list[Any] = []
     for lineno, line in lines(path):
         if not line.strip():
             continue
@@ -78,7 +83,7 @@ def _read_jsonl(path: Path, column: str | None) -> list[str]:
         except json.JSONDecodeError as err:
             raise InputFormatError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
         if isinstance(obj, str):
-            key, text = None, obj
+            key, text, obj = None, obj, None
         elif isinstance(obj, dict):
             key = column or next((k for k in ("sentence", "text") if k in obj), None)
             if key is None or key not in obj:
@@ -94,7 +99,8 @@ def _read_jsonl(path: Path, column: str | None) -> list[str]:
         if at is not None:
             raise surrogate_error(f"{path}:{lineno}: {key or 'the string'!r}", text, at)
         out.append(text)
-    return out
+        objects.append(obj)
+    return out, objects
 
 
 def write_embeddings(path: str | Path, embeddings: np.ndarray, sentences: list[str]) -> None:
