@@ -166,6 +166,22 @@ class EncodeSummary:
     seconds: float = 0.0
 
 
+# the logger of Ray's notice that a cluster started by ray.init() uses token authentication
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _DropAuthNotice(logging.Filter):
+    """Drops Ray's "Token authentication is enabled for this Ray cluster" warning.
+
+    Every ``--ray local`` run printed it: a cluster sbert starts itself on this machine uses
+    Ray's default (tokens on), and the line tells the user of ``sbert encode`` nothing to do.
+    Token authentication stays as Ray sets it; other warnings of that logger still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator[bool]:
     """Connect to Ray (``"local"``: start a cluster on this machine) unless connected.
@@ -182,6 +198,9 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
     local = address == "local"
     if not local:
         _check_reachable(address)
+    notice = logging.getLogger(_AUTH_LOGGER)
+    quiet = _DropAuthNotice()
+    notice.addFilter(quiet)
     try:
         ray.init(address="local" if local else address,
                  num_cpus=(num_cpus or available_cores()) if local else None,
@@ -190,6 +209,8 @@ def ray_session(address: str = "local", num_cpus: int | None = None) -> Iterator
     except (ConnectionError, ValueError) as err:  # no cluster there, or not an address
         raise UsageError(f"cannot join a Ray cluster at {address!r} ({err}); give the head "
                          "node's host:port (`ray start --head` prints it) or use local") from None
+    finally:
+        notice.removeFilter(quiet)
     try:
         yield local
     finally:
