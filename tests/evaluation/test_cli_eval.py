@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import has_module
 from tests.conftest import run_cli as run
 
 
@@ -54,6 +55,46 @@ def test_triplet_and_paraphrase_commands(tiny_model_dir: Path, tmp_path: Path,
     assert code == 0, err
     result = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))["results"][0]
     assert result["gold_pairs"] == 1 and result["sentences"] == 4
+
+
+@pytest.fixture()
+def senteval_dir(tmp_path: Path) -> Path:
+    """TREC with its 6 classes and an MR with 4 negatives in 40."""
+    words = "a the man dog car music food park".split()
+    classes = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    for split, n in (("train", 60), ("test", 30)):
+        rows = [f"{words[i % 8]} {words[i % 5]} ?\t{classes[i % 6]}\tfine" for i in range(n)]
+        (tmp_path / "TREC").mkdir(exist_ok=True)
+        (tmp_path / "TREC" / f"trec.{split}.tsv").write_text(
+            "sentence\tlabel\tfine_label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    rows = [f"{words[i % 8]} {words[i % 3]}\t{'negative' if i % 10 == 0 else 'positive'}"
+            for i in range(40)]
+    (tmp_path / "MR").mkdir()
+    (tmp_path / "MR" / "mr.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n",
+                                            encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.skipif(not has_module("sklearn"), reason="needs sbert[eval]")
+def test_transfer_with_a_small_limit(tiny_model_dir: Path, senteval_dir: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["eval", "transfer", "--data", str(senteval_dir), "-m", str(tiny_model_dir),
+            "--device", "cpu", "--json", str(senteval_dir / "r.json")]
+    # 12 TREC examples: a 10 % validation split would hold 2 for 6 classes
+    code, stdout, err = run([*args, "--tasks", "TREC", "--limit", "12"], capsys)
+    assert code == 0, err
+    row = json.loads((senteval_dir / "r.json").read_text(encoding="utf-8"))["results"][0]
+    assert row["dataset"] == "TREC" and row["n"] == 24
+    # too few negatives for cross-validation: one line naming the limit that is enough
+    code, _, err = run([*args, "--tasks", "TREC,MR", "--limit", "3"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--limit 3 is too small: MR: cross-validation needs" in err
+    enough = int(err.split("use --limit ")[1].split()[0])
+    assert run([*args, "--tasks", "MR", "--limit", str(enough - 1)], capsys)[0] == 2
+    code, _, err = run([*args, "--tasks", "MR", "--limit", str(enough)], capsys)
+    assert code == 0, err
+    row = json.loads((senteval_dir / "r.json").read_text(encoding="utf-8"))["results"][0]
+    assert row["protocol"] == f"{row['folds']}-fold CV" and 2 <= row["folds"] < 10
 
 
 @pytest.mark.parametrize(("args", "message"), [

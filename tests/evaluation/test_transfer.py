@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from sbert.errors import InputFormatError
-from sbert.evaluation.senteval import TASKS, load_task
+from sbert.evaluation.senteval import TASKS, LabelledSplit, TransferTask, load_task
 from sbert.evaluation.transfer import (
     C_GRID,
+    check_task,
     choose_c,
     cross_validate,
     evaluate_task,
@@ -58,6 +59,36 @@ def test_train_test_reports_f1_for_binary_and_uses_dev() -> None:
     x3, y3 = _blobs(300, 5, classes=3)
     multi = train_test(x3[:200], y3[:200], x3[200:], y3[200:])
     assert multi["accuracy"] > 90 and "f1" not in multi
+
+
+def test_small_samples_use_fewer_folds_and_an_untuned_c() -> None:
+    x, y = _blobs(12, 6)  # 6 of each class: 10 folds cannot stratify
+    result = cross_validate(x, y)
+    assert result["folds"] == 6 and len(result["C"]) == 6
+    x6, y6 = _blobs(30, 7, classes=6)  # 10 % of 30 is 3 validation examples for 6 classes
+    assert choose_c(x6, y6) in C_GRID and choose_c(x6, y6, inner_folds=10) in C_GRID
+    assert train_test(x6, y6, x6, y6)["accuracy"] > 90
+    one = np.array([0, 0, 0, 1, 1, 2])  # a class with one example: no validation split
+    assert choose_c(x6[:6], one) == 1.0 and choose_c(x6[:6], one, inner_folds=10) == 1.0
+
+
+def test_too_small_samples_say_what_is_missing() -> None:
+    x, y = _blobs(6, 8)
+    with pytest.raises(ValueError, match=r"needs 2 examples of every class; it has 1 of 1"):
+        cross_validate(x, np.array([0, 0, 0, 0, 0, 1]))
+    with pytest.raises(ValueError, match=r"training split needs 2 classes; .* all 0"):
+        train_test(x, np.zeros(6, dtype=np.int64), x, y)
+    mr = TransferTask("MR", {"all": LabelledSplit(["a", "b", "c"], ["pos", "pos", "neg"])})
+    with pytest.raises(ValueError, match=r"cross-validation .* 1 of 'neg'"):
+        check_task(mr)
+
+
+@requires_data("senteval")
+def test_a_small_sample_of_the_shared_trec_runs(bow: BagOfWordsEncoder) -> None:
+    trec = load_task(DATA_DIR / "senteval", "TREC")  # 6 classes; ABBR is 1.6 %
+    for limit in (20, 85):  # 20: 2 validation examples for 5 classes; 85: one ABBR example
+        result = evaluate_task(bow, trec.sample(limit, 1111))
+        assert result["n"] == 2 * limit and 0 <= result["accuracy"] <= 100
 
 
 def test_pair_features_follow_senteval() -> None:

@@ -157,7 +157,7 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
         raise UsageError(f"{data} is not a folder; expected the SentEval data folder")
     loaded = [load_task(data, name) for name in names]
     if limit is not None:
-        loaded = [t.sample(limit, seed) for t in loaded]
+        loaded = _sample_tasks(loaded, limit, seed)
     results: list[dict[str, Any]] = []
     for spec in models:
         model = _load(spec, device)
@@ -176,6 +176,37 @@ def transfer(models: tuple[str, ...], device: str | None, data: Path, batch_size
             own.append({"model": spec, "dataset": "average", "accuracy": mean})
         results += own
     _finish("transfer", results, TRANSFER_COLUMNS, "accuracy", models, json_out, report_dir)
+
+
+def _sample_tasks(tasks: list[Any], limit: int, seed: int) -> list[Any]:
+    """Each task's ``sample(limit, seed)``, or a one-line error naming the smallest ``--limit``
+    that leaves every task enough examples of each class."""
+    from sbert.evaluation.transfer import check_task
+
+    def error(task: Any) -> ValueError | None:
+        try:
+            check_task(task)
+        except ValueError as err:
+            return err
+        return None
+
+    samples = [t.sample(limit, seed) for t in tasks]
+    failed = [(t, err) for t, s in zip(tasks, samples, strict=True) if (err := error(s))]
+    if not failed:
+        return samples
+    needed = []
+    for task, err in failed:
+        # samples of one seed nest, so whether a limit is enough only grows with it
+        low, high = limit, max(len(s.labels) for s in task.splits.values())
+        if error(task.sample(high, seed)) is not None:
+            raise UsageError(f"{task.name}: {err}") from err  # too few even in full
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if error(task.sample(mid, seed)) is None else (mid, high)
+        needed.append(high)
+    task, err = failed[0]
+    raise UsageError(f"--limit {limit} is too small: {task.name}: {err}; use --limit "
+                     f"{max(needed)} or more (with --seed {seed})") from err
 
 
 @eval_group.command()

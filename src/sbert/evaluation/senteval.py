@@ -39,7 +39,10 @@ class TransferTask:
         return any(s.texts2 is not None for s in self.splits.values())
 
     def sample(self, limit: int, seed: int) -> TransferTask:
-        """A seeded random subset of at most ``limit`` examples per split (quick runs)."""
+        """A seeded random subset of at most ``limit`` examples per split (quick runs).
+
+        With one seed, the sample of a larger ``limit`` holds that of a smaller one.
+        """
         import numpy as np
 
         rng = np.random.default_rng(seed)

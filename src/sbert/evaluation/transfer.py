@@ -14,11 +14,15 @@ Protocol (fixed seed, default 1111 as in SentEval):
   SentEval's inner cross-validation.
 * The classifier is scikit-learn's ``LogisticRegression`` (lbfgs, multinomial for TREC) on the
   raw embeddings, as SentEval's ``usepytorch=False`` path (which used liblinear) does.
+* Small samples (``--limit``): cross-validation uses fewer folds when a class has fewer than
+  10 examples, and ``C`` falls back to 1 when the training data cannot be split for validation
+  (a class with one example). :func:`check_task` says what is too small to run at all.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +54,55 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> Any:
     return clf
 
 
+def check_labels(labels: Sequence[Any] | np.ndarray, per_class: int, what: str) -> None:
+    """Raise :class:`UsageError` unless ``labels`` hold 2 classes and ``per_class`` of each.
+
+    Args:
+        labels: one label per example.
+        per_class: the fewest examples every class needs.
+        what: the protocol step that needs them, for the message.
+    """
+    unique, counts = np.unique(np.asarray(labels), return_counts=True)
+    classes = unique.tolist()  # Python str/int, for the message
+    if len(classes) < 2:
+        only = f"all {classes[0]!r}" if classes else "none"
+        raise UsageError(f"{what} needs 2 classes; its {len(labels)} examples are {only}")
+    if counts.min() < per_class:
+        fewest = classes[int(np.argmin(counts))]
+        raise UsageError(f"{what} needs {per_class} examples of every class; it has "
+                         f"{counts.min()} of {fewest!r}")
+
+
+def check_task(task: TransferTask) -> None:
+    """Raise :class:`UsageError` when ``task`` has too few examples for its protocol.
+
+    Cross-validation needs 2 examples of every class (so every training fold sees every
+    class); a training split needs 2 classes. Anything above that runs, with fewer folds or
+    an untuned ``C`` where the sample is small.
+    """
+    if "all" in task.splits:
+        check_labels(task.splits["all"].labels, 2, "cross-validation")
+    else:
+        check_labels(task.splits["train"].labels, 1, "the training split")
+
+
+def _validation_splits(y: np.ndarray, seed: int, inner_folds: int) -> list[Any]:
+    """Stratified validation split(s) of ``y``, or ``[]`` when ``y`` is too small for one."""
+    ms = require("sklearn.model_selection", "eval")
+    counts = np.unique(y, return_counts=True)[1]
+    if inner_folds >= 2:
+        folds = min(inner_folds, int(counts.min()))
+        if folds < 2:
+            return []
+        return list(ms.StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y))
+    if counts.min() < 2:
+        return []
+    # 10 % as sklearn rounds it, but one example of every class or more (then the rest has too)
+    n_val = max(math.ceil(0.1 * len(y)), len(counts))
+    splitter = ms.StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+    return list(splitter.split(y, y))
+
+
 def choose_c(x: np.ndarray, y: np.ndarray, seed: int = SEED, inner_folds: int = 0) -> float:
     """Pick the L2 penalty from :data:`C_GRID` on the training data only.
 
@@ -58,17 +111,17 @@ def choose_c(x: np.ndarray, y: np.ndarray, seed: int = SEED, inner_folds: int = 
         y: ``(n,)`` integer labels.
         seed: random seed of the split(s).
         inner_folds: 0 for one stratified 10 % validation split; ``k >= 2`` for SentEval's
-            inner k-fold cross-validation.
+            inner k-fold cross-validation (fewer folds when a class has fewer than ``k``).
 
     Returns:
-        The ``C`` with the best validation accuracy (the smaller one on a tie).
+        The ``C`` with the best validation accuracy (the smaller one on a tie); 1 when a
+        class has too few examples to validate on.
     """
-    ms = require("sklearn.model_selection", "eval")
-    if inner_folds >= 2:
-        splits = list(ms.StratifiedKFold(inner_folds, shuffle=True, random_state=seed).split(x, y))
-    else:
-        splitter = ms.StratifiedShuffleSplit(n_splits=1, test_size=0.1, random_state=seed)
-        splits = list(splitter.split(x, y))
+    splits = _validation_splits(y, seed, inner_folds)
+    if not splits:
+        logger.warning("%d training examples are too few to choose C on a validation split "
+                       "(a class has 1 example); using C=1", len(y))
+        return 1.0
     scores = []
     for c in C_GRID:
         acc = [(_fit(x[tr], y[tr], c, seed).predict(x[va]) == y[va]).mean() for tr, va in splits]
@@ -84,12 +137,16 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Stratified k-fold accuracy of logistic regression, ``C`` chosen inside each fold.
 
+    Uses fewer folds than ``folds`` when a class has fewer examples (at least 2 are needed).
     Progress (one step per fold) shows by default from 5,000 examples.
 
     Returns:
-        ``accuracy`` (x100, mean over folds), ``accuracy_std``, ``folds`` and the chosen ``C``s.
+        ``accuracy`` (x100, mean over folds), ``accuracy_std``, ``folds`` (those used) and the
+        chosen ``C``s.
     """
     ms = require("sklearn.model_selection", "eval")
+    check_labels(y, 2, "cross-validation")
+    folds = min(folds, int(np.unique(y, return_counts=True)[1].min()))
     accs: list[float] = []
     cs: list[float] = []
     skf = ms.StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -117,6 +174,7 @@ def train_test(
     Returns:
         ``accuracy`` (x100), the chosen ``C`` and, for binary labels, ``f1`` (x100).
     """
+    check_labels(y_train, 1, "the training split")
     if dev is not None:
         x_dev, y_dev = dev
         scores = [(_fit(x_train, y_train, c, seed).predict(x_dev) == y_dev).mean() for c in C_GRID]
@@ -156,6 +214,7 @@ def evaluate_task(
         ``dataset`` (task name), ``model``, ``accuracy`` (x100, the primary metric), ``n``
         (examples), ``protocol`` and the chosen penalties.
     """
+    check_task(task)
     classes = sorted({label for s in task.splits.values() for label in s.labels})
     feats: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}
@@ -170,9 +229,9 @@ def evaluate_task(
     result: dict[str, Any] = {"dataset": task.name, "model": model_name(model)}
     if task.name in CV_TASKS or "all" in task.splits:
         result["n"] = int(len(labels["all"]))
-        result["protocol"] = "10-fold CV"
         result.update(cross_validate(feats["all"], labels["all"], 10, seed, inner_folds,
                                      show_progress))
+        result["protocol"] = f"{result['folds']}-fold CV"
     else:
         dev = (feats["dev"], labels["dev"]) if "dev" in feats else None
         result["n"] = int(len(labels["train"]) + len(labels["test"]))
