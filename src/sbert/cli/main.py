@@ -6,6 +6,7 @@ code 2; a traceback means a bug in sbert.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import logging
@@ -34,7 +35,30 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# a reader that stops early (`sbert mine big.txt | head -1`) closes the pipe: sbert then ends
+# quietly with the status a shell gives a Unix tool stopped by SIGPIPE (128 + 13), so that
+# `set -o pipefail` treats `sbert ... | head` as it treats `cat ... | head`
+EXIT_OUTPUT_CLOSED = 141
+
+
+class _OutputClosed(Exception):
+    """The reader of stdout or stderr went away; raised past click, which would exit 1."""
+
+
 class LazyGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:  # --help and --version write here
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as err:
+            raise _OutputClosed from err
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as err:
+            raise _OutputClosed from err
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -93,7 +117,12 @@ def main(argv: list[str] | None = None) -> Any:
                    "UTF-8, or put it in a UTF-8 file", err=True)
         sys.exit(2)
     try:
-        return cli.main(args=argv, prog_name="sbert", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="sbert", standalone_mode=False)
+        _flush_output()  # a reader gone after the last write shows here, not at exit
+        return result
+    except _OutputClosed:
+        _silence_closed_output()
+        sys.exit(EXIT_OUTPUT_CLOSED)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -120,6 +149,31 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo(f"Error: {os.strerror(err.errno)}{where}; free space or choose another "
                    "place and run the command again", err=True)
         sys.exit(2)
+
+
+def _flush_output() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError as err:
+        raise _OutputClosed from err
+
+
+def _silence_closed_output() -> None:
+    """Point a closed stdout or stderr at /dev/null: the interpreter flushes both at exit,
+    and the text still in a closed one's buffer would fail again there ("Exception ignored
+    ... BrokenPipeError")."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            with contextlib.suppress(OSError, ValueError):  # no descriptor: none to flush
+                fd = stream.fileno()
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, fd)
+                os.close(devnull)
+        except (OSError, ValueError):  # closed, or not a file: nothing left to flush
+            pass
 
 
 if __name__ == "__main__":  # pragma: no cover
