@@ -147,13 +147,9 @@ def triplet_rows(models: dict[str, Any], limit: int | None,
 
 def paraphrase_rows(models: dict[str, Any], limit: int | None,
                     batch_size: int) -> list[dict[str, Any]]:
-    from sbert.evaluation import DuplicatesDataset, evaluate_paraphrase_mining, read_duplicates
+    from sbert.evaluation import evaluate_paraphrase_mining, read_duplicates
 
-    ds = read_duplicates(DATA / DUPLICATES)
-    if limit is not None:
-        keep = set(range(limit))
-        ds = DuplicatesDataset(ds.name, ds.sentences[:limit],
-                               {p for p in ds.duplicates if p[0] in keep and p[1] in keep})
+    ds = read_duplicates(DATA / DUPLICATES, limit=limit)  # the first N pairs, as sbert eval
     rows = []
     for spec, model in models.items():
         print(f"paraphrase: {spec} ({len(ds.sentences)} sentences)", flush=True)

@@ -19,6 +19,8 @@ def test_read_duplicates(tmp_path: Path) -> None:
     ds = read_duplicates(path)
     assert ds.sentences == ["q1 ?", "q2 ?", "q3", "q4"]
     assert ds.duplicates == {(0, 1), (1, 3)}
+    first = read_duplicates(path, limit=2)  # the first 2 pairs (rows)
+    assert first.sentences == ["q1 ?", "q2 ?", "q3"] and first.duplicates == {(0, 1)}
     path.write_text("sentence1\tsentence2\tlabel\na\tb\tyes\n", encoding="utf-8")
     with pytest.raises(InputFormatError, match=r"quora.tsv:2: label 'yes'"):
         read_duplicates(path)

@@ -57,6 +57,31 @@ def test_triplet_and_paraphrase_commands(tiny_model_dir: Path, tmp_path: Path,
     assert result["gold_pairs"] == 1 and result["sentences"] == 4
 
 
+def test_paraphrase_limit_counts_pairs_and_report_has_a_pr_curve(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pairs = tmp_path / "quora.tsv"
+    pairs.write_text("sentence1\tsentence2\tlabel\n"
+                     "what is music ?\twhy is the sky blue ?\t0\n"
+                     "a dog runs\tthe red car\t0\n"
+                     "how to cook rice ?\thow do i cook rice ?\t1\n"
+                     "a man plays guitar\tthe man plays the guitar\t1\n", encoding="utf-8")
+    args = ["eval", "paraphrase", "--data", str(pairs), "-m", str(tiny_model_dir), "--device",
+            "cpu", "--json", str(tmp_path / "p.json")]
+    code, _, err = run([*args, "--limit", "3", "--report", str(tmp_path / "rep")], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))["results"][0]
+    assert result["sentences"] == 6 and result["gold_pairs"] == 1  # 3 pairs, not 3 sentences
+    assert "precision_curve" not in result
+    [plot] = (tmp_path / "rep").glob("precision_recall_*_quora.png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"]({plot.name})" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    code, _, err = run([*args, "--limit", "2"], capsys)
+    assert code == 2 and "no duplicate pairs (label 1) to score against in its first 2 pairs" \
+        in err and len(err.strip().splitlines()) == 1
+    code, stdout, _ = run(["eval", "paraphrase", "--help"], capsys)
+    assert "the first N pairs (rows) of the file" in " ".join(stdout.split())
+
+
 @pytest.fixture()
 def senteval_dir(tmp_path: Path) -> Path:
     """TREC with its 6 classes and an MR with 4 negatives in 40."""

@@ -35,3 +35,8 @@ def test_perfect_embeddings_give_perfect_scores(bow: BagOfWordsEncoder) -> None:
     assert result["gold_pairs"] == 2 and result["primary_metric"] == "average_precision"
     with_model = evaluate_paraphrase_mining(bow, ds, top_k=5)
     assert 0 < with_model["average_precision"] <= 100 and with_model["model"] == "bow"
+    assert "precision_curve" not in with_model
+    curve = evaluate_paraphrase_mining(None, ds, embeddings=emb, top_k=2, return_curve=True)
+    # both gold pairs tie at the top score, the other mined pairs at 0
+    assert curve["precision_curve"][0] == 1.0 and curve["recall_curve"][0] == 1.0
+    assert curve["precision_curve"][-1] == pytest.approx(2 / curve["mined_pairs"])

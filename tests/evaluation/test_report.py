@@ -45,3 +45,14 @@ def test_report_writes_markdown_scatter_and_comparison(tmp_path: Path) -> None:
     for f in files:
         if f.suffix == ".png":
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
+
+
+@pytest.mark.skipif(not has_module("matplotlib"), reason="needs sbert[eval]")
+def test_report_plots_a_paraphrase_precision_recall_curve(tmp_path: Path) -> None:
+    result = {"model": "m1", "dataset": "quora", "average_precision": 75.0, "precision": 80.0,
+              "recall": 60.0, "precision_curve": np.array([1.0, 0.8, 0.5]),
+              "recall_curve": np.array([0.2, 0.6, 0.7])}
+    files = write_report(tmp_path, [result], ["model", "average_precision"], "paraphrase",
+                         "average_precision")
+    assert sorted(f.name for f in files) == ["precision_recall_m1_quora.png", "report.md"]
+    assert files[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files[1].stat().st_size > 5000

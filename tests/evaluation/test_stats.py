@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbert.evaluation.stats import average_precision, best_f1, pearson, rankdata, spearman
+from sbert.evaluation.stats import (
+    average_precision,
+    best_f1,
+    pearson,
+    precision_recall_curve,
+    rankdata,
+    spearman,
+)
 from sbert.similarity import pairwise_similarity
 from tests.conftest import has_module
 
@@ -59,3 +66,13 @@ def test_best_f1_picks_the_best_cut() -> None:
 def test_best_f1_never_splits_tied_scores() -> None:
     best = best_f1(np.array([0.5, 0.5, 0.1]), np.array([1, 0, 0]))
     assert best["precision"] == 0.5 and best["recall"] == 1.0
+
+
+def test_precision_recall_curve_cuts_between_distinct_scores() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.1])
+    labels = np.array([1, 1, 0, 0])
+    precision, recall, thresholds = precision_recall_curve(scores, labels, n_positive=3)
+    assert thresholds.tolist() == [0.9, 0.5, 0.1]
+    assert precision.tolist() == pytest.approx([1.0, 2 / 3, 2 / 4])
+    assert recall.tolist() == pytest.approx([1 / 3, 2 / 3, 2 / 3])  # one gold never retrieved
+    assert all(len(a) == 0 for a in precision_recall_curve(scores, np.zeros(4)))

@@ -23,17 +23,16 @@ PARAPHRASE_COLUMNS = ("model", "dataset", "sentences", "gold_pairs", "mined_pair
                       "average_precision", "f1", "precision", "recall", "threshold")
 
 
-def common_options(func: F) -> F:
+def common_options(limit: str) -> Callable[[F], F]:
     """``--model`` (repeatable), ``--device``, ``--data``, ``--batch-size``, ``--limit``,
-    ``--json``, ``--report``."""
+    ``--json``, ``--report``; ``limit`` says what ``--limit N`` keeps."""
     options = [
         click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
                      help="Write report.md and PNG plots into this folder."),
         click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
                      help="Write the results as JSON to this file."),
         click.option("--limit", type=click.IntRange(min=2), default=None,
-                     help="Use at most N examples per data set (smoke runs; the first N, or for "
-                          "transfer a seeded sample of each split)."),
+                     help=f"Smoke runs: {limit}."),
         click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1)),
         click.option("--data", "data", type=click.Path(path_type=Path), required=True,
                      help="Data file or folder."),
@@ -43,9 +42,13 @@ def common_options(func: F) -> F:
                      help="Model folder or name, or a baseline: glove, avg:MODEL, cls:MODEL. "
                           "Repeat to compare models."),
     ]
-    for option in options:
-        func = option(func)
-    return backend_flags(func)
+
+    def decorate(func: F) -> F:
+        for option in options:
+            func = option(func)
+        return backend_flags(func)
+
+    return decorate
 
 
 @click.group(name="eval")
@@ -81,7 +84,7 @@ def _finish(task: str, results: list[dict[str, Any]], columns: Sequence[str], pr
 
 
 @eval_group.command()
-@common_options
+@common_options(limit="use the first N pairs of each data set")
 @click.option("--sick-split", default="TEST", show_default=True,
               type=click.Choice(["TEST", "TRAIN", "TRIAL"], case_sensitive=False),
               help="Rows of the full SICK.txt to use.")
@@ -130,7 +133,8 @@ def _head_sts(ds: Any, n: int) -> Any:
 
 
 @eval_group.command()
-@common_options
+@common_options(limit="use a seeded sample of N examples of each split; where a class then "
+                      "has fewer than 10, cross-validation uses fewer folds")
 @click.option("--tasks", default="MR,CR,SUBJ,MPQA,SST2,TREC,MRPC", show_default=True,
               help="Comma-separated SentEval tasks.")
 @click.option("--seed", default=1111, show_default=True, type=int)
@@ -210,7 +214,7 @@ def _sample_tasks(tasks: list[Any], limit: int, seed: int) -> list[Any]:
 
 
 @eval_group.command()
-@common_options
+@common_options(limit="use the first N triplets of each file")
 def triplet(models: tuple[str, ...], device: str | None, data: Path, batch_size: int,
             limit: int | None, json_out: Path | None, report_dir: Path | None) -> None:
     """Triplet accuracy: share of d(anchor, positive) < d(anchor, negative), x100.
@@ -244,7 +248,8 @@ def triplet(models: tuple[str, ...], device: str | None, data: Path, batch_size:
 
 
 @eval_group.command()
-@common_options
+@common_options(limit="read the first N pairs (rows) of the file; their distinct sentences "
+                      "are mined and their label-1 rows are the gold pairs")
 @click.option("--top-k", default=100, show_default=True, type=click.IntRange(min=1),
               help="Neighbours mined per sentence.")
 @click.option("--max-pairs", default=500_000, show_default=True, type=click.IntRange(min=1))
@@ -254,24 +259,21 @@ def paraphrase(models: tuple[str, ...], device: str | None, data: Path, batch_si
     """Paraphrase mining vs gold duplicates: average precision and best F1 (x100).
 
     DATA: a TSV with sentence1, sentence2 and a 0/1 label (the Quora pairs); every distinct
-    sentence is mined against every other.
+    sentence is mined against every other. --report adds a precision-recall curve.
     """
-    from sbert.data.duplicates import DuplicatesDataset, read_duplicates
+    from sbert.data.duplicates import read_duplicates
     from sbert.evaluation.paraphrase import evaluate_paraphrase_mining
 
-    ds = read_duplicates(data)
-    if limit is not None:
-        keep = set(range(limit))
-        ds = DuplicatesDataset(ds.name, ds.sentences[:limit],
-                               {p for p in ds.duplicates if p[0] in keep and p[1] in keep})
+    ds = read_duplicates(data, limit=limit)
     if not ds.duplicates:
-        raise UsageError(f"{data}: no duplicate pairs (label 1) to score against")
+        within = f" in its first {limit} pairs; raise --limit" if limit is not None else ""
+        raise UsageError(f"{data}: no duplicate pairs (label 1) to score against{within}")
     results: list[dict[str, Any]] = []
     for spec in models:
         model = _load(spec, device)
         click.echo(f"{spec}: {ds.name} ({len(ds.sentences)} sentences)", err=True)
         result = evaluate_paraphrase_mining(model, ds, batch_size=batch_size, top_k=top_k,
-                                            max_pairs=max_pairs)
+                                            max_pairs=max_pairs, return_curve=True)
         result["model"] = spec
         results.append(result)
     _finish("paraphrase", results, PARAPHRASE_COLUMNS, "average_precision", models, json_out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from sbert.data.tables import file_stem, open_table
@@ -25,23 +26,25 @@ class DuplicatesDataset:
     duplicates: set[tuple[int, int]]
 
 
-def read_duplicates(path: str | Path, name: str | None = None) -> DuplicatesDataset:
+def read_duplicates(path: str | Path, name: str | None = None,
+                    limit: int | None = None) -> DuplicatesDataset:
     """Pairs with a 0/1 label from a TSV (no quoting), CSV or JSONL file (optionally .gz).
 
     Columns: ``sentence1``, ``sentence2``, ``label`` (or Quora's ``question1``,
-    ``question2``, ``is_duplicate``). Every distinct sentence of the file is part of the
+    ``question2``, ``is_duplicate``). Every distinct sentence of the rows read is part of the
     corpus; label-1 rows are the gold pairs.
 
     Args:
         path: the file.
         name: dataset name; default the file name without its suffixes.
+        limit: read only the first ``limit`` pairs (rows); default all.
     """
     path = Path(path)
     index: dict[str, int] = {}
     duplicates: set[tuple[int, int]] = set()
     with open_table(path) as table:
         keys = table.require(*DUPLICATE_COLUMNS)
-        for lineno, (first, second, label) in table.select(keys):
+        for lineno, (first, second, label) in islice(table.select(keys), limit):
             if label not in ("0", "1"):
                 raise DataError(f"{path}:{lineno}: label {label!r} is not 0 or 1")
             a = index.setdefault(first, len(index))

@@ -14,7 +14,7 @@ import numpy as np
 
 from sbert.data.duplicates import DuplicatesDataset, read_duplicates
 from sbert.evaluation.common import Encoder, model_name
-from sbert.evaluation.stats import average_precision, best_f1
+from sbert.evaluation.stats import average_precision, best_f1, precision_recall_curve
 from sbert.search.mining import paraphrase_mining
 
 # the reader lives in sbert.data.duplicates; re-exported for ``sbert.evaluation.paraphrase``
@@ -32,9 +32,13 @@ def _mine(embeddings: np.ndarray, top_k: int, max_pairs: int) -> tuple[np.ndarra
 def evaluate_paraphrase_mining(
     model: Encoder | None, dataset: DuplicatesDataset, *, batch_size: int = 32,
     embeddings: np.ndarray | None = None, top_k: int = 100, max_pairs: int = 500_000,
-    show_progress: bool | None = None,
+    show_progress: bool | None = None, return_curve: bool = False,
 ) -> dict[str, Any]:
     """Mine paraphrases among ``dataset.sentences`` and score them against the gold pairs.
+
+    Args:
+        return_curve: add ``precision_curve`` and ``recall_curve`` (fractions, one per
+            distinct mined score, highest first) for plotting.
 
     Returns:
         ``average_precision`` (x100, primary), ``f1``, ``precision``, ``recall`` (x100) at the
@@ -60,4 +64,7 @@ def evaluate_paraphrase_mining(
         "f1": 100 * f1["f1"], "precision": 100 * f1["precision"], "recall": 100 * f1["recall"],
         "threshold": f1["threshold"], "primary_metric": "average_precision",
     })
+    if return_curve:
+        precision, recall, _ = precision_recall_curve(scores, labels, n_positive=len(gold))
+        result["precision_curve"], result["recall_curve"] = precision, recall
     return result

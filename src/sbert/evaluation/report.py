@@ -56,7 +56,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def strip_arrays(result: dict[str, Any]) -> dict[str, Any]:
-    """A result without its per-pair arrays (``cosine``, ``gold``)."""
+    """A result without its arrays (``cosine``, ``gold``, the precision-recall curve)."""
     return {k: v for k, v in result.items() if not isinstance(v, np.ndarray)}
 
 
@@ -99,6 +99,33 @@ def scatter_plot(path: str | Path, gold: np.ndarray, predicted: np.ndarray, titl
     return Path(path)
 
 
+def precision_recall_plot(path: str | Path, precision: np.ndarray, recall: np.ndarray,
+                          title: str, average_precision: float | None = None,
+                          best: tuple[float, float] | None = None) -> Path:
+    """Precision against recall (fractions) of one paraphrase-mining ranking.
+
+    Args:
+        best: ``(recall, precision)`` at the best-F1 threshold, marked on the curve.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
+    ax.plot(recall, precision, linewidth=1.2)
+    if best is not None:
+        ax.scatter([best[0]], [best[1]], s=25, color="C3", zorder=3, label="best F1")
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall (gold pairs never mined count as missed)")
+    ax.set_ylabel("precision")
+    label = f"{title}  (AP {average_precision:.2f})" if average_precision is not None else title
+    ax.set_title(label, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def bar_chart(path: str | Path, results: Sequence[dict[str, Any]], metric: str,
               title: str) -> Path:
     """Grouped bars of ``metric`` per dataset (groups) and model (bars)."""
@@ -129,7 +156,9 @@ def write_report(
     primary: str, commands: Sequence[str] = (), table: Sequence[dict[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``report.md`` (table + image links), a scatter plot per STS result holding
-    ``gold``/``cosine`` arrays, and ``comparison.png`` when several models are compared.
+    ``gold``/``cosine`` arrays, a precision-recall plot per paraphrase result holding
+    ``precision_curve``/``recall_curve``, and ``comparison.png`` when several models are
+    compared.
 
     Args:
         folder: output folder (created).
@@ -149,11 +178,20 @@ def write_report(
     written: list[Path] = []
     images: list[str] = []
     for r in results:
+        slug = f"{_slug(r.get('model', 'model'))}_{_slug(r['dataset'])}"
+        title = f"{r.get('model', '')} on {r['dataset']}"
         if isinstance(r.get("gold"), np.ndarray) and isinstance(r.get("cosine"), np.ndarray):
-            name = f"scatter_{_slug(r.get('model', 'model'))}_{_slug(r['dataset'])}.png"
-            title = f"{r.get('model', '')} on {r['dataset']}"
+            name = f"scatter_{slug}.png"
             written.append(scatter_plot(folder / name, r["gold"], r["cosine"], title,
                                         r.get("spearman_cosine")))
+            images.append(name)
+        if (isinstance(r.get("precision_curve"), np.ndarray)
+                and isinstance(r.get("recall_curve"), np.ndarray)):
+            name = f"precision_recall_{slug}.png"
+            best = (r["recall"] / 100, r["precision"] / 100) if "recall" in r else None
+            written.append(precision_recall_plot(folder / name, r["precision_curve"],
+                                                 r["recall_curve"], title,
+                                                 r.get("average_precision"), best))
             images.append(name)
     if len({r.get("model") for r in results}) > 1:
         written.append(bar_chart(folder / "comparison.png", results, primary,

@@ -63,6 +63,36 @@ def average_precision(
     return float((precision_at * hits).sum() / total)
 
 
+def precision_recall_curve(
+    scores: np.ndarray, labels: np.ndarray, n_positive: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall when the candidates with ``score >= threshold`` are predicted
+    positive, for each distinct score as the threshold.
+
+    Args:
+        scores: one score per candidate.
+        labels: 1 for a correct candidate, 0 otherwise.
+        n_positive: total number of correct items, when some were never retrieved (they count
+            as missed, so recall stops short of 1); default: ``labels.sum()``.
+
+    Returns:
+        ``(precision, recall, thresholds)`` (fractions; each ``(distinct scores,)``, highest
+        threshold first); empty when there are no candidates or nothing is correct.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    total = float(labels.sum()) if n_positive is None else float(n_positive)
+    if total == 0 or len(scores) == 0:
+        empty = np.zeros(0, dtype=np.float64)
+        return empty, empty, empty
+    order = np.argsort(-scores, kind="mergesort")
+    s = scores[order]
+    tp = np.cumsum(labels[order])  # (n,) true positives when the top i+1 are predicted
+    # only cut between different scores: all candidates with an equal score share a fate
+    cut = np.flatnonzero(np.append(s[1:] != s[:-1], True))  # (distinct,) last of each run
+    return tp[cut] / (cut + 1), tp[cut] / total, s[cut]
+
+
 def best_f1(
     scores: np.ndarray, labels: np.ndarray, n_positive: int | None = None
 ) -> dict[str, float]:
@@ -76,27 +106,15 @@ def best_f1(
     Returns:
         ``f1``, ``precision``, ``recall`` (fractions) and the ``threshold``.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.float64)
-    total = float(labels.sum()) if n_positive is None else float(n_positive)
     best = {"f1": 0.0, "precision": 0.0, "recall": 0.0, "threshold": float("nan")}
-    if total == 0 or len(scores) == 0:
-        return best
-    order = np.argsort(-scores, kind="mergesort")
-    s = scores[order]
-    tp = np.cumsum(labels[order])  # (n,) true positives when the top i+1 are predicted
-    # only cut between different scores: all candidates with an equal score share a fate
-    last_of_run = np.append(s[1:] != s[:-1], True)
-    k = np.arange(1, len(s) + 1)
-    precision = tp / k
-    recall = tp / total
+    precision, recall, thresholds = precision_recall_curve(scores, labels, n_positive)
     with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
-    f1 = np.where(last_of_run, f1, -1.0)
-    i = int(np.argmax(f1))
-    if f1[i] <= 0:
+        f1 = np.where(recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    if not len(f1) or f1.max() <= 0:
         return best
+    i = int(np.argmax(f1))
     # the threshold halfway to the next lower score, as sentence-transformers reports it
-    threshold = (s[i] + s[i + 1]) / 2 if i + 1 < len(s) else s[i]
+    t = thresholds
+    threshold = (t[i] + t[i + 1]) / 2 if i + 1 < len(t) else t[i]
     return {"f1": float(f1[i]), "precision": float(precision[i]), "recall": float(recall[i]),
             "threshold": float(threshold)}
