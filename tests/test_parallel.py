@@ -45,9 +45,29 @@ def test_workers_keep_order_and_match_one_process(onnx_dir: Path) -> None:
                           progress=done.append, chunk_size=5, backend="onnx")
     assert emb.shape == ref.shape
     np.testing.assert_allclose(emb, ref, atol=1e-6)
-    # 22 sentences, at most 5 a chunk, a multiple of the (capped) workers of even chunks
+    # 22 sentences, at most 5 a chunk, a multiple of the (capped) workers of even chunks;
+    # progress comes by batch, and a batch (up to 32) is here a whole chunk
     assert sum(done) == len(SENTENCES) and max(done) <= 5 and max(done) - min(done) <= 1
     assert len(done) % min(2, available_cores()) == 0
+
+
+def test_progress_moves_by_batch_not_by_chunk(onnx_dir: Path) -> None:
+    """A worker reports each batch it finishes: before, the bar of `sbert encode --workers`
+    moved once per chunk (up to 2,048 sentences), standing still for long stretches."""
+    from sbert import SentenceEncoder
+
+    seen: list[int] = []
+    ref = SentenceEncoder(onnx_dir, backend="onnx").encode(SENTENCES, batch_size=2,
+                                                           progress=seen.append)
+    assert sum(seen) == len(SENTENCES) and max(seen) == 2  # one call per batch in-process
+    done: list[int] = []
+    emb = encode_parallel(str(onnx_dir), SENTENCES, workers=2, batch_size=2,
+                          progress=done.append, backend="onnx")  # 1 or 2 chunks of 22
+    assert sum(done) == len(SENTENCES) and max(done) == 2, done
+    unwatched = encode_parallel(str(onnx_dir), SENTENCES, workers=2, batch_size=2,
+                                backend="onnx")
+    np.testing.assert_array_equal(emb, unwatched)  # reporting changes no result
+    np.testing.assert_allclose(emb, ref, atol=1e-6)
 
 
 def test_split_even_gives_each_worker_a_similar_share() -> None:

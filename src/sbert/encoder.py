@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -217,6 +217,7 @@ class SentenceEncoder:
         *,
         prompt_name: str | None = None,
         prompt: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Any:
         """Embed sentences.
 
@@ -232,6 +233,8 @@ class SentenceEncoder:
             prompt_name: prepend the model's prompt of this name (``encoder.prompts``).
             prompt: prepend this text; overrides ``prompt_name``. With neither, the model's
                 ``default_prompt_name`` applies, as in sentence-transformers.
+            progress: called with the number of sentences of each finished batch (for a
+                caller's own display; the bar of ``show_progress`` is separate).
 
         Returns:
             ``(n, dim)`` float32 array or tensor; ``(0, dim)`` for no sentences.
@@ -259,7 +262,7 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)  # (n, dim)
         self.last_truncated = 0
         if texts:
-            self._encode_into(texts, out, batch_size, show_progress)
+            self._encode_into(texts, out, batch_size, show_progress, progress)
         if normalize:
             normalize_rows(out, out=out)
         if convert_to == "torch":
@@ -309,7 +312,8 @@ class SentenceEncoder:
         return pairwise_similarity(a, b, self.similarity_fn_name).astype(np.float32)
 
     def _encode_into(
-        self, texts: list[str], out: np.ndarray, batch_size: int, show_progress: bool | None
+        self, texts: list[str], out: np.ndarray, batch_size: int, show_progress: bool | None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         tok = self.tokenizer.encode(texts, threads=self.backend.threads)
         if tok.truncated:
@@ -335,19 +339,26 @@ class SentenceEncoder:
                                          alone=len(batches) == 1)
 
         bar = tqdm(total=len(batches), desc="encode", unit="batch", disable=not show_progress)
+
+        def done(idx: np.ndarray) -> None:
+            bar.update()
+            if progress is not None:
+                progress(len(idx))
+
         with bar:
             if streams <= 1:
                 for idx in batches:
                     run(idx)
-                    bar.update()
+                    done(idx)
                 return
             from concurrent.futures import ThreadPoolExecutor
 
             # the backend runs ``streams`` batches at once (onnxruntime releases the GIL)
             pool = ThreadPoolExecutor(streams, thread_name_prefix="sbert-encode")
             try:
-                for _ in pool.map(run, batches):  # re-raises a batch's error here
-                    bar.update()
+                # map re-raises a batch's error here
+                for idx, _ in zip(batches, pool.map(run, batches), strict=True):
+                    done(idx)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
 

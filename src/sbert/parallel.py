@@ -1,8 +1,9 @@
 """Encoding a large input with several worker processes on one machine.
 
 Each worker process loads its own encoder with ``cores // workers`` threads, so the workers
-never oversubscribe the CPU; chunks come back in input order, and an error in a worker is
-raised in the parent instead of hanging it.
+never oversubscribe the CPU; chunks come back in input order, each worker reports every
+finished batch to the parent (a progress bar moves by batch, not by chunk), and an error in a
+worker is raised in the parent instead of hanging it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sbert.errors import SbertError, WorkerError
 from sbert.runtime import WORKER_MEMORY_FACTOR, cap_workers, threads_per_worker
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from multiprocessing.queues import SimpleQueue
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +65,11 @@ def split_even(n: int, workers: int, max_chunk: int = CHUNK_SIZE) -> list[tuple[
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str, encoder_options: dict[str, Any]) -> None:
+def _init_worker(model: str, encoder_options: dict[str, Any],
+                 done: SimpleQueue[int] | None = None) -> None:
+    """``done``: a queue that takes the sentence count of each finished batch, or None."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the tokenizer's threads would compete
+    _WORKER["done"] = done
     try:
         from sbert.encoder import SentenceEncoder
 
@@ -73,8 +81,10 @@ def _init_worker(model: str, encoder_options: dict[str, Any]) -> None:
 def _encode_chunk(sentences: list[str], batch_size: int, normalize: bool) -> np.ndarray:
     if "error" in _WORKER:
         raise WorkerError(f"worker could not load the model: {_WORKER['error']}")
+    done = _WORKER["done"]
     emb: np.ndarray = _WORKER["encoder"].encode(
-        sentences, batch_size=batch_size, normalize=normalize, show_progress=False
+        sentences, batch_size=batch_size, normalize=normalize, show_progress=False,
+        progress=None if done is None else done.put,
     )
     return emb
 
@@ -128,7 +138,7 @@ def encode_parallel(
             (:func:`~sbert.runtime.cap_workers`); each gets ``cores // workers`` threads.
         batch_size: sentences per forward pass inside a worker.
         normalize: L2-normalize the embeddings.
-        progress: called with the number of sentences of each finished chunk.
+        progress: called with the number of sentences of each batch a worker finishes.
         chunk_size: most sentences per task; the input is split into evenly sized chunks,
             a multiple of ``workers`` of them.
         **encoder_options: passed to :class:`~sbert.encoder.SentenceEncoder`
@@ -138,7 +148,7 @@ def encode_parallel(
         ``(n, dim)`` float32 embeddings in input order.
     """
     import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     texts = list(sentences)
@@ -155,22 +165,41 @@ def encode_parallel(
     # spawn, not fork: a forked copy of a process whose torch/onnxruntime thread pools are
     # running can deadlock
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model, options)
-    )
-    parts: list[np.ndarray] = []
+    # a SimpleQueue's put has written when it returns: a batch's count is in the pipe before
+    # its chunk's result is sent
+    done: SimpleQueue[int] | None = None if progress is None else ctx.SimpleQueue()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(model, options, done))
     try:
         futures: list[Future[np.ndarray]] = [
             pool.submit(_encode_chunk, chunk, batch_size, normalize) for chunk in chunks
         ]
-        for future, chunk in zip(futures, chunks, strict=True):
-            parts.append(future.result())
-            if progress is not None:
-                progress(len(chunk))
+        if done is not None and progress is not None:
+            _report_until_done(futures, done, progress)
+        parts = [future.result() for future in futures]
     except BrokenProcessPool as err:
         raise WorkerError(
             "a worker process died (out of memory or killed?); try fewer --workers"
         ) from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if done is not None:
+            done.close()
     return np.concatenate(parts, axis=0)
+
+
+def _report_until_done(futures: Sequence[Future[np.ndarray]], done: SimpleQueue[int],
+                       progress: Callable[[int], None]) -> None:
+    """Pass the workers' batch counts from ``done`` to ``progress`` until every chunk is
+    finished; a failed chunk ends it at once (its error is raised by ``future.result()``)."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    pending = set(futures)
+    while True:
+        while not done.empty():
+            progress(done.get())
+        if not pending:
+            return
+        finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+        if any(future.exception() is not None for future in finished):
+            return
