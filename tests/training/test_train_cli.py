@@ -49,6 +49,22 @@ def test_train_cli_writes_a_model_folder(tiny_model_dir, tmp_path: Path, capsys)
     assert max(e["step"] for e in log) == 6
 
 
+def test_dev_evaluation_shows_the_encode_progress_unless_quiet(tiny_model_dir, tmp_path: Path,
+                                                                capsys) -> None:
+    _, sts = _files(tmp_path)
+    dev = tmp_path / "dev.tsv"  # 2,080 distinct sentences: encode() shows a bar from 2,048
+    dev.write_text("sentence1\tsentence2\tscore\n" + "".join(
+        f"the man plays {i}\ta dog runs {i}\t{i % 5}\n" for i in range(1040)), encoding="utf-8")
+    args = ["train", "-r", "sts", "-m", str(tiny_model_dir), "--train", str(sts), "--dev",
+            str(dev), "--batch-size", "4", "--epochs", "1"]
+    main([*args, "-o", str(tmp_path / "loud")])
+    err = capsys.readouterr().err
+    assert "train: 100%" in err and "encode: 100%" in err and "33/33" in err  # 64 a batch
+    main([*args, "-o", str(tmp_path / "quiet"), "-q"])
+    err = capsys.readouterr().err
+    assert "train:" not in err and "encode:" not in err
+
+
 @pytest.mark.reference
 @pytest.mark.skipif(
     find_spec("sentence_transformers") is None, reason="needs sentence-transformers"

@@ -37,18 +37,22 @@ class STSEvaluator:
         examples: two text columns and gold scores (see :func:`~sbert.training.data.read_sts`).
         name: prefix of the metric names.
         batch_size: encoding batch size.
+        show_progress: the encoder's progress bar while the dev set is encoded; default: as
+            :meth:`~sbert.encoder.SentenceEncoder.encode` decides (from 2,048 sentences).
     """
 
-    def __init__(self, examples: Examples, name: str = "sts", batch_size: int = 64) -> None:
+    def __init__(self, examples: Examples, name: str = "sts", batch_size: int = 64,
+                 show_progress: bool | None = None) -> None:
         first, second = examples.columns
         self.dataset = StsDataset(name, first, second, list(examples.labels))
         self.name = name
         self.batch_size = batch_size
+        self.show_progress = show_progress
         self.primary_metric = f"{name}_spearman_cosine"
 
     def __call__(self, encoder: Any) -> dict[str, float]:
         result = evaluate_sts(encoder, self.dataset, batch_size=self.batch_size,
-                              show_progress=False)
+                              show_progress=self.show_progress)
         return {
             f"{self.name}_{k}": float(v) for k, v in result.items()
             if isinstance(v, int | float) and k != "pairs"

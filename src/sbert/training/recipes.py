@@ -79,11 +79,12 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def sts_evaluator(examples: Examples, name: str) -> Any:
-    """The dev-set evaluator of the STS recipes (Spearman of cosine)."""
+def sts_evaluator(examples: Examples, name: str, show_progress: bool | None = None) -> Any:
+    """The dev-set evaluator of the STS recipes (Spearman of cosine); ``show_progress`` as
+    :class:`~sbert.training.evaluate.STSEvaluator`'s."""
     from sbert.training.evaluate import STSEvaluator
 
-    return STSEvaluator(examples, name)
+    return STSEvaluator(examples, name, show_progress=show_progress)
 
 
 @dataclass
@@ -156,7 +157,10 @@ def run_recipe(
     if main:
         check_output(output, model, resume=resume, overwrite=overwrite)  # before any work
     examples = concat_examples([spec.read(f) for f in train]).subset(limit)
-    evaluator = sts_evaluator(read_sts(dev), Path(dev).stem) if dev else None
+    # the dev set's encoding shows progress as encode() does, unless the run is quiet
+    evaluator = (sts_evaluator(read_sts(dev), Path(dev).stem,
+                               show_progress=None if cfg.show_progress else False)
+                 if dev else None)
     seed_everything(cfg.seed)  # the classifier head's initial weights
     # training needs the torch network; fp32 evaluation, as before backend="auto"
     encoder = SentenceEncoder(model, device=device, backend="torch", precision="fp32",

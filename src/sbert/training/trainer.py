@@ -68,7 +68,7 @@ class TrainConfig:
     checkpoint_steps: int = 0  # 0: no checkpoints
     keep_checkpoints: int = 2
     log_steps: int = 10
-    show_progress: bool = True
+    show_progress: bool = True  # the train bar; an evaluator shows its own progress
     select_best: bool = False  # end with the best evaluated weights instead of the last
 
 
