@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import has_module
 from tests.conftest import run_cli as run
 
 
@@ -109,11 +111,39 @@ def test_similarity_uses_the_models_function(tiny_model_dir: Path, tmp_path: Pat
     assert code == 2 and "'cos' is not one of" in err
 
 
+def _info_rows(out: str) -> dict[str, str]:
+    """The model section of ``sbert info``: key -> value (keys may hold one space)."""
+    model = out.split("\nhardware\n", 1)[0]
+    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in model.splitlines()
+                if line.strip())
+
+
 def test_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["info", "-m", str(tiny_model_dir)], capsys)
     assert code == 0
     assert "BertModel" in out and "pooling         mean" in out
     assert "32" in out and "max_seq_length  64" in out
+    rows = _info_rows(out)
+    assert rows["folder"] == str(tiny_model_dir) and "onnx graph" not in rows  # torch here
+
+
+@pytest.mark.skipif(not (has_module("onnxruntime") and has_module("onnx")),
+                    reason="needs onnxruntime and onnx")
+def test_info_names_the_model_folder_not_the_onnx_cache(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder has no graph: ONNX runs its export from the cache. Before, the `folder`
+    line named the cache's copy, as if it were the model's folder."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SBERT_CACHE", str(cache))
+    monkeypatch.setenv("SBERT_BACKEND", "onnx")
+    code, out, err = run(["info", "-m", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    rows = _info_rows(out)
+    assert rows["folder"] == str(tiny_model_dir)
+    graph, note = rows["onnx graph"].split(" ", 1)
+    assert Path(graph).is_file() and Path(graph).is_relative_to(cache / "onnx")
+    assert note == "(exported from the folder into the sbert cache)"
 
 
 def test_info_hardware(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str],

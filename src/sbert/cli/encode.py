@@ -170,7 +170,8 @@ def info(model: str, device: str | None) -> None:
     from sbert.folder import read_folder
     from sbert.models import resolve_model
 
-    source_spec = read_folder(resolve_model(model))
+    folder = resolve_model(model)
+    source_spec = read_folder(folder)
     encoder = load_encoder(model, device)
     spec = encoder.spec
     cfg_file = spec.transformer_path / "config.json"
@@ -181,7 +182,8 @@ def info(model: str, device: str | None) -> None:
         n_params = f"{_onnx_parameters(encoder.backend.path):,} (ONNX graph)"
     rows = [
         ("model", encoder.name),
-        ("folder", str(encoder.path)),
+        ("folder", str(folder)),
+        *_cached_graph(encoder, folder),
         ("format", "sentence-transformers" if spec.is_sentence_transformers else "Hugging Face"),
         ("architecture", ",".join(cfg.get("architectures") or [cfg.get("model_type", "?")])),
         ("layers", str(cfg.get("num_hidden_layers", "?"))),
@@ -198,6 +200,15 @@ def info(model: str, device: str | None) -> None:
     _table(rows)
     click.echo("\nhardware")
     _table(hardware_rows(source_spec, device), indent="  ")
+
+
+def _cached_graph(encoder: Any, folder: Path) -> list[tuple[str, str]]:
+    """The ``onnx graph`` row when the encoder runs the export of ``folder`` that the sbert
+    cache keeps (the folder has no graph of its own), else none."""
+    if encoder.backend_name != "onnx" or encoder.path == folder:
+        return []
+    return [("onnx graph", f"{encoder.backend.path} (exported from the folder into the "
+                           "sbert cache)")]
 
 
 def _loaded_with(encoder: Any) -> str:
