@@ -113,6 +113,26 @@ def test_automatic_ids_skip_ids_given_by_the_user(tmp_path: Path) -> None:
         assert index.search(emb[9], k=1)[0][0].id == more[0] and len(index) == 10
 
 
+def test_a_large_k_gets_every_hit_where_the_graph_falls_short(tmp_path: Path) -> None:
+    """3,000 equal vectors leave the HNSW graph poorly connected: usearch returned 272 hits
+    for k=3000 (and NaN distances past them, a numpy warning). Every hit comes back."""
+    import warnings
+
+    from sbert.search.index import Index
+
+    emb = np.ones((3000, 16), dtype=np.float32)
+    with Index.create(tmp_path / "ix", model="test-model", dimension=16) as index:
+        index.add([f"s{i}" for i in range(3000)], emb)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for exact in (False, True):
+                hits = index.search(emb[:2], k=3000, exact=exact)
+                assert [len(h) for h in hits] == [3000, 3000]
+                assert len({h.id for h in hits[0]}) == 3000
+                assert all(abs(h.score - 1.0) < 1e-5 for h in hits[1])
+            assert len(index.search(emb[0], k=5)[0]) == 5
+
+
 def test_encoder_round_trip(tmp_path: Path, tiny_encoder) -> None:
     from sbert.search.index import Index, model_identity
 

@@ -109,13 +109,30 @@ def remove_other_generations(root: Path, generation: int) -> None:
 
 
 def rank(vectors: Any, q: np.ndarray, k: int, exact: bool) -> list[list[tuple[int, float]]]:
-    """The ``k`` best ``(key, score)`` of each query ``(q, dim)`` in a usearch index."""
-    matches = vectors.search(q, min(k, len(vectors)), exact=exact)
+    """The ``k`` best ``(key, score)`` of each query ``(q, dim)`` in a usearch index.
+
+    The graph can return fewer than ``k`` hits while the index holds more (many equal
+    vectors leave it poorly connected: 272 of 3,000 in a test); those queries are searched
+    again by brute force, so a query gets ``min(k, len(vectors))`` hits either way.
+    """
+    q, want = np.atleast_2d(q), min(k, len(vectors))
+    ranked = _matches(vectors.search(q, want, exact=exact))
+    short = [i for i, hits in enumerate(ranked) if len(hits) < want]
+    if short and not exact:
+        for i, hits in zip(short, _matches(vectors.search(q[short], want, exact=True)),
+                           strict=True):
+            ranked[i] = hits
+    return ranked
+
+
+def _matches(matches: Any) -> list[list[tuple[int, float]]]:
+    """usearch's matches as ``(key, score)`` lists, each cut at its query's count (the slots
+    past it hold no match: NaN distances)."""
     keys = np.atleast_2d(matches.keys)  # (q, k)
-    scores = 1.0 - np.atleast_2d(matches.distances)  # (q, k); cos / ip distances are 1 - score
+    distances = np.atleast_2d(matches.distances)  # (q, k); cos / ip distances are 1 - score
     counts = np.atleast_1d(getattr(matches, "counts", len(matches.keys)))  # (q,)
-    return [list(zip(row_keys[:c].tolist(), row_scores[:c].tolist(), strict=True))
-            for row_keys, row_scores, c in zip(keys, scores, counts, strict=True)]
+    return [list(zip(row_keys[:c].tolist(), (1.0 - row[:c]).tolist(), strict=True))
+            for row_keys, row, c in zip(keys, distances, counts, strict=True)]
 
 
 def rank_exact(keys: np.ndarray, emb: np.ndarray, q: np.ndarray,
