@@ -91,7 +91,12 @@ def scatter_plot(path: str | Path, gold: np.ndarray, predicted: np.ndarray, titl
     ax.set_ylabel("predicted cosine similarity")
     label = f"{title}  (n={len(gold)}"
     label += f", Spearman {spearman:.2f})" if spearman is not None else ")"
-    ax.set_title(label, fontsize=9)
+    return _save(plt, fig, ax, label, path)
+
+
+def _save(plt: Any, fig: Any, ax: Any, title: str, path: str | Path) -> Path:
+    """Title and grid a one-panel figure, write it to ``path`` and free it."""
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -118,12 +123,7 @@ def precision_recall_plot(path: str | Path, precision: np.ndarray, recall: np.nd
     ax.set_xlabel("recall (gold pairs never mined count as missed)")
     ax.set_ylabel("precision")
     label = f"{title}  (AP {average_precision:.2f})" if average_precision is not None else title
-    ax.set_title(label, fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, ax, label, path)
 
 
 def bar_chart(path: str | Path, results: Sequence[dict[str, Any]], metric: str,
