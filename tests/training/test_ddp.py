@@ -172,6 +172,22 @@ def _processes_naming(text: str) -> list[int]:
     return found
 
 
+def _lock_is_free(folder: Path) -> bool:
+    """Whether no process holds ``sbert train``'s lock on ``folder``."""
+    import fcntl
+
+    from sbert.training.run_folder import LOCK
+
+    fd = os.open(folder / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def test_a_killed_ddp_run_resumes_exactly(model_dir: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
@@ -197,6 +213,12 @@ def test_a_killed_ddp_run_resumes_exactly(model_dir: Path, tmp_path: Path) -> No
     deadline = time.monotonic() + 20
     while _processes_naming(str(out)):
         assert time.monotonic() < deadline, f"orphaned workers {_processes_naming(str(out))}"
+        time.sleep(0.1)
+    # a killed worker's command line reads empty once its main thread is gone, while another
+    # of its threads (one in the middle of a checkpoint's fsync) still holds the run's lock:
+    # CI once resumed in that window and was told, rightly, that the folder was in use
+    while not _lock_is_free(out):
+        assert time.monotonic() < deadline, "the killed run's lock was never released"
         time.sleep(0.1)
     resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, env=_env(), capture_output=True,
                              text=True, timeout=240)
