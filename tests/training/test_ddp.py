@@ -173,18 +173,14 @@ def _processes_naming(text: str) -> list[int]:
 
 
 def _lock_is_free(folder: Path) -> bool:
-    """Whether no process holds ``sbert train``'s lock on ``folder``."""
-    import fcntl
+    """Whether no process holds ``sbert train``'s lock on ``folder`` (the run's own probe)."""
+    from sbert.errors import UsageError
+    from sbert.training.run_folder import _check_not_locked
 
-    from sbert.training.run_folder import LOCK
-
-    fd = os.open(folder / LOCK, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        _check_not_locked(folder)
+    except UsageError:
         return False
-    finally:
-        os.close(fd)
     return True
 
 
