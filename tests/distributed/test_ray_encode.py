@@ -363,15 +363,19 @@ def test_empty_files_get_empty_outputs(ray_cluster: str, tiny_model_dir: Path,
     assert len(rerun.skipped) == 2 and rerun.written == []
 
 
-def test_executor_poll_is_set_inside_and_put_back() -> None:
+def test_executor_poll_starts_quick_slows_once_flowing_and_is_put_back() -> None:
     from ray.data._internal.execution import streaming_executor_state as state
 
     from sbert.distributed.ray_encode import executor_poll
 
     before = state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S
-    with executor_poll(before + 0.9):
+    with executor_poll(before + 0.05, before + 0.9) as flowing:
+        assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before + 0.05
+        flowing()
+        assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before + 0.9
+        flowing()  # once per batch: stays
         assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before + 0.9
     assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before
-    with pytest.raises(RuntimeError), executor_poll(2.5):
+    with pytest.raises(RuntimeError), executor_poll(0.2, 2.5):
         raise RuntimeError("a failed job")
     assert state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S == before

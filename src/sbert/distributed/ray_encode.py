@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,18 @@ logger = logging.getLogger(__name__)
 ROWS_PER_CALL = 8192
 # the column Ray adds with each row's file, to route rows to their shard's output
 _PATH_COLUMN = "path"
-# seconds between the polls of Ray Data's streaming executor during sbert's jobs (Ray's own:
-# 0.1). Each poll costs the driver milliseconds of Python (resource and metrics updates);
-# an encode job has a few long tasks (one actor call per ROWS_PER_CALL rows, seconds each),
-# and the executor still wakes at once when a task finishes. On 2 cores the driver's CPU
-# during a 1-actor encode went from 0.08 to 0.05 of a core (benchmarks/ray_overhead.py).
+# seconds between the polls of Ray Data's streaming executor during sbert's jobs, once rows
+# reach the driver (Ray's own: 0.1). Each poll costs the driver milliseconds of Python
+# (resource and metrics updates); an encode job has a few long tasks (one actor call per
+# ROWS_PER_CALL rows, seconds each), and the executor still wakes at once when a task
+# finishes. On 2 cores the driver's CPU during a 1-actor encode went from 0.08 to 0.05 of a
+# core (benchmarks/ray_overhead.py).
 EXECUTOR_POLL_S = 1.0
+# ... and until then: while the job starts, the read and split tasks that feed the actors
+# wait for a poll to be scheduled one after another (Ray Data holds them back while the
+# actors take the CPUs), so a slow poll starves the pool: with 1 s, the second of 2 actors
+# got its first rows about 4 s after the first did (docs/distributed.md)
+START_POLL_S = 0.1
 # in the output folder: the settings its shards were encoded with (a rerun must match them)
 SETTINGS_FILE = "_sbert_encode.json"
 # options that change how a job runs, not what it writes
@@ -407,8 +413,9 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
     ds = encode_dataset(ds, model, text, batch_size=batch_size, actors=actors,
                         normalize=normalize, **encoder_options)
     try:
-        with executor_poll(EXECUTOR_POLL_S):
+        with executor_poll(START_POLL_S, EXECUTOR_POLL_S) as flowing:
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                flowing()
                 writer.write(batch)
         writer.finish()
     except Exception as err:
@@ -419,12 +426,14 @@ def _encode_group(shards: list[Shard], model: str | Path, column: str, id_column
 
 
 @contextlib.contextmanager
-def executor_poll(seconds: float) -> Iterator[None]:
-    """Ray Data's streaming executor polls its tasks every ``seconds`` inside the block.
+def executor_poll(start: float, steady: float) -> Iterator[Callable[[], None]]:
+    """Ray Data's streaming executor polls its tasks every ``start`` seconds inside the
+    block, and every ``steady`` seconds once the function it yields has been called (the
+    caller calls it for each batch that reaches it: the job is flowing).
 
     The interval is a module constant of Ray Data
-    (``streaming_executor_state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S``), set here and put back
-    on exit; a Ray without it is left as it is.
+    (``streaming_executor_state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S``), read at each poll;
+    it is put back on exit. A Ray without it is left as it is.
     """
     try:
         state: Any = importlib.import_module(
@@ -434,11 +443,15 @@ def executor_poll(seconds: float) -> Iterator[None]:
     name = "WAIT_FOR_TASK_COMPLETION_TIMEOUT_S"
     before = getattr(state, name, None)
     if not isinstance(before, (int, float)):
-        yield
+        yield lambda: None
         return
-    setattr(state, name, seconds)
+
+    def flowing() -> None:
+        setattr(state, name, steady)
+
+    setattr(state, name, start)
     try:
-        yield
+        yield flowing
     finally:
         setattr(state, name, before)
 
