@@ -94,6 +94,49 @@ def test_a_second_run_into_a_locked_folder_fails_at_once(tiny_model_dir, tmp_pat
     assert not (out / MARKER).exists()
 
 
+def test_a_later_ddp_rank_leaves_the_folder_check_to_rank_0(tiny_model_dir, tmp_path, capsys,
+                                                            monkeypatch) -> None:
+    """Under torchrun every rank runs the CLI; rank 0 alone checks and locks the folder. A
+    later rank whose check came after rank 0 had taken the lock failed the run, saying the
+    folder was in use by another run (its own rank 0)."""
+    import sbert.training.recipes as recipes
+
+    _, sts = _files(tmp_path)
+    out = tmp_path / "run"
+
+    def reached(*args: object, **kwargs: object) -> None:
+        raise UsageError("reached the recipe")
+
+    monkeypatch.setattr(recipes, "run_recipe", reached)
+    with lock_folder(out):  # as rank 0 holds it while it trains
+        monkeypatch.setenv("RANK", "1")
+        code, _, err = run_cli(_train(tiny_model_dir, out, sts), capsys)
+        assert code == 2 and "reached the recipe" in err, err
+        monkeypatch.setenv("RANK", "0")  # rank 0 (and a run without torchrun) still checks
+        code, _, err = run_cli(_train(tiny_model_dir, out, sts), capsys)
+        assert code == 2 and "in use by another sbert train run" in err, err
+
+
+def test_two_checks_at_once_do_not_take_each_other_for_a_run(tmp_path) -> None:
+    """The check probes the lock; a probe held at that moment (another rank's, or another
+    command's) is not a run. A 2-process resume test failed 1 time in 25 this way: its two
+    ranks probed together, and one was told the folder was in use by the killed run."""
+    import fcntl
+    import os
+
+    out = tmp_path / "run"
+    with lock_folder(out):
+        pass  # a run that ended: the lock file stays
+    fd = os.open(out / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what a probe holds for a moment
+        check_output(out, tmp_path / "model", resume=False, overwrite=True)
+    finally:
+        os.close(fd)
+    with lock_folder(out), pytest.raises(UsageError, match="in use by another sbert train"):
+        check_output(out, tmp_path / "model", resume=False, overwrite=True)  # a run: refused
+
+
 def test_lock_held_by_another_process_is_released_when_it_is_killed(tmp_path) -> None:
     out = tmp_path / "run"
     code = ("import sys, time\nfrom sbert.training.run_folder import lock_folder\n"

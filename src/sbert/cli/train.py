@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,11 @@ def train(
         raise UsageError(f"--weight-decay must be >= 0, got {weight_decay}")
     from sbert.training.run_folder import check_output
 
-    check_output(output, model, resume=resume, overwrite=overwrite)  # before loading torch
+    # before loading torch. Under torchrun every rank runs this command, and rank 0 alone
+    # checks and then locks the folder (run_recipe): a later rank's check here could meet
+    # rank 0's lock and take it for another run's (RANK is torchrun's; unset: one process)
+    if os.environ.get("RANK", "0") == "0":
+        check_output(output, model, resume=resume, overwrite=overwrite)
     if precision == "fp16" and (device or "").startswith("cpu"):
         raise UsageError("fp16 needs a CUDA device; use --precision bf16 on CPU")
     if nproc > 1:  # this very command again, in nproc processes under torchrun

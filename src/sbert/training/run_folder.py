@@ -115,13 +115,19 @@ def _in_use(folder: Path, fd: int) -> UsageError:
 
 
 def _check_not_locked(folder: Path) -> None:
+    """Raise :class:`UsageError` if a run holds ``folder``'s lock.
+
+    The probe takes a shared lock, which only a run's exclusive one refuses: two probes at
+    the same moment (the ranks of one torchrun job starting together) do not take each
+    other for a run.
+    """
     import fcntl
 
     if not (folder / LOCK).is_file():
         return
     fd = os.open(folder / LOCK, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         raise _in_use(folder, fd) from None
     finally:
