@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,11 +100,12 @@ def train(
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise UsageError(f"--weight-decay must be >= 0, got {weight_decay}")
     from sbert.training.run_folder import check_output
+    from sbert.training.torchrun import start_rank
 
     # before loading torch. Under torchrun every rank runs this command, and rank 0 alone
     # checks and then locks the folder (run_recipe): a later rank's check here could meet
-    # rank 0's lock and take it for another run's (RANK is torchrun's; unset: one process)
-    if os.environ.get("RANK", "0") == "0":
+    # rank 0's lock and take it for another run's
+    if start_rank() == 0:
         check_output(output, model, resume=resume, overwrite=overwrite)
     if precision == "fp16" and (device or "").startswith("cpu"):
         raise UsageError("fp16 needs a CUDA device; use --precision bf16 on CPU")

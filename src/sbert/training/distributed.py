@@ -28,16 +28,11 @@ import torch.distributed as dist
 from torch import nn
 
 from sbert.errors import UsageError
+from sbert.training.torchrun import launched_by_torchrun, local_rank
 
 logger = logging.getLogger(__name__)
 
-ENV_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 _PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies
-
-
-def launched_by_torchrun() -> bool:
-    """Whether this process was started by ``torchrun`` (its rank variables are set)."""
-    return all(name in os.environ for name in ENV_VARS)
 
 
 def is_distributed() -> bool:
@@ -58,11 +53,6 @@ def world_size() -> int:
 def is_main() -> bool:
     """Whether this is rank 0, the process that writes logs, checkpoints and the model."""
     return rank() == 0
-
-
-def local_rank() -> int:
-    """This process's index on its machine (``LOCAL_RANK``; 0 when not under torchrun)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def local_device(requested: str | None) -> str | None:
