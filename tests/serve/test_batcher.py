@@ -169,7 +169,7 @@ def test_disconnected_client_leaves_the_queue() -> None:
         busy = asyncio.ensure_future(batcher.embed(["a"]))
         await asyncio.sleep(0.05)
         gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        leaving = asyncio.ensure_future(batcher.embed(["b c", "d e", "f g"], gone))
+        leaving = asyncio.ensure_future(batcher.embed(["b c", "d e", "f g"], lambda: gone))
         await asyncio.sleep(0.05)
         assert batcher.depth == 3
         gone.set_result(None)
@@ -415,3 +415,58 @@ def test_memory_goes_back_only_after_an_idle_spell(monkeypatch: pytest.MonkeyPat
             await batcher.close()
 
     asyncio.run(main())
+
+
+def test_a_pass_wakes_the_event_loop_once_for_all_its_requests() -> None:
+    """The workers hand every finished request of a pass to the event loop in one call: a
+    wake-up per request cost the loop (and the worker, holding the GIL) once per sentence."""
+    encoder = FakeEncoder()
+
+    async def main() -> tuple[list[str], list[np.ndarray]]:
+        loop = asyncio.get_running_loop()
+        wakeups: list[str] = []
+        original = loop.call_soon_threadsafe
+
+        def counting(callback: object, *args: object, **kwargs: object) -> object:
+            wakeups.append(threading.current_thread().name)
+            return original(callback, *args, **kwargs)  # type: ignore[arg-type]
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        batcher = Batcher(encoder)
+        encoder.gate.clear()
+        busy = asyncio.ensure_future(batcher.embed(["a"]))
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.ensure_future(batcher.embed([f"s{i}", "t u"])) for i in range(5)]
+        await asyncio.sleep(0.05)
+        encoder.gate.set()
+        await busy
+        outs = [done.embeddings for done in await asyncio.gather(*waiting)]
+        await batcher.close()
+        return [name for name in wakeups if name.startswith("sbert-batch")], outs
+
+    wakeups, outs = asyncio.run(main())
+    assert [len(batch) for batch in encoder.batches] == [1, 10]  # the 5 requests: one pass
+    assert len(wakeups) == 2  # one per pass
+    for i, out in enumerate(outs):
+        assert out[:, 0].tolist() == [len(f"s{i}"), len("t u")]
+
+
+def test_the_disconnect_watch_starts_only_for_a_request_that_waits_in_the_queue() -> None:
+    """A request run at once on the event loop never waits, so no task watches its client."""
+    encoder = FakeEncoder()
+    calls = _recording(encoder)
+    made: list[asyncio.Future[None]] = []
+
+    def watch() -> asyncio.Future[None]:
+        made.append(asyncio.get_running_loop().create_future())
+        return made[-1]
+
+    async def main() -> None:
+        batcher = Batcher(encoder)
+        await batcher.embed(["warm"], watch)  # no lone pass timed yet: to a worker
+        await batcher.embed(["inline"], watch)  # alone and quick: on the event loop
+        await batcher.close()
+
+    asyncio.run(main())
+    assert [thread for thread, _, _ in calls] == ["sbert-batch-0", "MainThread"]
+    assert len(made) == 1

@@ -35,6 +35,10 @@ OPEN_PATHS = ("/health", "/metrics", "/", "/openapi.json", "/docs", "/docs/oauth
               "/redoc", "/favicon.ico")
 
 
+# (path, status) pairs whose metric series the guard keeps at hand
+MAX_KNOWN_SERIES = 256
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -54,6 +58,7 @@ class Guard:
         self.limit = state.config.max_body_bytes
         key = state.config.api_key
         self.key = None if key is None else f"Bearer {key}".encode()
+        self._known: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -104,10 +109,22 @@ class Guard:
             if not started[0]:
                 await self._too_large()(scope, receive, send_counted)
         finally:
+            count, latency = self._series(path, status[0])
+            count.inc()
+            latency.observe(time.perf_counter() - start)
+
+    def _series(self, path: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram of a path and status (kept: the
+        registry's own lookup takes a lock and builds its key on every request)."""
+        key = (path, status)
+        series = self._known.get(key)
+        if series is None:
             metrics = self.state.metrics
             label = endpoint_label(path)
-            metrics.requests.labels(label, str(status[0])).inc()
-            metrics.latency.labels(label).observe(time.perf_counter() - start)
+            series = (metrics.requests.labels(label, str(status)), metrics.latency.labels(label))
+            if len(self._known) < MAX_KNOWN_SERIES:  # unknown paths are many; their label one
+                self._known[key] = series
+        return series
 
     async def _read_body(self, receive: Any) -> bytes | None:
         """The whole request body, or ``None`` if the client disconnected first.

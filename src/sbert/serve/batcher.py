@@ -107,13 +107,14 @@ class _Item:
         self.seq = seq  # arrival order
 
 
-def _resolve(job: _Job, error: BaseException | None) -> None:
-    if job.future.done():
-        return
-    if error is None:
-        job.future.set_result(None)
-    else:
-        job.future.set_exception(error)
+def _resolve(jobs: list[_Job], error: BaseException | None) -> None:
+    for job in jobs:
+        if job.future.done():
+            continue
+        if error is None:
+            job.future.set_result(None)
+        else:
+            job.future.set_exception(error)
 
 
 def select_batch(lengths: list[int], max_tokens: int, max_size: int) -> list[int]:
@@ -208,24 +209,27 @@ class Batcher:
         """Sentences waiting for the model."""
         return len(self._pending)
 
-    async def embed(self, texts: list[str], disconnected: asyncio.Future[Any] | None = None
-                    ) -> Embedded:
-        """Embed ``texts`` with the others waiting; ``disconnected`` done: drop the work.
+    async def embed(self, texts: list[str],
+                    watch: Callable[[], asyncio.Future[Any]] | None = None) -> Embedded:
+        """Embed ``texts`` with the others waiting.
+
+        ``watch``: called once the request is queued (not for one run at once on the event
+        loop), it gives a future that is done when the client has gone: the work is dropped.
 
         Raises:
             QueueFull: no room for ``len(texts)`` more sentences.
             TooLong: an input is over the maximum length and ``truncate`` is off.
             Closed: the batcher is shutting down.
-            asyncio.CancelledError: ``disconnected`` finished first.
+            asyncio.CancelledError: the client went first (``watch``'s future finished).
         """
         self._entered += 1
         try:
-            return await self._embed_request(texts, disconnected)
+            return await self._embed_request(texts, watch)
         finally:
             self._entered -= 1
 
-    async def _embed_request(self, texts: list[str], disconnected: asyncio.Future[Any] | None
-                             ) -> Embedded:
+    async def _embed_request(self, texts: list[str],
+                             watch: Callable[[], asyncio.Future[Any]] | None) -> Embedded:
         if self._closing:
             raise Closed("the server is shutting down")
         self._check_room(len(texts))
@@ -244,7 +248,7 @@ class Batcher:
                           "with --truncate", tok.truncated_rows)
         job = _Job(len(texts), self.dimension, loop)
         tokens = sum(len(ids) for ids in tok.ids)
-        if texts and self._short_and_quick(tok.ids):
+        if texts and self._idle() and self._short_and_quick(tok.ids):
             # the requests that arrived with this one reach the batcher first: each yield
             # lets the loop read its sockets, then start the handlers of what it read. Only
             # a request alone in the server runs inline, or under load each would (the loop
@@ -262,8 +266,14 @@ class Batcher:
                     self._pending.append(_Item(job, row, ids, types, self._seq))
                     self._seq += 1
                 self._cond.notify_all()
-            await self._wait(job, disconnected)
+            await self._wait(job, None if watch is None else watch())
         return Embedded(job.out, tokens, tok.truncated)
+
+    def _idle(self) -> bool:
+        """Whether this request is the only one in the server and nothing runs (a hint,
+        read without the lock: :meth:`_run_inline` checks again under it). Under load a
+        request skips the yields that wait for company it already has."""
+        return self._entered == 1 and not self._pending and not self._running
 
     def _short_and_quick(self, ids: list[list[int]]) -> bool:
         """Whether a request may run inline: at most ``INLINE_TOKENS`` padded tokens,
@@ -321,13 +331,22 @@ class Batcher:
         if disconnected is None:
             await job.future
             return
-        done, _ = await asyncio.wait((job.future, disconnected),
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if job.future in done:
-            job.future.result()  # re-raises a backend error
-            return
-        self.cancel(job)
-        raise asyncio.CancelledError("the client disconnected")
+        # the client's disconnect cancels the job's future (a callback, not a second task
+        # to wait on: this runs once per request on the event loop)
+        def gone(_: Any) -> None:
+            if not job.future.done():
+                job.future.cancel()
+
+        disconnected.add_done_callback(gone)
+        try:
+            await job.future  # re-raises a backend error
+        except asyncio.CancelledError:
+            if not disconnected.done():
+                raise  # the server cancelled this request, not the client
+            self.cancel(job)
+            raise asyncio.CancelledError("the client disconnected") from None
+        finally:
+            disconnected.remove_done_callback(gone)
 
     def cancel(self, job: _Job) -> None:
         """Take a job's waiting sentences out of the queue (rows being computed finish)."""
@@ -436,7 +455,11 @@ class Batcher:
                     finished.append(job)
             if error is not None:  # the failed requests' other sentences are not run
                 self._pending = [item for item in self._pending if not item.job.cancelled]
+        # one wake-up of each event loop per batch, not one per request
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in finished:
-            job.loop.call_soon_threadsafe(_resolve, job, error)
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, jobs, error)
         if self.on_batch is not None and emb is not None:
             self.on_batch(len(batch), padded, seconds)

@@ -75,9 +75,14 @@ async def embed_texts(state: ServerState, request: Request | Any, texts: list[st
             raise ApiError(413, f"{name(i)} has {len(text)} characters; the limit is {limit} "
                            "(--max-input-chars)", "input_too_long", param)
     receive = request.receive if isinstance(request, Request) else request
-    watcher = asyncio.ensure_future(_disconnect(receive))
+    watchers: list[asyncio.Future[None]] = []  # made only if the request waits in the queue
+
+    def watch() -> asyncio.Future[None]:
+        watchers.append(asyncio.ensure_future(_disconnect(receive)))
+        return watchers[0]
+
     try:
-        done = await state.batcher.embed(texts, watcher)
+        done = await state.batcher.embed(texts, watch)
     except QueueFull as err:
         state.metrics.rejected.labels("queue_full").inc()
         raise ApiError(429, str(err), "queue_full",
@@ -88,12 +93,13 @@ async def embed_texts(state: ServerState, request: Request | Any, texts: list[st
     except Closed as err:
         raise ApiError(503, str(err), "shutting_down") from err
     except asyncio.CancelledError:
-        if not watcher.done():
+        if not (watchers and watchers[0].done()):
             raise  # the server cancelled this request, not the client
         state.metrics.cancelled.inc()
         raise ApiError(499, "the client closed the connection", "client_closed") from None
     finally:
-        watcher.cancel()
+        if watchers:
+            watchers[0].cancel()
     state.metrics.inputs.inc(len(texts))
     state.metrics.tokens.inc(done.tokens)
     if done.truncated:
