@@ -59,6 +59,7 @@ COMMANDS = {
     "distributed": ".venv/bin/python benchmarks/distributed.py",
     "ray_overhead": ".venv/bin/python benchmarks/ray_overhead.py",
     "torch_threads": ".venv/bin/python benchmarks/torch_threads.py",
+    "split_cost": ".venv/bin/python benchmarks/split_cost.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",
     "train-sts": ".venv/bin/python benchmarks/train.py --recipe sts",
     "train-nli-softmax": ".venv/bin/python benchmarks/train.py --recipe nli-softmax",

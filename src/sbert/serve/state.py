@@ -26,9 +26,8 @@ T = TypeVar("T")
 
 # sentences run once before the server says it is ready: kernels are chosen on first use
 # ONNX graphs run padded: a batch runs as passes of similar lengths, one more pass costing
-# about this many tokens' time (sbert.tokenization.length_chunks). A pass's own cost is small
-# next to a token's (tens of microseconds); at 32, batches of STSb sentences as a server
-# meets them (about 20, in arrival order) ran 6 % slower than at 8, which computes less padding
+# about this many tokens' time (sbert.tokenization.length_chunks); benchmarks/split_cost.py
+# times the choices on batches as a server meets them
 SPLIT_COST = 8
 WARMUP = ["A man is playing a guitar.",
           "The quick brown fox jumps over the lazy dog while the farmer watches from afar.",
