@@ -113,7 +113,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], stat
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line = await reader.readline()
         if not size_line:

@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     add_output_options,
     cpu_fields,
     is_full,
+    median,
     print_tables,
     process_cpu,
     sts_test_sentences,
@@ -53,6 +54,13 @@ from serve import HOST, LOGS, OURS, Server, free_port, ours_spec, parse_shapes  
 
 TOP_FRAMES = 12
 LOOP_THREAD = "MainThread"
+# the GIL windows: the default server (one process: the event loop and one batch thread per
+# core share one interpreter lock) against one process per core (each: its own loop, one
+# batch thread, its own lock), without py-spy
+LAYOUTS: tuple[tuple[str, list[str]], ...] = (
+    ("one process, a batch thread per core", []),
+    ("a process per core (--workers), one batch thread each", ["--workers", "CORES"]),
+)
 
 
 def _idle_ticks() -> tuple[int, int]:
@@ -78,6 +86,73 @@ def read_samples(path: Path) -> tuple[Counter[str], Counter[str]]:
     return threads, leaves
 
 
+def gil_window(name: str, extra: list[str], args: argparse.Namespace, sentences: list[str],
+               clients: int, per_request: int) -> dict[str, Any]:
+    """One layout of the server under the load, no profiler: rate and where the CPU went."""
+    cores = os.cpu_count() or 1
+    port = free_port()
+    spec = ours_spec(args.server, port)
+    spec.argv += [str(cores) if arg == "CORES" else arg for arg in extra]
+    server = Server(spec, port, LOGS / f"profile-{args.server}-gil.log")
+    target = Target(HOST, port, spec.embeddings, spec.model)
+    try:
+        server.start(args.start_timeout)
+        assert server.proc is not None
+        run_async(load(target, sentences, clients, per_request, 0.0, args.warmup))
+        pids = server.pids()
+        main_thread = f"{pids[0]}/task/{pids[0]}"  # one process: the event loop's thread
+        cpu0 = sum(process_cpu(pid)[1] for pid in pids)
+        loop0 = process_cpu(main_thread)[1]
+        idle0, wall0 = _idle_ticks(), time.perf_counter()
+        result = run_async(load(target, sentences, clients, per_request, 0.0, args.duration))
+        wall = time.perf_counter() - wall0
+        idle1 = _idle_ticks()
+        server_cores = (sum(process_cpu(pid)[1] for pid in pids) - cpu0) / wall
+        loop_cores = (process_cpu(main_thread)[1] - loop0) / wall
+    finally:
+        server.stop()
+    summary = result.summary()
+    one = len(pids) == 1
+    return {"layout": name, "sentences_s": summary["sentences_s"],
+            "idle": (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]) * cores,
+            "server": server_cores, "client": result.client_cpu,
+            "loop_ms": loop_cores * 1000 / summary["requests_s"] if one else None,
+            "failures": summary["failures"], "processes": len(pids)}
+
+
+def gil_table(args: argparse.Namespace, sentences: list[str], clients: int,
+              per_request: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The layouts alternating over ``--gil-rounds`` rounds; medians per layout."""
+    runs: list[dict[str, Any]] = []
+    for r in range(args.gil_rounds):
+        for name, extra in (LAYOUTS if r % 2 == 0 else LAYOUTS[::-1]):
+            print(f"GIL window, round {r + 1}: {name}...", flush=True)
+            runs.append(gil_window(name, extra, args, sentences, clients, per_request))
+            print(f"  {runs[-1]['sentences_s']:.0f} sentences/s, idle "
+                  f"{runs[-1]['idle']:.2f} cores", flush=True)
+    rows = []
+    for name, _ in LAYOUTS:
+        mine = [run for run in runs if run["layout"] == name]
+        row: dict[str, Any] = {"layout": name}
+        for key in ("sentences_s", "idle", "server", "client"):
+            row[key] = median([run[key] for run in mine])
+        loops = [run["loop_ms"] for run in mine if run["loop_ms"] is not None]
+        row["loop_ms"] = median(loops) if loops else None
+        row["per_round"] = [run["sentences_s"] for run in mine]
+        row["failures"] = sum(run["failures"] for run in mine)
+        rows.append(row)
+    tab = table("gil", f"Server layouts without a profiler, {args.shape}, "
+                f"{args.duration:.0f}s windows, median of {args.gil_rounds} alternating rounds",
+                [("layout", "layout", ""), ("sentences_s", "sentences/s", "{:.0f}"),
+                 ("per_round", "per round", "{:.0f}"),
+                 ("idle", "idle CPU of the machine, cores", "{:.2f}"),
+                 ("server", "server CPU, cores", "{:.2f}"),
+                 ("client", "client CPU, cores", "{:.2f}"),
+                 ("loop_ms", "event-loop thread CPU per request, ms", "{:.3f}"),
+                 ("failures", "failed requests", "")], rows)
+    return tab, runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--server", choices=OURS, default="ours-onnx-int8")
@@ -86,6 +161,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--start-timeout", type=float, default=300.0)
+    parser.add_argument("--gil-rounds", type=int, default=2,
+                        help="rounds of the layouts table (0: leave it out)")
     add_output_options(parser)
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -124,6 +201,8 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+    gil, gil_runs = (gil_table(args, sentences, clients, per_request) if args.gil_rounds
+                     else (None, []))
     summary = result.summary()
     requests_s = summary["requests_s"]
     window = args.rate * args.duration  # samples a thread active all the time would have
@@ -157,15 +236,22 @@ def main() -> None:
               [("frame", "function (file:line)", ""), ("share", "of the loop's samples", "{:.1%}"),
                ("ms_per_request", "active ms per request", "{:.3f}")], rows_loop),
     ]
+    if gil is not None:
+        tables.append(gil)
     print_tables(tables)
     notes = [f"py-spy {args.rate} Hz, --nonblocking, active samples only; warm-up "
              f"{args.warmup:.0f}s of the same load before the window",
              "server CPU: utime+stime of the server process over the window; client: this "
              "process's CPU time over the load; py-spy: its rusage; idle: /proc/stat over the "
-             "window, in cores of this machine"]
+             "window, in cores of this machine",
+             "layouts: each a fresh server, warmed up as above, then a window of the same "
+             "length with no profiler; server CPU sums every process of the server; the "
+             "event-loop thread's CPU is read from /proc/<pid>/task/<pid> (one process only)"]
     write_result("serve_profile", tables, args, notes=notes,
-                 full=is_full(args, parser, ("server", "shape", "duration", "rate", "warmup")),
-                 raw={"threads": dict(threads), "loop_leaves": dict(leaves.most_common(50))})
+                 full=is_full(args, parser, ("server", "shape", "duration", "rate", "warmup",
+                                             "gil_rounds")),
+                 raw={"threads": dict(threads), "loop_leaves": dict(leaves.most_common(50)),
+                      "gil_runs": gil_runs})
 
 
 if __name__ == "__main__":
