@@ -16,6 +16,14 @@ while
   functions (leaf frames; native code shows as its Python caller, uvloop's as
   ``Runner.run``).
 
+Then, per round of ``--gil-rounds`` (layouts alternating), the server is started afresh in
+two layouts and measured with no profiler over a window of the same length: its default
+(one process, a batch thread per core) and one process per core (``--workers``, one batch
+thread each). Per layout: sentences/s, the machine's idle CPU, the server's and client's
+CPU, and (one process) the event-loop thread's own CPU per request from
+``/proc/<pid>/task/<pid>``. Idle cores under a load that is short of CPU are time the batch
+threads spent waiting, in one process, for the interpreter lock the event loop held.
+
 Run it on an idle machine, alone. Needs py-spy (in the ``test`` extra) and permission to
 attach to a child process (root, or ``ptrace_scope`` 0).
 """
