@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,26 @@ def _idle_ticks() -> tuple[int, int]:
     return values[3] + values[4], sum(values)
 
 
+class CpuWindow:
+    """CPU use over a window: processes' (and threads', as ``"<pid>/task/<tid>"``) CPU
+    seconds per wall second, and the machine's idle cores, from ``/proc``."""
+
+    def __init__(self, pids: Sequence[int | str]) -> None:
+        self.pids = pids
+        self._cpu = [process_cpu(pid)[1] for pid in pids]
+        self._idle = _idle_ticks()
+        self._wall = time.perf_counter()
+
+    def close(self) -> tuple[list[float], float]:
+        """(cores of each pid, idle cores of the machine) since the window opened."""
+        wall = time.perf_counter() - self._wall
+        cores = [(process_cpu(pid)[1] - cpu) / wall
+                 for pid, cpu in zip(self.pids, self._cpu, strict=True)]
+        idle = _idle_ticks()
+        idle_share = (idle[0] - self._idle[0]) / max(1, idle[1] - self._idle[1])
+        return cores, idle_share * (os.cpu_count() or 1)
+
+
 def read_samples(path: Path) -> tuple[Counter[str], Counter[str]]:
     """py-spy's raw output: active samples per thread, and the loop thread's leaf frames."""
     threads: Counter[str] = Counter()
@@ -108,23 +129,17 @@ def gil_window(name: str, extra: list[str], args: argparse.Namespace, sentences:
         assert server.proc is not None
         run_async(load(target, sentences, clients, per_request, 0.0, args.warmup))
         pids = server.pids()
-        main_thread = f"{pids[0]}/task/{pids[0]}"  # one process: the event loop's thread
-        cpu0 = sum(process_cpu(pid)[1] for pid in pids)
-        loop0 = process_cpu(main_thread)[1]
-        idle0, wall0 = _idle_ticks(), time.perf_counter()
+        one = len(pids) == 1
+        # one process: its main thread is the event loop's
+        window = CpuWindow([*pids, *([f"{pids[0]}/task/{pids[0]}"] if one else [])])
         result = run_async(load(target, sentences, clients, per_request, 0.0, args.duration))
-        wall = time.perf_counter() - wall0
-        idle1 = _idle_ticks()
-        server_cores = (sum(process_cpu(pid)[1] for pid in pids) - cpu0) / wall
-        loop_cores = (process_cpu(main_thread)[1] - loop0) / wall
+        used, idle = window.close()
     finally:
         server.stop()
     summary = result.summary()
-    one = len(pids) == 1
-    return {"layout": name, "sentences_s": summary["sentences_s"],
-            "idle": (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]) * cores,
-            "server": server_cores, "client": result.client_cpu,
-            "loop_ms": loop_cores * 1000 / summary["requests_s"] if one else None,
+    return {"layout": name, "sentences_s": summary["sentences_s"], "idle": idle,
+            "server": sum(used[:len(pids)]), "client": result.client_cpu,
+            "loop_ms": used[-1] * 1000 / summary["requests_s"] if one else None,
             "failures": summary["failures"], "processes": len(pids)}
 
 
@@ -188,7 +203,8 @@ def main() -> None:
         assert server.proc is not None
         pid = server.proc.pid
         run_async(load(target, sentences, clients, per_request, 0.0, args.warmup))
-        cpu0, idle0, wall0 = process_cpu(pid)[1], _idle_ticks(), time.perf_counter()
+        window = CpuWindow([pid])
+        wall0 = time.perf_counter()
         with (work / "py-spy.log").open("wb") as log:
             record = subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--duration", str(int(args.duration)),
@@ -196,9 +212,7 @@ def main() -> None:
                  "--threads", "--nonblocking"], stdout=log, stderr=subprocess.STDOUT)
         result = run_async(load(target, sentences, clients, per_request, 0.0, args.duration))
         wall = time.perf_counter() - wall0
-        server_cores = (process_cpu(pid)[1] - cpu0) / wall
-        idle1 = _idle_ticks()
-        idle_cores = (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]) * (os.cpu_count() or 1)
+        (server_cores,), idle_cores = window.close()
         _, status, usage = os.wait4(record.pid, 0)  # py-spy's own CPU, from its rusage
         code = os.waitstatus_to_exitcode(status)
         spy_cores = (usage.ru_utime + usage.ru_stime) / wall

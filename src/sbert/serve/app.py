@@ -35,10 +35,6 @@ OPEN_PATHS = ("/health", "/metrics", "/", "/openapi.json", "/docs", "/docs/oauth
               "/redoc", "/favicon.ico")
 
 
-# (path, status) pairs whose metric series the guard keeps at hand
-MAX_KNOWN_SERIES = 256
-
-
 class _BodyTooLarge(Exception):
     pass
 
@@ -58,7 +54,7 @@ class Guard:
         self.limit = state.config.max_body_bytes
         key = state.config.api_key
         self.key = None if key is None else f"Bearer {key}".encode()
-        self._known: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._series_of: dict[tuple[str, int], tuple[Any, Any]] = {}  # (label, status)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -114,16 +110,15 @@ class Guard:
             latency.observe(time.perf_counter() - start)
 
     def _series(self, path: str, status: int) -> tuple[Any, Any]:
-        """The request counter and latency histogram of a path and status (kept: the
-        registry's own lookup takes a lock and builds its key on every request)."""
-        key = (path, status)
-        series = self._known.get(key)
+        """The request counter and latency histogram of a path and status, kept by label
+        (few: unknown paths share one), since the registry's own lookup takes a lock and
+        builds its key on every request."""
+        key = (endpoint_label(path), status)
+        series = self._series_of.get(key)
         if series is None:
             metrics = self.state.metrics
-            label = endpoint_label(path)
-            series = (metrics.requests.labels(label, str(status)), metrics.latency.labels(label))
-            if len(self._known) < MAX_KNOWN_SERIES:  # unknown paths are many; their label one
-                self._known[key] = series
+            series = (metrics.requests.labels(key[0], str(status)), metrics.latency.labels(key[0]))
+            self._series_of[key] = series
         return series
 
     async def _read_body(self, receive: Any) -> bytes | None:

@@ -75,11 +75,12 @@ async def embed_texts(state: ServerState, request: Request | Any, texts: list[st
             raise ApiError(413, f"{name(i)} has {len(text)} characters; the limit is {limit} "
                            "(--max-input-chars)", "input_too_long", param)
     receive = request.receive if isinstance(request, Request) else request
-    watchers: list[asyncio.Future[None]] = []  # made only if the request waits in the queue
+    watcher: asyncio.Future[None] | None = None  # made only if the request waits in the queue
 
     def watch() -> asyncio.Future[None]:
-        watchers.append(asyncio.ensure_future(_disconnect(receive)))
-        return watchers[0]
+        nonlocal watcher
+        watcher = asyncio.ensure_future(_disconnect(receive))
+        return watcher
 
     try:
         done = await state.batcher.embed(texts, watch)
@@ -93,13 +94,13 @@ async def embed_texts(state: ServerState, request: Request | Any, texts: list[st
     except Closed as err:
         raise ApiError(503, str(err), "shutting_down") from err
     except asyncio.CancelledError:
-        if not (watchers and watchers[0].done()):
+        if watcher is None or not watcher.done():
             raise  # the server cancelled this request, not the client
         state.metrics.cancelled.inc()
         raise ApiError(499, "the client closed the connection", "client_closed") from None
     finally:
-        if watchers:
-            watchers[0].cancel()
+        if watcher is not None:
+            watcher.cancel()
     state.metrics.inputs.inc(len(texts))
     state.metrics.tokens.inc(done.tokens)
     if done.truncated:

@@ -24,11 +24,11 @@ logger = logging.getLogger("sbert.serve")
 
 T = TypeVar("T")
 
-# sentences run once before the server says it is ready: kernels are chosen on first use
 # ONNX graphs run padded: a batch runs as passes of similar lengths, one more pass costing
 # about this many tokens' time (sbert.tokenization.length_chunks); benchmarks/split_cost.py
 # times the choices on batches as a server meets them
 SPLIT_COST = 8
+# sentences run once before the server says it is ready: kernels are chosen on first use
 WARMUP = ["A man is playing a guitar.",
           "The quick brown fox jumps over the lazy dog while the farmer watches from afar.",
           "Ok."]
