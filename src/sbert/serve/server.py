@@ -44,7 +44,7 @@ def run_server(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080,
 
     app = create_app(config)
     server = _Server(uvicorn.Config(app, **options))
-    state = app.state.sbert
+    state = app.sbert
 
     def stop() -> None:
         server.should_exit = True
