@@ -1,14 +1,15 @@
 """Dynamic batching: sentences of concurrent requests share forward passes.
 
-A request's sentences are tokenized off the event loop, then queued as items. Worker threads
-(one per backend stream: one for torch, one per core for ONNX) take batches from the queue:
-each batch holds the oldest waiting sentence, so none waits forever, and the sentences whose
-token lengths are closest to it, up to a budget of padded tokens (batch size x longest
-sequence) and a batch size. Short sentences thus run with short ones and long with long, as
-the paper's smart batching does offline, while a lone request runs at once (a short one that
-finds nothing waiting or running, on the event loop itself: two thread hand-offs cost more
-than the pass saves). Each request gets its own rows back in its own order; one whose client
-went away is taken out of the queue.
+A request's sentences are tokenized (a short request on the event loop itself, where that
+costs less than a hand-off to the tokenizer thread and back; a longer one off the loop), then
+queued as items. Worker threads (one per backend stream: one for torch, one per core for
+ONNX) take batches from the queue: each batch holds the oldest waiting sentence, so none
+waits forever, and the sentences whose token lengths are closest to it, up to a budget of
+padded tokens (batch size x longest sequence) and a batch size. Short sentences thus run
+with short ones and long with long, as the paper's smart batching does offline, while a lone
+request runs at once (a short one that finds nothing waiting or running, on the event loop
+itself: two thread hand-offs cost more than the pass saves). Each request gets its own rows
+back in its own order; one whose client went away is taken out of the queue.
 
 The queue is bounded in sentences: a request that does not fit is refused (:class:`QueueFull`,
 answered 429 with ``Retry-After``) rather than held in memory.
