@@ -24,6 +24,12 @@ CPU, and (one process) the event-loop thread's own CPU per request from
 ``/proc/<pid>/task/<pid>``. Idle cores under a load that is short of CPU are time the batch
 threads spent waiting, in one process, for the interpreter lock the event loop held.
 
+Last, the cost table sets the one-process server's CPU per sentence, by part (the event-loop
+thread, the server's other threads, which run the passes, the load generator, the idle
+cores), against offline ``encode`` at batch 32 measured in this process before and after the
+layout rounds (the machine's cores over its rate): what each part takes of the CPU that
+offline spends on a sentence.
+
 Run it on an idle machine, alone. Needs py-spy (in the ``test`` extra) and permission to
 attach to a child process (root, or ``ptrace_scope`` 0).
 """
@@ -59,7 +65,17 @@ from _common import (  # noqa: E402
 )
 from _load import Target, load, run_async  # noqa: E402
 
-from serve import HOST, LOGS, OURS, Server, free_port, ours_spec, parse_shapes  # noqa: E402
+from serve import (  # noqa: E402
+    BACKEND,
+    HOST,
+    LOGS,
+    OURS,
+    Offline,
+    Server,
+    free_port,
+    ours_spec,
+    parse_shapes,
+)
 
 TOP_FRAMES = 12
 LOOP_THREAD = "MainThread"
@@ -137,9 +153,13 @@ def gil_window(name: str, extra: list[str], args: argparse.Namespace, sentences:
     finally:
         server.stop()
     summary = result.summary()
-    return {"layout": name, "sentences_s": summary["sentences_s"], "idle": idle,
-            "server": sum(used[:len(pids)]), "client": result.client_cpu,
+    server_cores = sum(used[:len(pids)])
+    rate = summary["sentences_s"]
+    return {"layout": name, "sentences_s": rate, "idle": idle,
+            "server": server_cores, "client": result.client_cpu,
             "loop_ms": used[-1] * 1000 / summary["requests_s"] if one else None,
+            # every other thread of the server (batch threads, ONNX Runtime's, tokenizer's)
+            "rest_ms": (server_cores - used[-1]) * 1000 / rate if one and rate else None,
             "failures": summary["failures"], "processes": len(pids)}
 
 
@@ -159,8 +179,9 @@ def gil_table(args: argparse.Namespace, sentences: list[str], clients: int,
         row: dict[str, Any] = {"layout": name}
         for key in ("sentences_s", "idle", "server", "client"):
             row[key] = median([run[key] for run in mine])
-        loops = [run["loop_ms"] for run in mine if run["loop_ms"] is not None]
-        row["loop_ms"] = median(loops) if loops else None
+        for key in ("loop_ms", "rest_ms"):
+            found = [run[key] for run in mine if run[key] is not None]
+            row[key] = median(found) if found else None
         row["per_round"] = [run["sentences_s"] for run in mine]
         row["failures"] = sum(run["failures"] for run in mine)
         rows.append(row)
@@ -172,8 +193,52 @@ def gil_table(args: argparse.Namespace, sentences: list[str], clients: int,
                  ("server", "server CPU, cores", "{:.2f}"),
                  ("client", "client CPU, cores", "{:.2f}"),
                  ("loop_ms", "event-loop thread CPU per request, ms", "{:.3f}"),
+                 ("rest_ms", "other threads' CPU per sentence, ms", "{:.3f}"),
                  ("failures", "failed requests", "")], rows)
     return tab, runs
+
+
+def cost_table(args: argparse.Namespace, runs: list[dict[str, Any]], per_request: int
+               ) -> dict[str, Any]:
+    """The one-process server's CPU per sentence, by part, against offline ``encode``.
+
+    Offline: ``encode`` at batch 32 in this process before and after the layout rounds (no
+    server running), as CPU per sentence: the machine's cores over its rate. The server's
+    parts per sentence, medians over its rounds: the event-loop thread, its other threads
+    (the passes), the load generator, and the machine's idle cores.
+    """
+    cores = os.cpu_count() or 1
+    offline = [run["rate"] for run in runs if run.get("layout") == "offline"]
+    mine = [run for run in runs if run.get("layout") == LAYOUTS[0][0]]
+    if not offline or not mine:
+        return table("cost", "CPU per sentence", [("part", "part", "")], [])
+    off_ms = cores * 1000 / median(offline)
+    rate = median([run["sentences_s"] for run in mine])
+    parts = [
+        ("event-loop thread", median([run["loop_ms"] / per_request for run in mine])),
+        ("other server threads (the passes)", median([run["rest_ms"] for run in mine])),
+        ("load generator", median([run["client"] * 1000 / run["sentences_s"] for run in mine])),
+        ("idle cores", median([run["idle"] * 1000 / run["sentences_s"] for run in mine])),
+    ]
+    rows = [{"part": part, "ms": ms, "of_offline": ms / off_ms} for part, ms in parts]
+    rows.append({"part": "all: the machine's cores over the server's rate",
+                 "ms": cores * 1000 / rate, "of_offline": cores * 1000 / rate / off_ms})
+    rows.append({"part": "offline encode, batch 32: the machine's cores over its rate",
+                 "ms": off_ms, "of_offline": 1.0})
+    return table("cost", f"CPU per sentence, {args.shape}: the one-process server by part "
+                 f"against offline encode (median of {len(offline)} offline rounds, "
+                 f"{len(mine)} server rounds)",
+                 [("part", "part", ""), ("ms", "core-ms per sentence", "{:.3f}"),
+                  ("of_offline", "of offline's", "{:.0%}")], rows)
+
+
+def offline_rounds(server: str, sentences: list[str], rounds: int) -> list[dict[str, Any]]:
+    """``rounds`` offline rates of the server's backend, measured in this process."""
+    probe = Offline(BACKEND[server], sentences)
+    try:
+        return [{"layout": "offline", "rate": rate} for rate in probe.rates(rounds)]
+    finally:
+        probe.close()
 
 
 def main() -> None:
@@ -223,8 +288,15 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    gil, gil_runs = (gil_table(args, sentences, clients, per_request) if args.gil_rounds
-                     else (None, []))
+    gil, gil_runs, cost = None, [], None
+    if args.gil_rounds:
+        print("offline encode, before the layouts...", flush=True)
+        gil_runs += offline_rounds(args.server, sentences, 2)
+        gil, layout_runs = gil_table(args, sentences, clients, per_request)
+        gil_runs += layout_runs
+        print("offline encode, after the layouts...", flush=True)
+        gil_runs += offline_rounds(args.server, sentences, 2)
+        cost = cost_table(args, gil_runs, per_request)
     summary = result.summary()
     requests_s = summary["requests_s"]
     window = args.rate * args.duration  # samples a thread active all the time would have
@@ -258,8 +330,8 @@ def main() -> None:
               [("frame", "function (file:line)", ""), ("share", "of the loop's samples", "{:.1%}"),
                ("ms_per_request", "active ms per request", "{:.3f}")], rows_loop),
     ]
-    if gil is not None:
-        tables.append(gil)
+    if gil is not None and cost is not None:
+        tables += [gil, cost]
     print_tables(tables)
     notes = [f"py-spy {args.rate} Hz, --nonblocking, active samples only; warm-up "
              f"{args.warmup:.0f}s of the same load before the window",
@@ -268,7 +340,9 @@ def main() -> None:
              "window, in cores of this machine",
              "layouts: each a fresh server, warmed up as above, then a window of the same "
              "length with no profiler; server CPU sums every process of the server; the "
-             "event-loop thread's CPU is read from /proc/<pid>/task/<pid> (one process only)"]
+             "event-loop thread's CPU is read from /proc/<pid>/task/<pid> (one process only)",
+             "cost: offline encode at batch 32 in this process, 2 rounds before and 2 after the "
+             "layouts, no server running; the server's parts are its one-process rounds"]
     write_result("serve_profile", tables, args, notes=notes,
                  full=is_full(args, parser, ("server", "shape", "duration", "rate", "warmup",
                                              "gil_rounds")),
