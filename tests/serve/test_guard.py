@@ -1,4 +1,5 @@
-"""The guard in front of FastAPI, called in-process as an ASGI app (no model loaded)."""
+"""The server app in-process, no model loaded: the guard in front of FastAPI, called as an
+ASGI app, and what the server sets before its model loads."""
 
 from __future__ import annotations
 
@@ -49,3 +50,26 @@ def test_a_chunked_body_over_the_limit_is_413_on_every_route(tiny_model_dir: Pat
     assert status == 413 and body["error"]["code"] == "body_too_large"
     status, body = _call(app, path, [piece])  # under the limit: judged as usual
     assert status != 413
+
+
+def test_a_torch_server_limits_onednn_kernels_before_its_model_loads(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torch server keeps at most ONEDNN_KERNELS oneDNN kernels (the default cache's
+    slow fill read as a memory climb under load); set before the model loads, and a value
+    the user set is kept."""
+    pytest.importorskip("torch")
+    import os
+
+    from sbert.backends.torch.kernels import PRIMITIVE_CACHE_ENV
+    from sbert.serve.state import ONEDNN_KERNELS, ServerState
+
+    seen: list[str | None] = []
+    monkeypatch.delenv(PRIMITIVE_CACHE_ENV, raising=False)
+    monkeypatch.setattr("sbert.encoder.SentenceEncoder",
+                        lambda *a, **k: seen.append(os.environ.get(PRIMITIVE_CACHE_ENV)))
+    ServerState(ServeConfig(str(tiny_model_dir), backend="onnx"))._build_encoder()
+    ServerState(ServeConfig(str(tiny_model_dir), backend="torch"))._build_encoder()
+    assert seen == [None, str(ONEDNN_KERNELS)]  # ONNX Runtime has no oneDNN kernels here
+    monkeypatch.setenv(PRIMITIVE_CACHE_ENV, "500")
+    ServerState(ServeConfig(str(tiny_model_dir), backend="torch"))._build_encoder()
+    assert seen[-1] == "500"

@@ -28,6 +28,10 @@ T = TypeVar("T")
 # about this many tokens' time (sbert.tokenization.length_chunks); benchmarks/split_cost.py
 # times the choices on batches as a server meets them
 SPLIT_COST = 8
+# oneDNN kernels a torch server keeps (oneDNN's default: 1,024): every kernel kept holds
+# memory, and under load the default cache filled for minutes, a slow climb of the resident
+# size; at 64 the server's rate at 64 x 1 did not change (docs/serve.md, "Known limits")
+ONEDNN_KERNELS = 64
 # sentences run once before the server says it is ready: kernels are chosen on first use
 WARMUP = ["A man is playing a guitar.",
           "The quick brown fox jumps over the lazy dog while the farmer watches from afar.",
@@ -94,6 +98,10 @@ class ServerState:
     def _build_encoder(self) -> Any:
         from sbert.encoder import SentenceEncoder
 
+        if self.config.backend == "torch":
+            from sbert.backends.torch.kernels import limit_primitive_cache
+
+            limit_primitive_cache(ONEDNN_KERNELS)  # before the model's first oneDNN kernel
         return SentenceEncoder(self.config.model, **self.config.encoder_options())
 
     def _open_index(self, probe: np.ndarray) -> None:

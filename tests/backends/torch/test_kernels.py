@@ -9,8 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sbert.backends.torch.kernels import (  # noqa: E402
+    PRIMITIVE_CACHE_ENV,
     OneDNNLinear,
     bucket_rows,
+    limit_primitive_cache,
     onednn_linear_available,
     stock_linears,
     use_onednn_linears,
@@ -102,3 +104,15 @@ def test_deepcopy_uses_its_own_weights() -> None:
 def test_switch_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SBERT_ONEDNN", "0")
     assert use_onednn_linears(_model()) == 0
+
+
+def test_the_kernel_cache_limit_is_set_once_and_yields_to_the_users(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PRIMITIVE_CACHE_ENV, raising=False)
+    assert limit_primitive_cache(64) is True
+    assert limit_primitive_cache(32) is False  # already set: left alone
+    import os
+
+    assert os.environ[PRIMITIVE_CACHE_ENV] == "64"
+    monkeypatch.setenv(PRIMITIVE_CACHE_ENV, "500")  # the user's own choice wins
+    assert limit_primitive_cache(64) is False and os.environ[PRIMITIVE_CACHE_ENV] == "500"

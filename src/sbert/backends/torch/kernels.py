@@ -21,6 +21,8 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 ENV_SWITCH = "SBERT_ONEDNN"  # set to 0 to keep the stock BLAS path
+# oneDNN's own setting: how many kernels a process keeps (its default: 1,024)
+PRIMITIVE_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
 
 
 def onednn_linear_available() -> bool:
@@ -41,6 +43,21 @@ def _cpu_autocast_enabled() -> bool:
         return bool(torch.is_autocast_enabled("cpu"))  # torch >= 2.4
     except TypeError:
         return bool(torch.is_autocast_cpu_enabled())
+
+
+def limit_primitive_cache(entries: int) -> bool:
+    """Keep at most ``entries`` oneDNN kernels in this process, unless the environment already
+    sets ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``; returns whether this call set it.
+
+    oneDNN reads the setting when it first caches a kernel, so call this before the process
+    runs its first oneDNN operation (before a torch model loads). A server meets many row
+    counts even once they are rounded (:func:`bucket_rows`), and each kept kernel holds memory:
+    under a steady load the cache fills for minutes, which reads as a slow climb.
+    """
+    if PRIMITIVE_CACHE_ENV in os.environ:
+        return False
+    os.environ[PRIMITIVE_CACHE_ENV] = str(entries)
+    return True
 
 
 def bucket_rows(rows: int) -> int:
