@@ -286,7 +286,8 @@ def library_versions() -> dict[str, str | None]:
 
 
 def git_state() -> tuple[str | None, bool]:
-    """The checked-out commit and whether tracked files differ from it.
+    """The checked-out commit and whether tracked files differ from it (results files
+    aside: a clone that ran one benchmark still runs the same code for the next).
 
     Where the tree came without its git folder (a copy on a GPU machine), ``SBERT_COMMIT``
     and ``SBERT_DIRTY=1`` say it instead (benchmarks/gpu_check.sh sets them).
@@ -297,7 +298,8 @@ def git_state() -> tuple[str | None, bool]:
 
     try:
         return git("rev-parse", "HEAD"), bool(git("status", "--porcelain",
-                                                  "--untracked-files=no"))
+                                                  "--untracked-files=no", "--", ".",
+                                                  ":(exclude)benchmarks/results"))
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("SBERT_COMMIT") or None, os.environ.get("SBERT_DIRTY") == "1"
 
