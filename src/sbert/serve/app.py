@@ -236,14 +236,7 @@ def create_app(config: ServeConfig | None = None) -> ServerApp:
                     "with similarity, semantic search over an index and Prometheus metrics.",
         lifespan=lifespan,
     )
-    app.state.sbert = state
     guard = Guard(app, state)
-
-    @app.exception_handler(_BodyTooLarge)
-    async def on_body_too_large(request: Request, err: _BodyTooLarge) -> Any:
-        # raised by the guard's receive, outside: answered here, before FastAPI's handler
-        # of last resort would log it and answer 500
-        return guard.too_large()
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, err: ApiError) -> Any:
@@ -268,7 +261,8 @@ def create_app(config: ServeConfig | None = None) -> ServerApp:
                     405: f"{request.method} is not allowed on {request.url.path}"}
         code = None
         if isinstance(err.__cause__, _BodyTooLarge):
-            # FastAPI's reader turns any error while it reads the body into this 400
+            # the guard's receive cut the body at the limit; FastAPI's reader turns any
+            # error while it reads the body into this 400
             return guard.too_large()
         if err.status_code == 400 and "parsing the body" in str(err.detail):
             # FastAPI's answer to a body its JSON reader raised on (not UTF-8, nested too deep)
