@@ -39,7 +39,8 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-MODEL = "all-MiniLM-L6-v2"
+from serve import MODEL, Offline  # noqa: E402
+
 COSTS: tuple[int | None, ...] = (None, 1, 4, 8, 16, 32)
 
 
@@ -56,21 +57,18 @@ def main() -> None:
     add_output_options(parser)
     args = parser.parse_args()
 
-    from sbert import SentenceEncoder
     from sbert.serve.state import SPLIT_COST
     from sbert.tokenization import length_chunks
 
     sentences = sts_test_sentences()
-    enc = SentenceEncoder(MODEL, backend="onnx", quantized=True)
+    probe = Offline("onnx-int8", sentences)  # serve.py's offline limit, warmed up
+    enc = probe.enc
     streams = int(getattr(enc.backend, "streams", 1))
-    enc.encode(sentences[:256], batch_size=32, show_progress=False)  # warm-up
     tok = enc.tokenizer.encode(sentences)
     ids, types = tok.ids, tok.type_ids
 
     def offline() -> float:
-        start = time.perf_counter()
-        enc.encode(sentences, batch_size=32, show_progress=False)
-        return len(sentences) / (time.perf_counter() - start)
+        return probe.rates(1)[0]
 
     def served(cost: int | None, seed: int) -> tuple[float, float]:
         """(sentences/s, padded tokens per real token) of ``streams`` threads."""
