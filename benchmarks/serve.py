@@ -35,8 +35,8 @@ the 1x1 latency goal is judged on the medians of those: both timed in the same s
 ``--repeats`` sweeps every server and shape that many times, servers alternating, and
 reports medians; ``--soak`` runs ours (torch) at 64x1 for that long after ``--soak-warmup``
 seconds of the same load (the allocator's pools grow to the working set first), sampling its
-memory every 5 s throughout and judging the samples after the warm-up. A last table says which goals are met.
-Run it on an idle machine: a figure from a busy one is not a figure.
+memory every 5 s throughout and judging the samples after the warm-up. A last table says
+which goals are met. Run it on an idle machine: a figure from a busy one is not a figure.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,16 @@ WORDS = (
 
 def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
+
+
+def load_script(name: str, path: Path) -> Any:
+    """A script outside the package (benchmarks/, scripts/) imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def requires_data(*parts: str) -> pytest.MarkDecorator:

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module() -> Any:
-    spec = importlib.util.spec_from_file_location("sbert_bench_load",
-                                                  ROOT / "benchmarks" / "_load.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-load = _module()
+load = load_script("sbert_bench_load", ROOT / "benchmarks" / "_load.py")
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 

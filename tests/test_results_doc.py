@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -12,18 +11,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load("sbert_gen_results", ROOT / "scripts" / "gen_results.py")
+gen = load_script("sbert_gen_results", ROOT / "scripts" / "gen_results.py")
 common = gen.COMMON  # benchmarks/_common.py: the writer and the table formatter
 REGENERATE = "python scripts/gen_results.py"
 

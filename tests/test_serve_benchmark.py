@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load() -> Any:
-    spec = importlib.util.spec_from_file_location("sbert_bench_serve",
-                                                  ROOT / "benchmarks" / "serve.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-serve = _load()
+serve = load_script("sbert_bench_serve", ROOT / "benchmarks" / "serve.py")
 
 
 def _rec(rate: float, p50: float, before: tuple[float, float], after: tuple[float, float]
