@@ -284,6 +284,16 @@ class Target:
     timeout: float = 60.0  # seconds per request before it counts as a failure
 
 
+async def embed_request(conn: Connection, target: Target, batch: list[str]
+                        ) -> tuple[int, bytes, float, float]:
+    """One embeddings request of ``batch`` on ``conn``: (status, body, sent, answered), the
+    times from ``time.perf_counter`` (the body is built before the clock starts)."""
+    body = _dumps({"input": batch, "model": target.model})
+    begin = time.perf_counter()
+    status, payload = await conn.request("POST", target.path, body, timeout=target.timeout)
+    return status, payload, begin, time.perf_counter()
+
+
 async def _client(k: int, target: Target, sentences: Sequence[str], result: LoadResult,
                   start_counting: float, stop: float) -> None:
     n, per = len(sentences), result.per_request
@@ -293,17 +303,13 @@ async def _client(k: int, target: Target, sentences: Sequence[str], result: Load
         while time.perf_counter() < stop:
             batch = [sentences[(cursor + j) % n] for j in range(per)]
             cursor = (cursor + per) % n
-            body = _dumps({"input": batch, "model": target.model})
-            begin = time.perf_counter()
             try:
-                status, payload = await conn.request("POST", target.path, body,
-                                                     timeout=target.timeout)
+                status, payload, begin, end = await embed_request(conn, target, batch)
             except (OSError, EOFError, HttpError, ValueError, asyncio.TimeoutError) as err:
                 result.fail("connection", f"{type(err).__name__}: {err}")
                 conn.close()
                 await asyncio.sleep(0.05)  # no tight loop against a dead server
                 continue
-            end = time.perf_counter()
             if status != 200:
                 result.fail(f"HTTP {status}", payload[:200].decode("utf-8", "replace"))
                 continue

@@ -46,7 +46,6 @@ import asyncio
 import gc
 import importlib.metadata
 import importlib.util
-import json
 import os
 import signal
 import socket
@@ -87,6 +86,7 @@ from _load import (  # noqa: E402
     Target,
     check_embeddings,
     client_loop,
+    embed_request,
     get_status,
     load,
     round_trips,
@@ -455,10 +455,8 @@ async def _server_calls(conn: Connection, target: Target, sentences: Sequence[st
     answer checked after its clock stops)."""
     out = []
     for sentence in sentences:
-        body = json.dumps({"input": [sentence], "model": target.model}).encode()
-        begin = time.perf_counter()
-        status, payload = await conn.request("POST", target.path, body, timeout=target.timeout)
-        out.append((time.perf_counter() - begin) * 1000)
+        status, payload, begin, end = await embed_request(conn, target, [sentence])
+        out.append((end - begin) * 1000)
         problem = (f"HTTP {status}: {payload[:200]!r}" if status != 200
                    else check_embeddings(payload, 1, target.dim))
         if problem is not None:
