@@ -60,6 +60,7 @@ class _Reader(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
         self.method = "GET"
         self.lost: BaseException | None = None
+        self.head: tuple[int, dict[str, str], int] | None = None  # of the answer being read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -85,23 +86,27 @@ class _Reader(asyncio.Protocol):
         if waiter.done():
             return
         try:
-            parsed = _parse(self.buf, self.method, eof)
+            if self.head is None:  # parsed once per answer, not again with each read
+                self.head = _parse_head(self.buf)
+            body = None if self.head is None else _parse_body(self.buf, self.head,
+                                                              self.method, eof)
         except HttpError as err:
             waiter.set_exception(err)
             return
-        if parsed is not None:
-            status, headers, body, used = parsed
-            del self.buf[:used]
-            waiter.set_result((status, headers, body))
+        if body is not None:
+            assert self.head is not None
+            status, headers, _ = self.head
+            self.head = None
+            del self.buf[:body[1]]
+            waiter.set_result((status, headers, body[0]))
         elif eof:
             where = "before answering" if not self.buf else "inside its answer"
             waiter.set_exception(ConnectionError(f"the server closed the connection {where}"))
 
 
-def _parse(buf: bytearray, method: str, eof: bool
-           ) -> tuple[int, dict[str, str], bytes, int] | None:
-    """``(status, headers, body, bytes used)`` when ``buf`` starts with a whole answer, else
-    None (more bytes to come)."""
+def _parse_head(buf: bytearray) -> tuple[int, dict[str, str], int] | None:
+    """``(status, headers, where the body starts)`` once ``buf`` holds an answer's whole
+    head, else None (more bytes to come)."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -116,19 +121,23 @@ def _parse(buf: bytearray, method: str, eof: bool
         if not sep:
             raise HttpError(f"bad header line {line[:80]!r}")
         headers[name.strip().lower()] = value.strip()
-    at = end + 4
+    return status, headers, end + 4
+
+
+def _parse_body(buf: bytearray, head: tuple[int, dict[str, str], int], method: str,
+                eof: bool) -> tuple[bytes, int] | None:
+    """``(body, bytes used)`` once ``buf`` holds the body that ``head`` announces, else None
+    (more bytes to come)."""
+    status, headers, at = head
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, headers, b"", at
+        return b"", at
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunked = _parse_chunked(buf, at)
-        return None if chunked is None else (status, headers, *chunked)
+        return _parse_chunked(buf, at)
     if "content-length" in headers:
         size = int(headers["content-length"])
-        if len(buf) < at + size:
-            return None
-        return status, headers, bytes(buf[at:at + size]), at + size
+        return (bytes(buf[at:at + size]), at + size) if len(buf) >= at + size else None
     # no length: the body ends with the connection
-    return (status, headers, bytes(buf[at:]), len(buf)) if eof else None
+    return (bytes(buf[at:]), len(buf)) if eof else None
 
 
 def _parse_chunked(buf: bytearray, at: int) -> tuple[bytes, int] | None:
@@ -189,8 +198,8 @@ class Connection:
             timeout, _expire, waiter, timeout)
         try:
             reader.transport.write(head + body)
-            if reader.buf or reader.lost is not None:  # an answer came unasked, or a close
-                reader.answer(eof=reader.lost is not None)
+            if reader.buf:  # bytes that came before this request was sent
+                reader.answer(eof=False)
             status, headers, payload = await waiter
         except BaseException:
             self.close()
@@ -214,6 +223,15 @@ class Connection:
 def _expire(waiter: asyncio.Future[Any], timeout: float) -> None:
     if not waiter.done():
         waiter.set_exception(asyncio.TimeoutError(f"no answer within {timeout:g} s"))
+
+
+def answer_problem(status: int, payload: bytes, rows: int, dim: int) -> tuple[str, str] | None:
+    """None when an embeddings request's answer is 200 with ``rows`` x ``dim`` numbers, else
+    (kind, message): kind ``HTTP <status>`` or ``malformed``."""
+    if status != 200:
+        return f"HTTP {status}", payload[:200].decode("utf-8", "replace")
+    problem = check_embeddings(payload, rows, dim)
+    return None if problem is None else ("malformed", problem)
 
 
 def check_embeddings(payload: bytes, rows: int, dim: int) -> str | None:
@@ -310,12 +328,9 @@ async def _client(k: int, target: Target, sentences: Sequence[str], result: Load
                 conn.close()
                 await asyncio.sleep(0.05)  # no tight loop against a dead server
                 continue
-            if status != 200:
-                result.fail(f"HTTP {status}", payload[:200].decode("utf-8", "replace"))
-                continue
-            problem = check_embeddings(payload, per, target.dim)
+            problem = answer_problem(status, payload, per, target.dim)
             if problem is not None:
-                result.fail("malformed", problem)
+                result.fail(*problem)
             elif start_counting <= end <= stop:
                 result.latencies.append(end - begin)
     finally:

@@ -84,7 +84,7 @@ from _load import (  # noqa: E402
     HttpError,
     LoadResult,
     Target,
-    check_embeddings,
+    answer_problem,
     client_loop,
     embed_request,
     get_status,
@@ -457,10 +457,9 @@ async def _server_calls(conn: Connection, target: Target, sentences: Sequence[st
     for sentence in sentences:
         status, payload, begin, end = await embed_request(conn, target, [sentence])
         out.append((end - begin) * 1000)
-        problem = (f"HTTP {status}: {payload[:200]!r}" if status != 200
-                   else check_embeddings(payload, 1, target.dim))
+        problem = answer_problem(status, payload, 1, target.dim)
         if problem is not None:
-            raise HttpError(f"interleaved 1x1 request: {problem}")
+            raise HttpError(f"interleaved 1x1 request: {': '.join(problem)}")
     return out
 
 

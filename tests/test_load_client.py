@@ -137,3 +137,12 @@ def test_only_numbers_pass_as_an_embedding() -> None:
         assert "not a number" in load.check_embeddings(bad, 1, 3)
     assert "2 numbers" not in (load.check_embeddings(good, 1, 3) or "")
     assert "expected 4" in load.check_embeddings(good, 1, 4)
+
+
+def test_an_answer_is_judged_by_status_then_by_its_rows() -> None:
+    good = b'{"data": [{"index": 0, "embedding": [0.5, 1, -2.0]}]}'
+    assert load.answer_problem(200, good, 1, 3) is None
+    assert load.answer_problem(429, b'{"error": "busy"}', 1, 3) == ("HTTP 429",
+                                                                    '{"error": "busy"}')
+    kind, message = load.answer_problem(200, good, 2, 3)
+    assert kind == "malformed" and "expected 2" in message
