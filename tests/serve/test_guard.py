@@ -64,7 +64,10 @@ def test_a_torch_server_limits_onednn_kernels_before_its_model_loads(
     from sbert.serve.state import ONEDNN_KERNELS, ServerState
 
     seen: list[str | None] = []
-    monkeypatch.delenv(PRIMITIVE_CACHE_ENV, raising=False)
+    # set, then removed: monkeypatch restores the process's own value (or its absence)
+    # at the end, whatever the code under test writes into os.environ
+    monkeypatch.setenv(PRIMITIVE_CACHE_ENV, "0")
+    monkeypatch.delenv(PRIMITIVE_CACHE_ENV)
     monkeypatch.setattr("sbert.encoder.SentenceEncoder",
                         lambda *a, **k: seen.append(os.environ.get(PRIMITIVE_CACHE_ENV)))
     ServerState(ServeConfig(str(tiny_model_dir), backend="onnx"))._build_encoder()

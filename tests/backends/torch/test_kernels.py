@@ -108,7 +108,10 @@ def test_switch_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_kernel_cache_limit_is_set_once_and_yields_to_the_users(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PRIMITIVE_CACHE_ENV, raising=False)
+    # set, then removed: monkeypatch restores the process's own value (or its absence)
+    # at the end, whatever the code under test writes into os.environ
+    monkeypatch.setenv(PRIMITIVE_CACHE_ENV, "0")
+    monkeypatch.delenv(PRIMITIVE_CACHE_ENV)
     assert limit_primitive_cache(64) is True
     assert limit_primitive_cache(32) is False  # already set: left alone
     import os
