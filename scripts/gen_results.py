@@ -58,6 +58,7 @@ COMMANDS = {
     "serve_profile": ".venv/bin/python benchmarks/serve_profile.py",
     "distributed": ".venv/bin/python benchmarks/distributed.py",
     "ray_overhead": ".venv/bin/python benchmarks/ray_overhead.py",
+    "serve_latency": ".venv/bin/python benchmarks/serve_latency.py",
     "torch_threads": ".venv/bin/python benchmarks/torch_threads.py",
     "split_cost": ".venv/bin/python benchmarks/split_cost.py",
     "evaluation": ".venv/bin/python benchmarks/evaluation.py",
