@@ -1,6 +1,6 @@
 """Where a one-sentence request's time goes: the model, the server's own work, and HTTP.
 
-    .venv/bin/python benchmarks/serve_latency.py [--blocks 10] [--calls 50]
+    .venv/bin/python benchmarks/serve_latency.py [--blocks 40] [--calls 50]
 
 ``benchmarks/serve.py``'s 1 x 1 latency goal sets the p50 of ``sbert serve``'s answer to one
 sentence against one bare ``encode`` call: within 20 %. This script splits that p50 in
@@ -21,9 +21,13 @@ drifts:
 - **health over HTTP**: a GET of that server's ``/health`` on the same connection: the HTTP
   round trip (client, kernel, uvicorn, a route with no model work).
 
-The table gives each part's median, its ratio to the bare call, and the differences: the
-app's own work beyond the bare call (in-process app - bare) and what HTTP adds (over HTTP -
-in-process app), beside the goal's allowance (20 % of the bare call). Run it on an idle
+The first table gives each part's median and its ratio to the bare call; the second the
+differences: the app's own work beyond the bare call (in-process app - bare) and what
+serving over HTTP adds (over HTTP - in-process app), beside the goal's allowance (20 % of the
+bare call). The third sets the model's forward pass alone, as each app's batcher times it
+(``sbert_batch_seconds``: the in-process app's registry, the server's ``/metrics``), in
+the server against the in-process app: whether the pass itself runs slower when it follows
+an idle wait for the next request instead of the previous call. Run it on an idle
 machine, alone. Smoke run: ``--blocks 2 --calls 10 --out /tmp/bench``.
 """
 
@@ -102,6 +106,12 @@ class InProcessApp:
             await asyncio.sleep(0.05)
         self.dim = int(state.encoder.dimension)
 
+    def passes(self) -> tuple[float, float]:
+        """(seconds, passes) of this app's forward passes so far (its own metrics)."""
+        from prometheus_client import generate_latest
+
+        return pass_totals(generate_latest(self.app.sbert.metrics.registry).decode("utf-8"))
+
     async def stop(self) -> None:
         await self._to_app.put({"type": "lifespan.shutdown"})
         await self._from_app.get()
@@ -139,6 +149,28 @@ class InProcessApp:
         if problem is not None:
             raise HttpError(f"in-process app: {': '.join(problem)}")
         return seconds
+
+
+PASS_METRIC = "sbert_batch_seconds"  # the server's histogram of forward passes
+
+
+def pass_totals(metrics_text: str) -> tuple[float, float]:
+    """(seconds, passes) of the forward passes so far, from the server's ``/metrics`` text."""
+    totals = {"_sum": 0.0, "_count": 0.0}
+    for line in metrics_text.splitlines():
+        name, _, value = line.partition(" ")
+        for suffix in totals:
+            if name == PASS_METRIC + suffix:
+                totals[suffix] = float(value)
+    return totals["_sum"], totals["_count"]
+
+
+async def server_passes(conn: Connection) -> tuple[float, float]:
+    """:func:`pass_totals` of the server on ``conn``."""
+    status, payload = await conn.request("GET", "/metrics")
+    if status != 200:
+        raise HttpError(f"GET /metrics: {status} {payload[:200]!r}")
+    return pass_totals(payload.decode("utf-8"))
 
 
 def http_parts(conn: Connection, port: int) -> dict[str, Call]:
@@ -181,8 +213,10 @@ async def measure(parts: dict[str, Call], sentences: list[str], blocks: int, cal
     return out
 
 
-def summarize(ms: dict[str, list[float]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The parts table and the split of the HTTP p50 against the goal's allowance."""
+def summarize(ms: dict[str, list[float]], passes: dict[str, tuple[float, float]]
+              ) -> tuple[dict[str, Any], ...]:
+    """The parts table, the split of the HTTP p50 against the goal's allowance, and the mean
+    forward pass of each app (``passes``: where -> (seconds, passes) over the run)."""
     p50 = {part: median(ms[part]) for part in PARTS}
     bare = p50["bare"]
     parts = table("parts", "one sentence, all-MiniLM-L6-v2, ONNX int8: each part's median",
@@ -202,12 +236,18 @@ def summarize(ms: dict[str, list[float]]) -> tuple[dict[str, Any], dict[str, Any
                   [("what", "what", ""), ("ms", "ms", "{:.3f}"),
                    ("of_bare", "of a bare call", "{:.0%}")],
                   [{"what": what, "ms": value, "of_bare": value / bare} for what, value in rows])
-    return parts, split
+    mean = table("passes", "the forward pass alone, as each app times it (sbert_batch_seconds)",
+                 [("where", "where", ""), ("ms", "mean pass, ms", "{:.3f}"),
+                  ("vs_bare", "x bare call's p50", "{:.2f}x"), ("passes", "passes", "")],
+                 [{"where": where, "ms": 1000 * seconds / count,
+                   "vs_bare": 1000 * seconds / count / bare, "passes": int(count)}
+                  for where, (seconds, count) in passes.items() if count])
+    return parts, split, mean
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--blocks", type=int, default=10, help="rounds of the four parts")
+    parser.add_argument("--blocks", type=int, default=40, help="rounds of the four parts")
     parser.add_argument("--calls", type=int, default=50, help="calls per part and block")
     add_output_options(parser)
     args = parser.parse_args()
@@ -221,6 +261,8 @@ def main() -> None:
     try:
         offline = Offline("onnx-int8", sentences)
 
+        passes: dict[str, tuple[float, float]] = {}
+
         async def run() -> dict[str, list[float]]:
             app = InProcessApp()
             await app.start()
@@ -230,28 +272,35 @@ def main() -> None:
                 return offline.bare_calls([sentence])[0] / 1000
 
             try:
-                return await measure({"bare": bare, "app": app.embed,
-                                      **http_parts(conn, port)}, sentences, args.blocks,
-                                     args.calls)
+                app0, server0 = app.passes(), await server_passes(conn)
+                out = await measure({"bare": bare, "app": app.embed, **http_parts(conn, port)},
+                                    sentences, args.blocks, args.calls)
+                app1, server1 = app.passes(), await server_passes(conn)
             finally:
                 conn.close()
                 await app.stop()
+            for where, before, after in ((LABELS["app"], app0, app1),
+                                         (LABELS["http"], server0, server1)):
+                passes[where] = (after[0] - before[0], after[1] - before[1])
+            return out
 
         ms = run_async(run())
     finally:
         server.stop()
-    parts, split = summarize(ms)
+    tables = summarize(ms, passes)
     notes = [f"model {MODEL}, ONNX int8 (the server: `sbert serve {MODEL} --backend onnx "
              "--quantized`), the STS benchmark test sentences; every part timed on the same "
              f"sentences in {args.blocks} alternating blocks of {args.calls} (each part "
              f"leading in turn) after {WARMUP_CALLS} warm-up calls each; medians",
              "bare and the in-process app run in this process (each its own ONNX Runtime "
              "session); the server in its own process; HTTP: one keep-alive loopback "
-             f"connection, the client on {client_loop()}; answers checked (200, 1 x {DIM})"]
-    print_tables([parts, split])
+             f"connection, the client on {client_loop()}; answers checked (200, 1 x {DIM})",
+             "mean pass: each app's own sbert_batch_seconds (the batcher's clock around the "
+             "model's pass, tokenizing and HTTP excluded) over the warm-up and the blocks"]
+    print_tables(tables)
     for line in notes:
         print(line)
-    write_result("serve_latency", [parts, split], args,
+    write_result("serve_latency", tables, args,
                  full=is_full(args, parser, ("blocks", "calls")), notes=notes, raw={"ms": ms})
 
 

@@ -43,13 +43,26 @@ def test_every_part_times_the_same_sentences_in_each_block_and_each_leads_in_tur
 def test_the_split_sets_the_parts_against_the_allowance() -> None:
     ms = {"bare": [0.8, 0.8, 0.8], "app": [0.85, 0.85, 0.85], "http": [1.05, 1.05, 1.05],
           "health": [0.15, 0.15, 0.15]}
-    parts, split = latency.summarize(ms)
+    parts, split, passes = latency.summarize(ms, {"in the app": (0.075, 100), "idle": (0.0, 0)})
     rows = {row["what"].split(":")[0]: row["ms"] for row in split["rows"]}
     assert rows["the goal's allowance"] == pytest.approx(0.16)
     assert rows["the server's own work beyond the bare call"] == pytest.approx(0.05)
     assert rows["what HTTP adds"] == pytest.approx(0.20)
     assert rows["all of it"] == pytest.approx(0.25)
     assert parts["rows"][2]["vs_bare"] == pytest.approx(1.05 / 0.8)
+    assert [(r["where"], r["passes"]) for r in passes["rows"]] == [("in the app", 100)]
+    assert passes["rows"][0]["ms"] == pytest.approx(0.75)
+
+
+def test_pass_totals_read_the_servers_pass_histogram_only() -> None:
+    text = ("# HELP sbert_batch_seconds forward pass time\n"
+            'sbert_batch_seconds_bucket{le="0.001"} 3.0\n'
+            "sbert_batch_seconds_count 7.0\n"
+            "sbert_batch_seconds_sum 0.0123\n"
+            "sbert_request_seconds_count 99.0\n"
+            "sbert_request_seconds_sum 5.0\n")
+    assert latency.pass_totals(text) == (0.0123, 7.0)
+    assert latency.pass_totals("") == (0.0, 0.0)
 
 
 def test_the_in_process_app_answers_through_the_servers_own_app(tiny_model_dir: Path) -> None:
@@ -59,7 +72,10 @@ def test_the_in_process_app_answers_through_the_servers_own_app(tiny_model_dir: 
         app = latency.InProcessApp(ServeConfig(str(tiny_model_dir), backend="torch"))
         await app.start()
         try:
+            before = app.passes()
             seconds = await app.embed("A man is playing a guitar.")
+            after = app.passes()
+            assert after[1] == before[1] + 1 and after[0] > before[0]  # one more pass timed
             # the request went through the guard, which counts it by endpoint and status
             registry = app.app.sbert.metrics.registry
             return seconds, registry.get_sample_value(
