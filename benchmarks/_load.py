@@ -302,11 +302,16 @@ class Target:
     timeout: float = 60.0  # seconds per request before it counts as a failure
 
 
+def embeddings_body(batch: list[str], model: str) -> bytes:
+    """The JSON body of an embeddings request of ``batch``."""
+    return _dumps({"input": batch, "model": model})
+
+
 async def embed_request(conn: Connection, target: Target, batch: list[str]
                         ) -> tuple[int, bytes, float, float]:
     """One embeddings request of ``batch`` on ``conn``: (status, body, sent, answered), the
     times from ``time.perf_counter`` (the body is built before the clock starts)."""
-    body = _dumps({"input": batch, "model": target.model})
+    body = embeddings_body(batch, target.model)
     begin = time.perf_counter()
     status, payload = await conn.request("POST", target.path, body, timeout=target.timeout)
     return status, payload, begin, time.perf_counter()

@@ -58,10 +58,10 @@ from _load import (  # noqa: E402
     Connection,
     HttpError,
     Target,
-    _dumps,
     answer_problem,
     client_loop,
     embed_request,
+    embeddings_body,
     run_async,
 )
 
@@ -121,7 +121,7 @@ class InProcessApp:
     async def embed(self, sentence: str) -> float:
         """One embeddings request of ``sentence``; seconds from the call to the answer (the
         body is built before the clock starts, the answer checked after it stops)."""
-        body = _dumps({"input": [sentence], "model": MODEL})
+        body = embeddings_body([sentence], MODEL)
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
                  "method": "POST", "scheme": "http", "path": "/v1/embeddings",
                  "raw_path": b"/v1/embeddings", "query_string": b"", "root_path": "",
