@@ -74,8 +74,13 @@ def test_the_in_process_app_answers_through_the_servers_own_app(tiny_model_dir: 
         try:
             before = app.passes()
             seconds = await app.embed("A man is playing a guitar.")
-            after = app.passes()
-            assert after[1] == before[1] + 1 and after[0] > before[0]  # one more pass timed
+            # one more pass timed: a batch thread records it after it hands the rows over
+            for _ in range(200):
+                after = app.passes()
+                if after[1] > before[1]:
+                    break
+                await asyncio.sleep(0.01)
+            assert after[1] >= before[1] + 1 and after[0] > before[0]
             # the request went through the guard, which counts it by endpoint and status
             registry = app.app.sbert.metrics.registry
             return seconds, registry.get_sample_value(
