@@ -317,6 +317,16 @@ async def embed_request(conn: Connection, target: Target, batch: list[str]
     return status, payload, begin, time.perf_counter()
 
 
+async def timed_embed(conn: Connection, target: Target, batch: list[str]) -> float:
+    """Seconds of one embeddings request of ``batch`` on ``conn``, its answer checked after
+    the clock stops (:class:`HttpError` when it is not ``len(batch)`` rows of embeddings)."""
+    status, payload, begin, end = await embed_request(conn, target, batch)
+    problem = answer_problem(status, payload, len(batch), target.dim)
+    if problem is not None:
+        raise HttpError(": ".join(problem))
+    return end - begin
+
+
 async def _client(k: int, target: Target, sentences: Sequence[str], result: LoadResult,
                   start_counting: float, stop: float) -> None:
     n, per = len(sentences), result.per_request
@@ -357,21 +367,24 @@ async def load(target: Target, sentences: Sequence[str], clients: int, per_reque
     return result
 
 
+async def timed_get(conn: Connection, path: str) -> float:
+    """Seconds of one ``GET path`` on ``conn`` (:class:`HttpError` unless it answers 200)."""
+    begin = time.perf_counter()
+    status, payload = await conn.request("GET", path)
+    seconds = time.perf_counter() - begin
+    if status != 200:
+        raise HttpError(f"GET {path}: {status} {payload[:200]!r}")
+    return seconds
+
+
 async def round_trips(host: str, port: int, path: str, calls: int) -> list[float]:
     """Seconds of each of ``calls`` GETs of ``path``, one after another on one connection
     (a route that does no work: the HTTP round trip these clients and that server cost)."""
     conn = Connection(host, port)
-    out = []
     try:
-        for _ in range(calls):
-            begin = time.perf_counter()
-            status, payload = await conn.request("GET", path)
-            out.append(time.perf_counter() - begin)
-            if status != 200:
-                raise HttpError(f"GET {path}: {status} {payload[:200]!r}")
+        return [await timed_get(conn, path) for _ in range(calls)]
     finally:
         conn.close()
-    return out
 
 
 def _uvloop() -> Any:

@@ -84,13 +84,12 @@ from _load import (  # noqa: E402
     HttpError,
     LoadResult,
     Target,
-    answer_problem,
     client_loop,
-    embed_request,
     get_status,
     load,
     round_trips,
     run_async,
+    timed_embed,
 )
 
 MODEL = "all-MiniLM-L6-v2"
@@ -449,18 +448,18 @@ def measure_shape(server: Server, shape: Shape, sentences: list[str],
     return rec
 
 
+def block_of(sentences: Sequence[str], block: int, calls: int) -> list[str]:
+    """The sentences of one block of ``calls`` in alternating blocks: each block its own, the
+    same for every side timed in it."""
+    n = len(sentences)
+    return [sentences[(block * calls + i) * 7 % n] for i in range(calls)]
+
+
 async def _server_calls(conn: Connection, target: Target, sentences: Sequence[str]
                        ) -> list[float]:
     """The latency of one one-sentence request per sentence, in turn, on ``conn``, ms (each
     answer checked after its clock stops)."""
-    out = []
-    for sentence in sentences:
-        status, payload, begin, end = await embed_request(conn, target, [sentence])
-        out.append((end - begin) * 1000)
-        problem = answer_problem(status, payload, 1, target.dim)
-        if problem is not None:
-            raise HttpError(f"interleaved 1x1 request: {': '.join(problem)}")
-    return out
+    return [await timed_embed(conn, target, [sentence]) * 1000 for sentence in sentences]
 
 
 def interleaved(server: Server, offline: Offline, sentences: list[str]) -> dict[str, Any]:
@@ -469,7 +468,6 @@ def interleaved(server: Server, offline: Offline, sentences: list[str]) -> dict[
     the same seconds of a host whose speed drifts; the medians of each side and their ratio.
     Within a block every call follows one of its own kind, as in a run of either alone."""
     target = Target(HOST, server.port, server.spec.embeddings, server.spec.model, DIM)
-    n = len(sentences)
 
     async def blocks() -> tuple[list[float], list[float]]:
         conn = Connection(HOST, server.port)
@@ -477,7 +475,7 @@ def interleaved(server: Server, offline: Offline, sentences: list[str]) -> dict[
         bare: list[float] = []
         try:
             for b in range(BLOCKS):
-                block = [sentences[(b * BLOCK_CALLS + i) * 7 % n] for i in range(BLOCK_CALLS)]
+                block = block_of(sentences, b, BLOCK_CALLS)
                 ours += await _server_calls(conn, target, block)
                 bare += offline.bare_calls(block)  # the loop waits: no request is in flight
         finally:

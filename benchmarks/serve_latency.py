@@ -60,12 +60,23 @@ from _load import (  # noqa: E402
     Target,
     answer_problem,
     client_loop,
-    embed_request,
     embeddings_body,
     run_async,
+    timed_embed,
+    timed_get,
 )
 
-from serve import DIM, HOST, LOGS, MODEL, Offline, Server, free_port, ours_spec  # noqa: E402
+from serve import (  # noqa: E402
+    DIM,
+    HOST,
+    LOGS,
+    MODEL,
+    Offline,
+    Server,
+    block_of,
+    free_port,
+    ours_spec,
+)
 
 SERVER = "ours-onnx-int8"
 ALLOWANCE = 0.20  # serve.py's 1x1 goal: p50 within 20 % of a bare call
@@ -108,9 +119,8 @@ class InProcessApp:
 
     def passes(self) -> tuple[float, float]:
         """(seconds, passes) of this app's forward passes so far (its own metrics)."""
-        from prometheus_client import generate_latest
-
-        return pass_totals(generate_latest(self.app.sbert.metrics.registry).decode("utf-8"))
+        value = self.app.sbert.metrics.registry.get_sample_value
+        return value(PASS_METRIC + "_sum") or 0.0, value(PASS_METRIC + "_count") or 0.0
 
     async def stop(self) -> None:
         await self._to_app.put({"type": "lifespan.shutdown"})
@@ -156,13 +166,11 @@ PASS_METRIC = "sbert_batch_seconds"  # the server's histogram of forward passes
 
 def pass_totals(metrics_text: str) -> tuple[float, float]:
     """(seconds, passes) of the forward passes so far, from the server's ``/metrics`` text."""
-    totals = {"_sum": 0.0, "_count": 0.0}
-    for line in metrics_text.splitlines():
-        name, _, value = line.partition(" ")
-        for suffix in totals:
-            if name == PASS_METRIC + suffix:
-                totals[suffix] = float(value)
-    return totals["_sum"], totals["_count"]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = {sample.name: sample.value for family in text_string_to_metric_families(metrics_text)
+              for sample in family.samples}
+    return values.get(PASS_METRIC + "_sum", 0.0), values.get(PASS_METRIC + "_count", 0.0)
 
 
 async def server_passes(conn: Connection) -> tuple[float, float]:
@@ -178,19 +186,10 @@ def http_parts(conn: Connection, port: int) -> dict[str, Call]:
     target = Target(HOST, port, "/v1/embeddings", MODEL, DIM)
 
     async def http(sentence: str) -> float:
-        status, payload, begin, end = await embed_request(conn, target, [sentence])
-        problem = answer_problem(status, payload, 1, DIM)
-        if problem is not None:
-            raise HttpError(f"over HTTP: {': '.join(problem)}")
-        return end - begin
+        return await timed_embed(conn, target, [sentence])
 
     async def health(_: str) -> float:
-        begin = time.perf_counter()
-        status, payload = await conn.request("GET", "/health")
-        seconds = time.perf_counter() - begin
-        if status != 200:
-            raise HttpError(f"GET /health: {status} {payload[:200]!r}")
-        return seconds
+        return await timed_get(conn, "/health")
 
     return {"http": http, "health": health}
 
@@ -199,14 +198,13 @@ async def measure(parts: dict[str, Call], sentences: list[str], blocks: int, cal
                   ) -> dict[str, list[float]]:
     """Each part's latencies, ms: ``WARMUP_CALLS`` each first, then ``blocks`` rounds in
     which every part runs the same ``calls`` sentences in turn, each part leading in turn."""
-    n = len(sentences)
     names = [part for part in PARTS if part in parts]
     out: dict[str, list[float]] = {part: [] for part in names}
     for part in names:  # warm-up: each path's first calls choose kernels, open sockets
         for i in range(WARMUP_CALLS):
-            await parts[part](sentences[i % n])
+            await parts[part](sentences[i % len(sentences)])
     for b in range(blocks):
-        block = [sentences[(b * calls + i) * 7 % n] for i in range(calls)]
+        block = block_of(sentences, b, calls)
         order = names[b % len(names):] + names[: b % len(names)]
         for part in order:
             out[part] += [await parts[part](s) * 1000 for s in block]
@@ -261,9 +259,7 @@ def main() -> None:
     try:
         offline = Offline("onnx-int8", sentences)
 
-        passes: dict[str, tuple[float, float]] = {}
-
-        async def run() -> dict[str, list[float]]:
+        async def run() -> tuple[dict[str, list[float]], dict[str, tuple[float, float]]]:
             app = InProcessApp()
             await app.start()
             conn = Connection(HOST, port)
@@ -279,12 +275,12 @@ def main() -> None:
             finally:
                 conn.close()
                 await app.stop()
-            for where, before, after in ((LABELS["app"], app0, app1),
-                                         (LABELS["http"], server0, server1)):
-                passes[where] = (after[0] - before[0], after[1] - before[1])
-            return out
+            passes = {where: (after[0] - before[0], after[1] - before[1])
+                      for where, before, after in ((LABELS["app"], app0, app1),
+                                                   (LABELS["http"], server0, server1))}
+            return out, passes
 
-        ms = run_async(run())
+        ms, passes = run_async(run())
     finally:
         server.stop()
     tables = summarize(ms, passes)
@@ -301,7 +297,8 @@ def main() -> None:
     for line in notes:
         print(line)
     write_result("serve_latency", tables, args,
-                 full=is_full(args, parser, ("blocks", "calls")), notes=notes, raw={"ms": ms})
+                 full=is_full(args, parser, ("blocks", "calls")), notes=notes,
+                 raw={"ms": {part: [round(v, 4) for v in values] for part, values in ms.items()}})
 
 
 if __name__ == "__main__":

@@ -146,3 +146,34 @@ def test_an_answer_is_judged_by_status_then_by_its_rows() -> None:
                                                                     '{"error": "busy"}')
     kind, message = load.answer_problem(200, good, 2, 3)
     assert kind == "malformed" and "expected 2" in message
+
+
+def test_timed_requests_return_seconds_and_refuse_a_wrong_answer() -> None:
+    good = b'{"data": [{"index": 0, "embedding": [0.5, 0.25]}]}'
+
+    async def answer(path: bytes, writer: asyncio.StreamWriter) -> None:
+        status, payload = {b"/good": (200, good), b"/short": (200, b'{"data": []}'),
+                           b"/health": (200, b"{}")}.get(path, (503, b"{}"))
+        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+                     + payload)
+        await writer.drain()
+
+    async def body(port: int) -> list[Any]:
+        conn = load.Connection("127.0.0.1", port)
+        out: list[Any] = [await load.timed_embed(conn, load.Target(
+            "127.0.0.1", port, "/good", "m", 2), ["a"]), await load.timed_get(conn, "/health")]
+        for call in (load.timed_embed(conn, load.Target("127.0.0.1", port, "/short", "m", 2),
+                                      ["a"]),
+                     load.timed_get(conn, "/down")):
+            try:
+                await call
+                out.append(None)
+            except load.HttpError as err:
+                out.append(str(err))
+        conn.close()
+        return out
+
+    got = load.run_async(_with_server(answer, body))
+    assert all(isinstance(s, float) and 0 < s < 5 for s in got[:2])
+    assert got[2].startswith("malformed")
+    assert got[3].startswith("GET /down: 503")
